@@ -1,0 +1,431 @@
+//! The reader: turns the bytes of a ring file into records and counts.
+//!
+//! It trusts nothing: every offset is checked against the bytes given,
+//! every slot against its stamp and checksum, and what cannot be decoded
+//! is counted, never guessed at. Allocation is bounded by the input's size.
+
+use std::fmt;
+
+use bytemuck::pod_read_unaligned;
+
+use crate::dictionary::Dictionary;
+use crate::layout::*;
+use crate::slot::{checksum, seq_order, stamp, stamp_state, RecordKind, SeqOrder, SlotState};
+use crate::value::{decode_values, FieldValue};
+
+/// A claimed slot this close to its lane's head, and no more than
+/// [`PENDING_NS`] older than the newest record, may still be being written.
+pub const PENDING_WINDOW: u64 = 16;
+/// See [`PENDING_WINDOW`].
+pub const PENDING_NS: u64 = 1_000_000_000;
+
+/// Why a file could not be read as a ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The file does not start with the ring magic.
+    NotARing,
+    /// The file is shorter than its header says it is.
+    Truncated { needed: u64, len: u64 },
+    /// Written by a newer, incompatible format version.
+    NewerMajor { major: u16, minor: u16 },
+    /// A major version this reader never knew.
+    UnknownMajor { major: u16 },
+    /// A clock this reader cannot map to wall-clock time.
+    UnknownClock(u32),
+    /// Header fields that contradict each other or the file.
+    BadGeometry(&'static str),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::NotARing => write!(f, "not a caro ring file (bad magic)"),
+            DecodeError::Truncated { needed, len } => write!(
+                f,
+                "ring file is truncated: {len} bytes, its header needs {needed}"
+            ),
+            DecodeError::NewerMajor { major, minor } => write!(
+                f,
+                "ring format v{major}.{minor} is newer than this reader (v{VERSION_MAJOR}.{VERSION_MINOR}); upgrade caro-analyze"
+            ),
+            DecodeError::UnknownMajor { major } => {
+                write!(f, "ring format major version {major} is not supported")
+            }
+            DecodeError::UnknownClock(c) => write!(f, "ring uses unknown clock {c}"),
+            DecodeError::BadGeometry(why) => write!(f, "corrupt ring header: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// The header, checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Header {
+    pub raw: FileHeader,
+}
+
+impl Header {
+    /// Parses and checks the header against `len`, the bytes available.
+    pub fn parse(bytes: &[u8]) -> Result<Header, DecodeError> {
+        let size = core::mem::size_of::<FileHeader>();
+        if bytes.len() < 8 || bytes[..8] != MAGIC {
+            return Err(DecodeError::NotARing);
+        }
+        if bytes.len() < size {
+            return Err(DecodeError::Truncated {
+                needed: size as u64,
+                len: bytes.len() as u64,
+            });
+        }
+        let raw: FileHeader = pod_read_unaligned(&bytes[..size]);
+        if raw.version_major > VERSION_MAJOR {
+            return Err(DecodeError::NewerMajor {
+                major: raw.version_major,
+                minor: raw.version_minor,
+            });
+        }
+        if raw.version_major != VERSION_MAJOR {
+            return Err(DecodeError::UnknownMajor {
+                major: raw.version_major,
+            });
+        }
+        if raw.clock != CLOCK_UNIX_NANOS {
+            return Err(DecodeError::UnknownClock(raw.clock));
+        }
+        if raw.header_size != HEADER_SIZE || raw.slot_size != SLOT_SIZE {
+            return Err(DecodeError::BadGeometry("header or slot size"));
+        }
+        if raw.file_size > bytes.len() as u64 {
+            return Err(DecodeError::Truncated {
+                needed: raw.file_size,
+                len: bytes.len() as u64,
+            });
+        }
+        if raw.lane_count == 0 || raw.lane_count > MAX_LANES {
+            return Err(DecodeError::BadGeometry("lane count"));
+        }
+        let within = |off: u64, len: u64| off.checked_add(len).is_some_and(|end| end <= raw.file_size);
+        if !within(raw.dict_offset, raw.dict_size) || raw.dict_size < 16 || raw.dict_offset % 8 != 0 {
+            return Err(DecodeError::BadGeometry("dictionary region"));
+        }
+        if !within(raw.lanes_offset, u64::from(raw.lane_count) * u64::from(LANE_HEADER_SIZE))
+            || raw.lanes_offset % 64 != 0
+        {
+            return Err(DecodeError::BadGeometry("lane headers"));
+        }
+        Ok(Header { raw })
+    }
+}
+
+/// A lane's geometry, checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Lane {
+    pub index: usize,
+    pub class: LaneClass,
+    pub head: u64,
+    pub slots_log2: u32,
+    pub slots_offset: u64,
+}
+
+impl Lane {
+    pub fn slots(&self) -> u64 {
+        1 << self.slots_log2
+    }
+}
+
+/// The lanes of a ring whose header is valid.
+pub fn lanes(header: &Header, bytes: &[u8]) -> Result<Vec<Lane>, DecodeError> {
+    let h = &header.raw;
+    (0..h.lane_count as usize)
+        .map(|i| {
+            let off = h.lanes_offset as usize + i * LANE_HEADER_SIZE as usize;
+            let raw: LaneHeader = pod_read_unaligned(&bytes[off..off + LANE_HEADER_SIZE as usize]);
+            let class = LaneClass::from_u32(raw.class).ok_or(DecodeError::BadGeometry("lane class"))?;
+            if raw.slots_log2 > MAX_LANE_SLOTS_LOG2 || raw.slots_offset % 64 != 0 {
+                return Err(DecodeError::BadGeometry("lane size"));
+            }
+            let end = (1u64 << raw.slots_log2)
+                .checked_mul(u64::from(SLOT_SIZE))
+                .and_then(|n| n.checked_add(raw.slots_offset));
+            if end.is_none_or(|end| end > h.file_size) {
+                return Err(DecodeError::BadGeometry("lane past end of file"));
+            }
+            Ok(Lane {
+                index: i,
+                class,
+                head: raw.head,
+                slots_log2: raw.slots_log2,
+                slots_offset: raw.slots_offset,
+            })
+        })
+        .collect()
+}
+
+/// A decoded record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub lane: usize,
+    pub seq: u64,
+    pub time_ns: u64,
+    pub thread: u32,
+    pub kind: RecordKind,
+    pub callsite: u64,
+    pub span: u32,
+    /// The parent span of a SPAN_NEW record (0 for a root).
+    pub parent: u32,
+    /// Some values did not fit and are missing.
+    pub truncated: bool,
+    pub values: Vec<FieldValue>,
+}
+
+/// What a reader found in one lane.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaneStats {
+    pub records: u64,
+    /// Slots overwritten by later laps before this read.
+    pub lost_to_laps: u64,
+    /// Slots claimed by writers that never finished them (killed).
+    pub abandoned: u64,
+    /// Slots claimed moments ago, still being written.
+    pub pending: u64,
+    /// Slots whose checksum or structure is wrong.
+    pub corrupt: u64,
+    /// Records of kinds this reader does not know (a newer minor version).
+    pub unknown_kinds: u64,
+    /// The oldest pending sequence, where a live reader resumes.
+    pub first_pending: Option<u64>,
+}
+
+impl LaneStats {
+    fn add(&mut self, o: &LaneStats) {
+        self.records += o.records;
+        self.lost_to_laps += o.lost_to_laps;
+        self.abandoned += o.abandoned;
+        self.pending += o.pending;
+        self.corrupt += o.corrupt;
+        self.unknown_kinds += o.unknown_kinds;
+    }
+}
+
+/// Everything a reader got out of a ring.
+#[derive(Clone, Debug)]
+pub struct Decoded {
+    pub header: FileHeader,
+    pub dictionary: Dictionary,
+    pub lanes: Vec<(Lane, LaneStats)>,
+    /// Records oldest first (by time, then lane, then sequence).
+    pub records: Vec<Record>,
+}
+
+impl Decoded {
+    /// The lanes' counts added up.
+    pub fn totals(&self) -> LaneStats {
+        let mut t = LaneStats::default();
+        for (_, s) in &self.lanes {
+            t.add(s);
+        }
+        t
+    }
+
+    /// Slots claimed since the ring was created.
+    pub fn slots_written(&self) -> u64 {
+        self.lanes.iter().map(|(l, _)| l.head).sum()
+    }
+
+    /// Slots the ring holds.
+    pub fn capacity(&self) -> u64 {
+        self.lanes.iter().map(|(l, _)| l.slots()).sum()
+    }
+}
+
+/// Decodes a whole ring file.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let header = Header::parse(bytes)?;
+    let lanes = lanes(&header, bytes)?;
+    let dictionary = dictionary_log(&header, bytes).map(Dictionary::parse).unwrap_or_default();
+    let mut records = Vec::new();
+    let mut stats = Vec::new();
+    let mut unstamped = Vec::new();
+    for lane in &lanes {
+        stats.push(scan_lane(lane, bytes, &mut records, &mut unstamped));
+    }
+    // Claimed-but-unwritten slots: pending if recent, abandoned otherwise.
+    let newest = records.iter().map(|r| r.time_ns).max().unwrap_or(0);
+    for u in unstamped {
+        let lane = &lanes[u.lane];
+        let s = &mut stats[u.lane];
+        let recent_seq = u.seq + PENDING_WINDOW >= lane.head;
+        let recent_time = u.time_ns.is_some_and(|t| t.saturating_add(PENDING_NS) >= newest);
+        if recent_seq && recent_time {
+            s.pending += 1;
+            s.first_pending = Some(s.first_pending.map_or(u.seq, |p| p.min(u.seq)));
+        } else {
+            s.abandoned += 1;
+        }
+    }
+    records.sort_by_key(|r| (r.time_ns, r.lane, r.seq));
+    Ok(Decoded {
+        header: header.raw,
+        dictionary,
+        lanes: lanes.into_iter().zip(stats).collect(),
+        records,
+    })
+}
+
+/// The bytes of the dictionary's entry log, cut at its claimed tail.
+pub fn dictionary_log<'a>(header: &Header, bytes: &'a [u8]) -> Option<&'a [u8]> {
+    let start = header.raw.dict_offset as usize;
+    let region = &bytes[start..start + header.raw.dict_size as usize];
+    let dh: DictHeader = pod_read_unaligned(&region[..16]);
+    let log_start = 16usize.checked_add((dh.index_len as usize).checked_mul(8)?)?;
+    if log_start > region.len() {
+        return None;
+    }
+    let log = &region[log_start..];
+    Some(&log[..log.len().min(usize::try_from(dh.tail).unwrap_or(usize::MAX))])
+}
+
+struct Unstamped {
+    lane: usize,
+    seq: u64,
+    time_ns: Option<u64>,
+}
+
+fn slot_words(bytes: &[u8], lane: &Lane, seq: u64) -> [u64; 8] {
+    let off = lane.slots_offset as usize + ((seq & (lane.slots() - 1)) as usize) * SLOT_SIZE as usize;
+    let mut w = [0u64; 8];
+    for (i, word) in w.iter_mut().enumerate() {
+        *word = u64::from_le_bytes(bytes[off + i * 8..off + i * 8 + 8].try_into().unwrap());
+    }
+    w
+}
+
+fn sealed(w: &[u64; 8]) -> bool {
+    checksum(w[0] as u32, &w[1..]) == (w[0] >> 32) as u32
+}
+
+fn scan_lane(
+    lane: &Lane,
+    bytes: &[u8],
+    records: &mut Vec<Record>,
+    unstamped: &mut Vec<Unstamped>,
+) -> LaneStats {
+    let mut st = LaneStats::default();
+    let start = lane.head.saturating_sub(lane.slots());
+    st.lost_to_laps = start;
+    let mut seen_head = false;
+    let mut s = start;
+    while s < lane.head {
+        let w = slot_words(bytes, lane, s);
+        let st_word = w[0] as u32;
+        match (seq_order(st_word, s), stamp_state(st_word)) {
+            (SeqOrder::Newer, _) => {
+                st.lost_to_laps += 1;
+                s += 1;
+            }
+            (SeqOrder::Older, _) | (SeqOrder::Same, SlotState::Empty) => {
+                unstamped.push(Unstamped {
+                    lane: lane.index,
+                    seq: s,
+                    time_ns: None,
+                });
+                s += 1;
+            }
+            (SeqOrder::Same, SlotState::Writing) => {
+                unstamped.push(Unstamped {
+                    lane: lane.index,
+                    seq: s,
+                    time_ns: Some(w[1]),
+                });
+                s += 1;
+            }
+            (SeqOrder::Same, SlotState::Cont) => {
+                // A continuation whose head was lapped, or a damaged record.
+                if seen_head {
+                    st.corrupt += 1;
+                } else {
+                    st.lost_to_laps += 1;
+                }
+                s += 1;
+            }
+            (SeqOrder::Same, SlotState::Head) => {
+                seen_head = true;
+                match read_record(lane, bytes, s, &w) {
+                    Ok((taken, Some(r))) => {
+                        st.records += 1;
+                        records.push(r);
+                        s += taken;
+                    }
+                    Ok((taken, None)) => {
+                        st.unknown_kinds += 1;
+                        s += taken;
+                    }
+                    Err(()) => {
+                        st.corrupt += 1;
+                        s += 1;
+                    }
+                }
+            }
+        }
+    }
+    st
+}
+
+/// Reads the record whose head slot (words `w`) is at `seq`; returns the
+/// slots it takes and the record, or `None` for an unknown kind.
+fn read_record(lane: &Lane, bytes: &[u8], seq: u64, w: &[u64; 8]) -> Result<(u64, Option<Record>), ()> {
+    if !sealed(w) {
+        return Err(());
+    }
+    let head_bytes: [u8; 64] = bytemuck::cast(*w);
+    let head: HeadSlot = pod_read_unaligned(&head_bytes);
+    let cont = u64::from(head.cont);
+    let len = usize::from(head.len);
+    if cont as usize > MAX_CONT || crate::slot::continuations_for(len) != cont as usize {
+        return Err(());
+    }
+    if seq + cont >= lane.head || cont >= lane.slots() {
+        return Err(());
+    }
+    let mut payload = Vec::with_capacity(HEAD_PAYLOAD + cont as usize * CONT_PAYLOAD);
+    payload.extend_from_slice(&head.payload);
+    for c in 1..=cont {
+        let cw = slot_words(bytes, lane, seq + c);
+        if cw[0] as u32 != stamp(seq + c, SlotState::Cont) || !sealed(&cw) {
+            return Err(());
+        }
+        let cb: [u8; 64] = bytemuck::cast(cw);
+        payload.extend_from_slice(&cb[8..]);
+    }
+    payload.truncate(len);
+    let taken = 1 + cont;
+    let Some(kind) = RecordKind::from_code(head.kind) else {
+        return Ok((taken, None));
+    };
+    let (parent, values_bytes) = if kind == RecordKind::SpanNew {
+        if payload.len() < 4 {
+            return Err(());
+        }
+        (u32::from_le_bytes(payload[..4].try_into().unwrap()), &payload[4..])
+    } else {
+        (0, &payload[..])
+    };
+    let values = decode_values(values_bytes).map_err(|_| ())?;
+    Ok((
+        taken,
+        Some(Record {
+            lane: lane.index,
+            seq,
+            time_ns: head.time_ns,
+            thread: head.thread,
+            kind,
+            callsite: head.callsite,
+            span: head.span,
+            parent,
+            truncated: head.flags & crate::slot::FLAG_VALUES_TRUNCATED != 0,
+            values,
+        }),
+    ))
+}

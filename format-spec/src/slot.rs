@@ -1,0 +1,287 @@
+//! Slot stamps, the slot checksum and record kinds: the commit protocol's
+//! vocabulary, shared by the writer and the reader.
+
+use crate::layout::{CONT_PAYLOAD, HEAD_PAYLOAD, MAX_CONT};
+
+/// Slot state, the low two bits of a stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotState {
+    /// Claimed and never stamped (or never claimed at all).
+    Empty = 0,
+    /// A writer is writing it, or was killed while writing it.
+    Writing = 1,
+    /// The first slot of a committed record.
+    Head = 2,
+    /// A committed continuation of the record before it.
+    Cont = 3,
+}
+
+/// Sequence numbers are stored modulo 2^30 in a stamp.
+pub const SEQ_BITS: u32 = 30;
+const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
+
+/// The stamp of sequence `seq` in `state`.
+#[inline(always)]
+pub const fn stamp(seq: u64, state: SlotState) -> u32 {
+    (((seq & SEQ_MASK) as u32) << 2) | state as u32
+}
+
+/// The state bits of a stamp.
+pub const fn stamp_state(stamp: u32) -> SlotState {
+    match stamp & 3 {
+        0 => SlotState::Empty,
+        1 => SlotState::Writing,
+        2 => SlotState::Head,
+        _ => SlotState::Cont,
+    }
+}
+
+/// How a stamp's sequence relates to the sequence a reader expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqOrder {
+    Same,
+    /// Written by a later lap: the expected record was overwritten.
+    Newer,
+    /// Left from an earlier lap: the expected record was never stamped.
+    Older,
+}
+
+/// Compares the sequence in `stamp` with `expected`, modulo 2^30.
+pub const fn seq_order(stamp: u32, expected: u64) -> SeqOrder {
+    let got = (stamp >> 2) as u64;
+    let d = got.wrapping_sub(expected & SEQ_MASK) & SEQ_MASK;
+    if d == 0 {
+        SeqOrder::Same
+    } else if d < (1 << (SEQ_BITS - 1)) {
+        SeqOrder::Newer
+    } else {
+        SeqOrder::Older
+    }
+}
+
+/// Odd multipliers of the checksum, one for the stamp and one per word
+/// position modulo 7.
+pub const CHECK_MULTIPLIERS: [u64; 8] = [
+    0x9E37_79B9_7F4A_7C15,
+    0xBF58_476D_1CE4_E5B9,
+    0x94D0_49BB_1331_11EB,
+    0xD6E8_FEB8_6659_FD93,
+    0xA076_1D64_78BD_642F,
+    0xE703_7ED1_A0B4_28DB,
+    0x8EBC_6AF0_9C88_C6E3,
+    0x5899_65CC_7537_4CC3,
+];
+
+/// The checksum of a slot or dictionary entry: its stamp and the words
+/// after its first. Independent multiplies keep the writer's cost to a few
+/// nanoseconds; it catches torn and stale slots, not adversaries.
+#[inline(always)]
+pub fn checksum(stamp: u32, words: &[u64]) -> u32 {
+    let mut acc = (u64::from(stamp) + 1).wrapping_mul(CHECK_MULTIPLIERS[0]);
+    for (i, w) in words.iter().enumerate() {
+        acc = acc.wrapping_add((w ^ i as u64).wrapping_mul(CHECK_MULTIPLIERS[1 + i % 7]));
+    }
+    ((acc >> 32) as u32) ^ (acc as u32)
+}
+
+/// Record kinds, the `kind` byte of a head slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Event,
+    SpanNew,
+    SpanEnter,
+    SpanExit,
+    SpanClose,
+    SpanRecord,
+    ProcessStart,
+    ProcessExit,
+    Panic,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 9] = [
+        RecordKind::Event,
+        RecordKind::SpanNew,
+        RecordKind::SpanEnter,
+        RecordKind::SpanExit,
+        RecordKind::SpanClose,
+        RecordKind::SpanRecord,
+        RecordKind::ProcessStart,
+        RecordKind::ProcessExit,
+        RecordKind::Panic,
+    ];
+
+    pub const fn code(self) -> u8 {
+        match self {
+            RecordKind::Event => 1,
+            RecordKind::SpanNew => 2,
+            RecordKind::SpanEnter => 3,
+            RecordKind::SpanExit => 4,
+            RecordKind::SpanClose => 5,
+            RecordKind::SpanRecord => 6,
+            RecordKind::ProcessStart => 7,
+            RecordKind::ProcessExit => 8,
+            RecordKind::Panic => 9,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<RecordKind> {
+        RecordKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The kind's name in the canonical text form.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::Event => "EVENT",
+            RecordKind::SpanNew => "SPAN_NEW",
+            RecordKind::SpanEnter => "SPAN_ENTER",
+            RecordKind::SpanExit => "SPAN_EXIT",
+            RecordKind::SpanClose => "SPAN_CLOSE",
+            RecordKind::SpanRecord => "SPAN_RECORD",
+            RecordKind::ProcessStart => "PROCESS_START",
+            RecordKind::ProcessExit => "PROCESS_EXIT",
+            RecordKind::Panic => "PANIC",
+        }
+    }
+
+    /// Field names of the kinds whose values are positional rather than
+    /// named by a callsite.
+    pub fn builtin_fields(self) -> &'static [&'static str] {
+        match self {
+            RecordKind::ProcessStart => &["pid"],
+            RecordKind::ProcessExit => &[
+                "pid",
+                "cpu_user_us",
+                "cpu_system_us",
+                "peak_rss_kib",
+                "open_fds",
+                "wall_us",
+            ],
+            RecordKind::Panic => &["file", "line", "column"],
+            _ => &[],
+        }
+    }
+}
+
+/// Head-slot flag: the record ran out of room and some values are missing.
+pub const FLAG_VALUES_TRUNCATED: u8 = 1;
+
+/// Continuation slots needed for `len` payload bytes.
+#[inline(always)]
+pub const fn continuations_for(len: usize) -> usize {
+    if len <= HEAD_PAYLOAD {
+        0
+    } else {
+        (len - HEAD_PAYLOAD).div_ceil(CONT_PAYLOAD)
+    }
+}
+
+/// The fields of a record's head slot other than its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHead {
+    pub time_ns: u64,
+    pub callsite: u64,
+    pub span: u32,
+    pub thread: u32,
+    pub kind: u8,
+    pub flags: u8,
+}
+
+/// The words of the slots of one record, stamped and checksummed for
+/// sequence `seq` onward: what a writer stores, word by word.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotImages {
+    pub slots: [[u64; 8]; 1 + MAX_CONT],
+    pub count: usize,
+}
+
+impl SlotImages {
+    /// Lays out `head` and `payload` (at most [`crate::layout::MAX_PAYLOAD`]
+    /// bytes) as slots starting at sequence `seq`.
+    #[inline(always)]
+    pub fn new(head: &RecordHead, payload: &[u8], seq: u64) -> SlotImages {
+        let cont = continuations_for(payload.len());
+        let mut images = SlotImages {
+            slots: [[0; 8]; 1 + MAX_CONT],
+            count: 1 + cont,
+        };
+        let mut first = [0u8; HEAD_PAYLOAD];
+        let n = payload.len().min(HEAD_PAYLOAD);
+        first[..n].copy_from_slice(&payload[..n]);
+        let w = &mut images.slots[0];
+        w[1] = head.time_ns;
+        w[2] = head.callsite;
+        w[3] = u64::from(head.span) | u64::from(head.thread) << 32;
+        w[4] = u64::from(head.kind)
+            | u64::from(head.flags) << 8
+            | (cont as u64) << 16
+            | (payload.len() as u64) << 24
+            | u64::from(u32::from_le_bytes([first[0], first[1], first[2], first[3]])) << 32;
+        for i in 0..3 {
+            let o = 4 + i * 8;
+            w[5 + i] = u64::from_le_bytes(first[o..o + 8].try_into().unwrap());
+        }
+        seal(w, stamp(seq, SlotState::Head));
+        for c in 0..cont {
+            let start = HEAD_PAYLOAD + c * CONT_PAYLOAD;
+            let end = payload.len().min(start + CONT_PAYLOAD);
+            let mut bytes = [0u8; CONT_PAYLOAD];
+            bytes[..end - start].copy_from_slice(&payload[start..end]);
+            let w = &mut images.slots[1 + c];
+            for i in 0..7 {
+                w[1 + i] = u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
+            }
+            seal(w, stamp(seq + 1 + c as u64, SlotState::Cont));
+        }
+        images
+    }
+
+    pub fn as_slice(&self) -> &[[u64; 8]] {
+        &self.slots[..self.count]
+    }
+}
+
+#[inline(always)]
+fn seal(words: &mut [u64; 8], stamp: u32) {
+    let check = checksum(stamp, &words[1..]);
+    words[0] = u64::from(stamp) | u64::from(check) << 32;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_order_wraps_modulo_2_30() {
+        let s = stamp(5, SlotState::Head);
+        assert_eq!(seq_order(s, 5), SeqOrder::Same);
+        assert_eq!(seq_order(s, 5 + (1 << 30)), SeqOrder::Same);
+        assert_eq!(seq_order(s, 4), SeqOrder::Newer);
+        assert_eq!(seq_order(s, 6), SeqOrder::Older);
+        let top = stamp((1 << 30) - 1, SlotState::Head);
+        assert_eq!(seq_order(top, 1 << 30), SeqOrder::Older);
+        assert_eq!(seq_order(stamp(1 << 30, SlotState::Head), (1 << 30) - 1), SeqOrder::Newer);
+    }
+
+    #[test]
+    fn checksum_depends_on_stamp_position_and_value() {
+        let words = [1u64, 2, 3, 4, 5, 6, 7];
+        let base = checksum(8, &words);
+        assert_ne!(base, checksum(12, &words));
+        let mut swapped = words;
+        swapped.swap(0, 1);
+        assert_ne!(base, checksum(8, &swapped));
+        let mut flipped = words;
+        flipped[6] ^= 1 << 40;
+        assert_ne!(base, checksum(8, &flipped));
+    }
+
+    #[test]
+    fn continuation_count_covers_payload() {
+        assert_eq!(continuations_for(0), 0);
+        assert_eq!(continuations_for(HEAD_PAYLOAD), 0);
+        assert_eq!(continuations_for(HEAD_PAYLOAD + 1), 1);
+        assert_eq!(continuations_for(HEAD_PAYLOAD + CONT_PAYLOAD), 1);
+        assert_eq!(continuations_for(crate::layout::MAX_PAYLOAD), MAX_CONT);
+    }
+}

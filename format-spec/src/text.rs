@@ -1,0 +1,165 @@
+//! The canonical text form of a decoded ring (SPEC.md, "Canonical text"):
+//! one line per fact, byte-for-byte what the reference decoder prints too.
+
+use std::fmt::Write;
+
+use crate::decode::{Decoded, Record};
+use crate::dictionary::Dictionary;
+use crate::layout::DropReason;
+use crate::slot::RecordKind;
+use crate::value::Value;
+
+/// Renders `d` in the canonical text form.
+pub fn canonical_text(d: &Decoded) -> String {
+    let mut out = String::new();
+    let h = &d.header;
+    let dropped: Vec<String> = DropReason::ALL
+        .iter()
+        .map(|r| format!("{}:{}", r.name(), h.dropped[*r as usize]))
+        .collect();
+    let _ = writeln!(
+        out,
+        "ring v{}.{} lanes={} slots={} created={} processes={} dropped={}",
+        h.version_major,
+        h.version_minor,
+        d.lanes.len(),
+        d.capacity(),
+        h.created_ns,
+        h.processes,
+        dropped.join(",")
+    );
+    let dict = &d.dictionary;
+    let _ = writeln!(
+        out,
+        "dictionary entries={} unfinished={} skipped_bytes={}",
+        dict.entries, dict.unfinished, dict.skipped_bytes
+    );
+    for (lane, s) in &d.lanes {
+        let _ = writeln!(
+            out,
+            "lane {} {} slots={} head={} records={} lost_to_laps={} abandoned={} pending={} corrupt={} unknown_kinds={}",
+            lane.index,
+            lane.class.name(),
+            lane.slots(),
+            lane.head,
+            s.records,
+            s.lost_to_laps,
+            s.abandoned,
+            s.pending,
+            s.corrupt,
+            s.unknown_kinds
+        );
+    }
+    for r in &d.records {
+        out.push_str(&record_line(r, dict));
+        out.push('\n');
+    }
+    let t = d.totals();
+    let _ = writeln!(
+        out,
+        "totals records={} lost_to_laps={} abandoned={} pending={} corrupt={} unknown_kinds={}",
+        t.records, t.lost_to_laps, t.abandoned, t.pending, t.corrupt, t.unknown_kinds
+    );
+    out
+}
+
+/// One record in the canonical text form.
+pub fn record_line(r: &Record, dict: &Dictionary) -> String {
+    let mut line = format!(
+        "record {} lane={} seq={} thread={} {} span={}",
+        r.time_ns,
+        r.lane,
+        r.seq,
+        r.thread,
+        r.kind.name(),
+        r.span
+    );
+    if r.kind == RecordKind::SpanNew {
+        let _ = write!(line, " parent={}", r.parent);
+    }
+    let callsite = dict.callsites.get(&r.callsite);
+    if r.callsite != 0 {
+        match callsite {
+            Some(c) => {
+                let _ = write!(
+                    line,
+                    " {} {} {} {}:{}",
+                    c.level.name(),
+                    c.target,
+                    quote(&c.name),
+                    c.file,
+                    c.line
+                );
+            }
+            None => {
+                let _ = write!(line, " callsite={:016x}", r.callsite);
+            }
+        }
+    }
+    if r.truncated {
+        line.push_str(" truncated");
+    }
+    for fv in &r.values {
+        let name = field_name(r, dict, usize::from(fv.field));
+        let _ = write!(line, " {}={}", name, value_text(&fv.value, r.callsite, dict));
+    }
+    line
+}
+
+/// The name of field `i` of record `r`, or `f{i}` when it is unknown.
+pub fn field_name(r: &Record, dict: &Dictionary, i: usize) -> String {
+    let builtin = r.kind.builtin_fields();
+    let name = if builtin.is_empty() {
+        dict.callsites.get(&r.callsite).and_then(|c| c.fields.get(i)).map(String::as_str)
+    } else {
+        builtin.get(i).copied()
+    };
+    name.map_or_else(|| format!("f{i}"), str::to_owned)
+}
+
+/// A value in the canonical text form.
+pub fn value_text(v: &Value, callsite: u64, dict: &Dictionary) -> String {
+    match v {
+        Value::U64(x) => x.to_string(),
+        Value::I64(x) => x.to_string(),
+        Value::U128(x) => x.to_string(),
+        Value::I128(x) => x.to_string(),
+        Value::F64(x) => x.to_string(),
+        Value::Bool(x) => x.to_string(),
+        Value::StaticStr(id) => match dict.strings.get(id) {
+            Some(s) => quote(s),
+            None => format!("<string {id:016x}>"),
+        },
+        Value::Str { text, truncated } => {
+            let mut s = quote(text);
+            if *truncated {
+                s.push_str("(truncated)");
+            }
+            s
+        }
+        Value::Redacted(len) => format!("<redacted {len} bytes>"),
+        Value::Message => match dict.messages.get(&callsite) {
+            Some(m) => quote(m),
+            None => "<message missing>".to_owned(),
+        },
+        Value::Ext { ext_type, len } => format!("<ext {ext_type} {len} bytes>"),
+    }
+}
+
+/// Quotes a string: `\` and `"` escaped, control characters as `\u{xx}`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\u{{{:02x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

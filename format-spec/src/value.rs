@@ -1,0 +1,320 @@
+//! Field values: the payload's value stream, its encoder and its decoder.
+//!
+//! Each value is one tag byte, `type << 4 | skip`, then the type's bytes.
+//! `skip` counts the callsite fields passed over since the previous value,
+//! so the usual case, every field in order, costs no index byte at all.
+
+use crate::layout::MAX_PAYLOAD;
+
+/// Value types, the high nibble of a tag byte.
+pub mod ty {
+    pub const U64: u8 = 0;
+    pub const I64: u8 = 1;
+    pub const F64: u8 = 2;
+    pub const FALSE: u8 = 3;
+    pub const TRUE: u8 = 4;
+    pub const STATIC_STR: u8 = 5;
+    pub const STR: u8 = 6;
+    pub const REDACTED: u8 = 7;
+    pub const MESSAGE: u8 = 8;
+    pub const U128: u8 = 9;
+    pub const I128: u8 = 10;
+    pub const SKIP: u8 = 11;
+    pub const EXT: u8 = 15;
+}
+
+/// Longest string value kept; longer ones are cut at a character boundary
+/// and flagged as truncated.
+pub const MAX_STR: usize = 127;
+/// Most fields one record can carry values for (tracing's own limit).
+pub const MAX_FIELDS: usize = 32;
+
+/// A decoded field value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    /// A dictionary string, by id.
+    StaticStr(u64),
+    Str { text: String, truncated: bool },
+    /// A value withheld by the writer; only its length in bytes is kept.
+    Redacted(u32),
+    /// The callsite's message literal, kept in the dictionary.
+    Message,
+    U128(u128),
+    I128(i128),
+    /// A value type from a newer minor version, skipped.
+    Ext { ext_type: u8, len: u8 },
+}
+
+/// A value and the index of the field it belongs to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldValue {
+    pub field: u8,
+    pub value: Value,
+}
+
+/// Writes a value stream into a fixed buffer, without allocating.
+///
+/// A value that does not fit is left out and the stream is marked
+/// truncated; values already written stay.
+#[derive(Clone, Debug)]
+pub struct ValueWriter {
+    buf: [u8; MAX_PAYLOAD],
+    len: usize,
+    /// Room the writer may use (less than the buffer for span records,
+    /// whose parent id takes the first bytes).
+    cap: usize,
+    next_field: usize,
+    truncated: bool,
+}
+
+impl Default for ValueWriter {
+    fn default() -> Self {
+        ValueWriter::new()
+    }
+}
+
+impl ValueWriter {
+    #[inline(always)]
+    pub const fn new() -> ValueWriter {
+        ValueWriter {
+            buf: [0; MAX_PAYLOAD],
+            len: 0,
+            cap: MAX_PAYLOAD,
+            next_field: 0,
+            truncated: false,
+        }
+    }
+
+    /// A writer whose stream starts with a span's parent id.
+    #[inline(always)]
+    pub fn with_parent(parent: u32) -> ValueWriter {
+        let mut w = ValueWriter::new();
+        w.buf[..4].copy_from_slice(&parent.to_le_bytes());
+        w.len = 4;
+        w
+    }
+
+    /// The bytes written so far.
+    #[inline(always)]
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// Starts a value of type `t` for field `field` needing `size` bytes
+    /// after its tag; returns where those bytes go.
+    #[inline(always)]
+    fn begin(&mut self, field: usize, t: u8, size: usize) -> Option<usize> {
+        if field < self.next_field || field >= MAX_FIELDS {
+            self.truncated = true;
+            return None;
+        }
+        let mut skip = field - self.next_field;
+        let skip_bytes = if skip > 15 { 1 } else { 0 };
+        if self.len + skip_bytes + 1 + size > self.cap {
+            self.truncated = true;
+            return None;
+        }
+        if skip > 15 {
+            // A SKIP tag passes over up to 16 fields without a value.
+            self.buf[self.len] = ty::SKIP << 4 | 15;
+            self.len += 1;
+            skip -= 16;
+        }
+        self.buf[self.len] = t << 4 | skip as u8;
+        self.len += 1;
+        self.next_field = field + 1;
+        let at = self.len;
+        self.len += size;
+        Some(at)
+    }
+
+    #[inline(always)]
+    fn put(&mut self, field: usize, t: u8, bytes: &[u8]) {
+        if let Some(at) = self.begin(field, t, bytes.len()) {
+            self.buf[at..at + bytes.len()].copy_from_slice(bytes);
+        }
+    }
+
+    #[inline(always)]
+    pub fn u64(&mut self, field: usize, v: u64) {
+        self.put(field, ty::U64, &v.to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn i64(&mut self, field: usize, v: i64) {
+        self.put(field, ty::I64, &v.to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn f64(&mut self, field: usize, v: f64) {
+        self.put(field, ty::F64, &v.to_bits().to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn bool(&mut self, field: usize, v: bool) {
+        self.put(field, if v { ty::TRUE } else { ty::FALSE }, &[]);
+    }
+    #[inline(always)]
+    pub fn u128(&mut self, field: usize, v: u128) {
+        self.put(field, ty::U128, &v.to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn i128(&mut self, field: usize, v: i128) {
+        self.put(field, ty::I128, &v.to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn static_str(&mut self, field: usize, id: u64) {
+        self.put(field, ty::STATIC_STR, &id.to_le_bytes());
+    }
+    #[inline(always)]
+    pub fn message(&mut self, field: usize) {
+        self.put(field, ty::MESSAGE, &[]);
+    }
+    #[inline(always)]
+    pub fn redacted(&mut self, field: usize, len: usize) {
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        self.put(field, ty::REDACTED, &len.to_le_bytes());
+    }
+
+    /// A string, cut to [`MAX_STR`] bytes at a character boundary.
+    #[inline(always)]
+    pub fn str(&mut self, field: usize, s: &str) {
+        let mut n = s.len().min(MAX_STR);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        let truncated = n < s.len();
+        if let Some(at) = self.begin(field, ty::STR, 1 + n) {
+            self.buf[at] = n as u8 | if truncated { 0x80 } else { 0 };
+            self.buf[at + 1..at + 1 + n].copy_from_slice(&s.as_bytes()[..n]);
+        }
+    }
+}
+
+/// Why a value stream could not be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueError {
+    /// A value's bytes run past the end of the payload.
+    Truncated,
+    /// A field index past tracing's 32 fields.
+    FieldOutOfRange,
+    /// A string that is not UTF-8.
+    BadUtf8,
+    /// A type reserved for future minor versions without an EXT wrapper.
+    ReservedType(u8),
+}
+
+/// Decodes a value stream.
+pub fn decode_values(mut bytes: &[u8]) -> Result<Vec<FieldValue>, ValueError> {
+    let mut out = Vec::new();
+    let mut next_field = 0usize;
+    while let Some((&tag, rest)) = bytes.split_first() {
+        bytes = rest;
+        let (t, skip) = (tag >> 4, usize::from(tag & 15));
+        let field = next_field + skip;
+        if t == ty::SKIP {
+            next_field = field + 1;
+            continue;
+        }
+        if field >= MAX_FIELDS {
+            return Err(ValueError::FieldOutOfRange);
+        }
+        let mut take = |n: usize| -> Result<&[u8], ValueError> {
+            if bytes.len() < n {
+                return Err(ValueError::Truncated);
+            }
+            let (head, tail) = bytes.split_at(n);
+            bytes = tail;
+            Ok(head)
+        };
+        let value = match t {
+            ty::U64 => Value::U64(u64::from_le_bytes(take(8)?.try_into().unwrap())),
+            ty::I64 => Value::I64(i64::from_le_bytes(take(8)?.try_into().unwrap())),
+            ty::F64 => Value::F64(f64::from_bits(u64::from_le_bytes(take(8)?.try_into().unwrap()))),
+            ty::FALSE => Value::Bool(false),
+            ty::TRUE => Value::Bool(true),
+            ty::STATIC_STR => Value::StaticStr(u64::from_le_bytes(take(8)?.try_into().unwrap())),
+            ty::STR => {
+                let n = take(1)?[0];
+                let text = std::str::from_utf8(take(usize::from(n & 0x7f))?)
+                    .map_err(|_| ValueError::BadUtf8)?;
+                Value::Str {
+                    text: text.to_owned(),
+                    truncated: n & 0x80 != 0,
+                }
+            }
+            ty::REDACTED => Value::Redacted(u32::from_le_bytes(take(4)?.try_into().unwrap())),
+            ty::MESSAGE => Value::Message,
+            ty::U128 => Value::U128(u128::from_le_bytes(take(16)?.try_into().unwrap())),
+            ty::I128 => Value::I128(i128::from_le_bytes(take(16)?.try_into().unwrap())),
+            ty::EXT => {
+                let head = take(2)?;
+                let (ext_type, len) = (head[0], head[1]);
+                take(usize::from(len))?;
+                Value::Ext { ext_type, len }
+            }
+            other => return Err(ValueError::ReservedType(other)),
+        };
+        out.push(FieldValue {
+            field: field as u8,
+            value,
+        });
+        next_field = field + 1;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_in_order_need_no_index_bytes() {
+        let mut w = ValueWriter::new();
+        w.u64(0, 42);
+        w.str(1, "static");
+        w.f64(2, 0.5);
+        assert_eq!(w.bytes().len(), 9 + 8 + 9);
+        let v = decode_values(w.bytes()).unwrap();
+        assert_eq!(v[1].value, Value::Str { text: "static".into(), truncated: false });
+        assert_eq!(v[2].field, 2);
+    }
+
+    #[test]
+    fn skipped_fields_keep_their_indexes() {
+        let mut w = ValueWriter::new();
+        w.bool(3, true);
+        w.u64(31, 7);
+        let v = decode_values(w.bytes()).unwrap();
+        assert_eq!((v[0].field, v[1].field), (3, 31));
+    }
+
+    #[test]
+    fn long_strings_are_cut_at_a_char_boundary() {
+        let s = "é".repeat(100);
+        let mut w = ValueWriter::new();
+        w.str(0, &s);
+        match &decode_values(w.bytes()).unwrap()[0].value {
+            Value::Str { text, truncated } => {
+                assert!(*truncated);
+                assert_eq!(text.len(), 126);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn overflowing_values_are_dropped_and_flagged() {
+        let mut w = ValueWriter::new();
+        for f in 0..30 {
+            w.u64(f, f as u64);
+        }
+        assert!(w.truncated());
+        assert_eq!(decode_values(w.bytes()).unwrap().len(), MAX_PAYLOAD / 9);
+    }
+}
