@@ -67,8 +67,14 @@ pub struct Header {
 }
 
 impl Header {
-    /// Parses and checks the header against `len`, the bytes available.
+    /// Parses and checks the header of a whole file.
     pub fn parse(bytes: &[u8]) -> Result<Header, DecodeError> {
+        Header::parse_prefix(bytes, bytes.len() as u64)
+    }
+
+    /// Parses and checks the header at the start of `bytes`, the first
+    /// bytes of a file `file_len` bytes long.
+    pub fn parse_prefix(bytes: &[u8], file_len: u64) -> Result<Header, DecodeError> {
         let size = core::mem::size_of::<FileHeader>();
         if bytes.len() < 8 || bytes[..8] != MAGIC {
             return Err(DecodeError::NotARing);
@@ -97,10 +103,10 @@ impl Header {
         if raw.header_size != HEADER_SIZE || raw.slot_size != SLOT_SIZE {
             return Err(DecodeError::BadGeometry("header or slot size"));
         }
-        if raw.file_size > bytes.len() as u64 {
+        if raw.file_size > file_len {
             return Err(DecodeError::Truncated {
                 needed: raw.file_size,
-                len: bytes.len() as u64,
+                len: file_len,
             });
         }
         if raw.lane_count == 0 || raw.lane_count > MAX_LANES {
@@ -135,13 +141,17 @@ impl Lane {
     }
 }
 
-/// The lanes of a ring whose header is valid.
+/// The lanes of a ring whose header is valid; `bytes` holds the file
+/// at least up to the end of its lane headers.
 pub fn lanes(header: &Header, bytes: &[u8]) -> Result<Vec<Lane>, DecodeError> {
     let h = &header.raw;
     (0..h.lane_count as usize)
         .map(|i| {
             let off = h.lanes_offset as usize + i * LANE_HEADER_SIZE as usize;
-            let raw: LaneHeader = pod_read_unaligned(&bytes[off..off + LANE_HEADER_SIZE as usize]);
+            let raw_bytes = bytes
+                .get(off..off + LANE_HEADER_SIZE as usize)
+                .ok_or(DecodeError::BadGeometry("lane headers past the bytes given"))?;
+            let raw: LaneHeader = pod_read_unaligned(raw_bytes);
             let class = LaneClass::from_u32(raw.class).ok_or(DecodeError::BadGeometry("lane class"))?;
             if raw.slots_log2 > MAX_LANE_SLOTS_LOG2 || raw.slots_offset % 64 != 0 {
                 return Err(DecodeError::BadGeometry("lane size"));

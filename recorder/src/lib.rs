@@ -1,1 +1,308 @@
-//! x
+//! caro's flight recorder: a `tracing` subscriber that keeps every event
+//! and span of the process as fixed-size binary records in a memory-mapped
+//! ring file shared by all of the user's caro processes,
+//! `$XDG_CACHE_HOME/caro/events.ring` (default `~/.cache/caro/events.ring`).
+//!
+//! Recording costs a timestamp, one atomic add and a few stores into a
+//! shared cache line of the ring: no lock, no system call, no allocation,
+//! no formatting. Formatting happens later, offline, in `caro-analyze`.
+//!
+//! One line turns it on; it never fails the host:
+//!
+//! ```no_run
+//! let _guard = caro_recorder::init();
+//! tracing::info!(backend = "static", latency_ms = 3u64, "command generated");
+//! // Dropping the guard records the process's exit and resource usage.
+//! ```
+//!
+//! Hosts that compose their own `fmt` layer and filters use the layer,
+//! which applies the recorder's filter to itself alone:
+//!
+//! ```no_run
+//! use tracing_subscriber::prelude::*;
+//!
+//! let (recorder, _guard) = caro_recorder::layer();
+//! tracing_subscriber::registry()
+//!     .with(recorder)
+//!     .with(tracing_subscriber::fmt::layer())
+//!     .init();
+//! ```
+//!
+//! Environment: `CARO_LOG=off` records nothing (callsites are disabled at
+//! `tracing`'s own cost); `RUST_LOG` chooses what is recorded (default
+//! `info`); `XDG_CACHE_HOME` moves the data folder; `CARO_RING_SIZE` sets
+//! the size of a new ring (`16M` by default; `K`, `M`, `G` suffixes).
+//!
+//! Values of fields named like user data (`query`, `path`, `user`, …),
+//! messages with runtime arguments and `Debug` values built at run time are
+//! never written: only their length is.
+#![deny(unsafe_code)]
+
+mod callsites;
+mod clock;
+mod fields;
+mod layer;
+pub mod paths;
+mod process;
+mod recorder;
+mod ring;
+mod subscriber;
+mod sys;
+mod thread;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing_core::Subscriber;
+use tracing_subscriber::filter::{Filtered, Targets};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+pub use callsites::DENY_LIST;
+pub use layer::RingLayer;
+pub use recorder::Recorder;
+pub use ring::OpenError;
+pub use subscriber::RingSubscriber;
+
+/// Size of a new ring unless `CARO_RING_SIZE` or [`Config::ring_size`]
+/// says otherwise: weeks of caro's normal use at `info`.
+pub const DEFAULT_RING_SIZE: u64 = 16 << 20;
+
+/// How to record. [`Config::from_env`] reads the environment; the setters
+/// override it.
+#[derive(Clone, Debug)]
+pub struct Config {
+    ring_path: Option<PathBuf>,
+    ring_size: u64,
+    directives: String,
+    enabled: bool,
+    panic_hook: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ring_path: None,
+            ring_size: DEFAULT_RING_SIZE,
+            directives: "info".to_owned(),
+            enabled: true,
+            panic_hook: true,
+        }
+    }
+}
+
+/// Parses a size such as `65536`, `512K`, `16M` or `1G`.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (digits, shift) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 10),
+        b'm' | b'M' => (&s[..s.len() - 1], 20),
+        b'g' | b'G' => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+impl Config {
+    /// The configuration the environment asks for.
+    pub fn from_env() -> Config {
+        let mut c = Config::default();
+        if std::env::var("CARO_LOG").is_ok_and(|v| v.trim().eq_ignore_ascii_case("off")) {
+            c.enabled = false;
+        }
+        if let Ok(d) = std::env::var("RUST_LOG") {
+            if !d.trim().is_empty() {
+                c.directives = d;
+            }
+        }
+        if let Ok(s) = std::env::var("CARO_RING_SIZE") {
+            match parse_size(&s) {
+                Some(n) => c.ring_size = n,
+                None => warn(&format!("ignoring CARO_RING_SIZE={s:?}: not a size like 16M")),
+            }
+        }
+        c
+    }
+
+    /// Records into `path` instead of the per-user default.
+    pub fn ring_path(mut self, path: impl Into<PathBuf>) -> Config {
+        self.ring_path = Some(path.into());
+        self
+    }
+
+    /// The size in bytes of a ring this process creates (an existing ring
+    /// keeps its size).
+    pub fn ring_size(mut self, bytes: u64) -> Config {
+        self.ring_size = bytes;
+        self
+    }
+
+    /// `RUST_LOG`-style directives choosing what is recorded.
+    pub fn filter(mut self, directives: impl Into<String>) -> Config {
+        self.directives = directives.into();
+        self
+    }
+
+    /// Whether to record a panic's location and thread (default on).
+    pub fn panic_hook(mut self, on: bool) -> Config {
+        self.panic_hook = on;
+        self
+    }
+
+    fn targets(&self) -> Targets {
+        // Directive by directive, so one the recorder cannot use (span or
+        // field filters) costs only itself.
+        let mut targets = Targets::new();
+        for d in self.directives.split(',').filter(|d| !d.trim().is_empty()) {
+            match d.trim().parse::<Targets>() {
+                Ok(t) => {
+                    if let Some(level) = t.default_level() {
+                        targets = targets.with_default(level);
+                    }
+                    targets = targets.with_targets(t);
+                }
+                Err(_) => warn(&format!("ignoring RUST_LOG directive {d:?}: only target=level directives are recorded")),
+            }
+        }
+        targets
+    }
+
+    /// Opens the ring and builds the recorder, or says why not.
+    pub fn open(&self) -> Result<Arc<Recorder>, OpenError> {
+        let path = match &self.ring_path {
+            Some(p) => p.clone(),
+            None => paths::ring_path().ok_or(OpenError::NoDataDir)?,
+        };
+        let ring = ring::Ring::open_or_create(&path, self.ring_size, clock::wall_ns())?;
+        Ok(Arc::new(Recorder::new(ring, self.targets())))
+    }
+
+    fn start(&self) -> Option<Arc<Recorder>> {
+        if !self.enabled {
+            return None;
+        }
+        match self.open() {
+            Ok(rec) => Some(rec),
+            Err(e) => {
+                warn(&format!("recording disabled: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Installs the recorder as the global subscriber. Never fails the
+    /// host: when it cannot record, one line on stderr says why and the
+    /// returned guard does nothing.
+    pub fn init(self) -> Guard {
+        let Some(rec) = self.start() else { return Guard::inert() };
+        let dispatch = tracing_core::Dispatch::new(RingSubscriber::new(Arc::clone(&rec)));
+        if tracing_core::dispatcher::set_global_default(dispatch).is_err() {
+            warn("recording disabled: another global tracing subscriber is already installed");
+            return Guard::inert();
+        }
+        self.started(rec)
+    }
+
+    /// The recorder as a layer, filtered by this configuration alone, and
+    /// the guard that records the process's exit. The layer is `None` when
+    /// the ring cannot be opened (one line on stderr says why).
+    #[allow(clippy::type_complexity)]
+    pub fn layer<S>(self) -> (Option<Filtered<RingLayer, Targets, S>>, Guard)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(rec) = self.start() else { return (None, Guard::inert()) };
+        let layer = RingLayer::new(Arc::clone(&rec)).with_filter(self.targets());
+        (Some(layer), self.started(rec))
+    }
+
+    fn started(&self, rec: Arc<Recorder>) -> Guard {
+        process::start(&rec);
+        if self.panic_hook {
+            process::install_panic_hook(&rec);
+        }
+        Guard {
+            rec: Some(rec),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// Installs the recorder as the global subscriber, configured from the
+/// environment. See [`Config::init`].
+pub fn init() -> Guard {
+    Config::from_env().init()
+}
+
+/// The recorder as a layer, configured from the environment. See
+/// [`Config::layer`].
+#[allow(clippy::type_complexity)]
+pub fn layer<S>() -> (Option<Filtered<RingLayer, Targets, S>>, Guard)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    Config::from_env().layer()
+}
+
+/// Records the process's exit when dropped.
+#[derive(Debug)]
+#[must_use = "dropping the guard records the process's exit at once"]
+pub struct Guard {
+    rec: Option<Arc<Recorder>>,
+    started: Instant,
+}
+
+impl Guard {
+    fn inert() -> Guard {
+        Guard {
+            rec: None,
+            started: Instant::now(),
+        }
+    }
+
+    /// Whether this process is recording.
+    pub fn is_recording(&self) -> bool {
+        self.rec.is_some()
+    }
+
+    /// The ring being written, if recording.
+    pub fn ring_path(&self) -> Option<&Path> {
+        self.rec.as_ref().map(|r| r.ring.path())
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(rec) = &self.rec {
+            process::exit(rec, self.started);
+        }
+    }
+}
+
+fn warn(msg: &str) {
+    eprintln!("caro-recorder: {msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_size("65536"), Some(65536));
+        assert_eq!(parse_size("512K"), Some(512 << 10));
+        assert_eq!(parse_size("16m"), Some(16 << 20));
+        assert_eq!(parse_size("1G"), Some(1 << 30));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn unusable_directives_are_skipped_not_fatal() {
+        let t = Config::default().filter("caro=debug,foo[span]=trace,warn").targets();
+        assert!(t.would_enable("caro::agent", &tracing_core::Level::DEBUG));
+        assert!(!t.would_enable("other", &tracing_core::Level::INFO));
+        assert!(t.would_enable("other", &tracing_core::Level::WARN));
+    }
+}

@@ -1,0 +1,141 @@
+//! Turning `tracing` field values into the ring's value stream, without
+//! allocating and without keeping anything personal.
+//!
+//! Strings that live in the program's read-only memory (literals, derived
+//! `Debug` names of enum variants) are program text, not user data: they
+//! go to the dictionary once and are referred to by id. A message written
+//! with runtime arguments, a `Debug` or `Display` value built at run time,
+//! and any value of a deny-listed field keep only their length.
+
+use std::fmt;
+
+use caro_format::ValueWriter;
+use tracing_core::field::{Field, Visit};
+
+use crate::callsites::CallsiteInfo;
+use crate::sys::StaticMemory;
+use crate::Recorder;
+
+/// What formatting a value through `Debug` wrote: its length, and whether
+/// it was a single write of one read-only string.
+struct Probe<'m> {
+    statics: &'m StaticMemory,
+    len: usize,
+    writes: usize,
+    /// The first write, when it was of read-only program memory.
+    single: Option<&'static str>,
+}
+
+impl fmt::Write for Probe<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.len += s.len();
+        self.writes += 1;
+        self.single = if self.writes == 1 { self.statics.as_static(s) } else { None };
+        Ok(())
+    }
+}
+
+/// Visits an event's or span's fields into a [`ValueWriter`].
+pub struct FieldEncoder<'a> {
+    pub recorder: &'a Recorder,
+    pub callsite: &'a CallsiteInfo,
+    pub out: ValueWriter,
+}
+
+impl FieldEncoder<'_> {
+    #[inline(always)]
+    fn redacted(&self, field: &Field) -> bool {
+        field.index() < 32 && self.callsite.redact & (1 << field.index()) != 0
+    }
+
+    #[inline]
+    fn static_str(&mut self, field: &Field, s: &str) {
+        match self.recorder.string_id(s) {
+            Some(id) => self.out.static_str(field.index(), id),
+            None => self.out.redacted(field.index(), s.len()),
+        }
+    }
+}
+
+impl Visit for FieldEncoder<'_> {
+    #[inline]
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.redacted(field) {
+            return self.out.redacted(field.index(), value.checked_ilog10().unwrap_or(0) as usize + 1);
+        }
+        self.out.u64(field.index(), value);
+    }
+
+    #[inline]
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.redacted(field) {
+            return self.out.redacted(field.index(), 8);
+        }
+        self.out.i64(field.index(), value);
+    }
+
+    #[inline]
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.redacted(field) {
+            return self.out.redacted(field.index(), 8);
+        }
+        self.out.f64(field.index(), value);
+    }
+
+    #[inline]
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.redacted(field) {
+            return self.out.redacted(field.index(), 1);
+        }
+        self.out.bool(field.index(), value);
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        if self.redacted(field) {
+            return self.out.redacted(field.index(), 16);
+        }
+        self.out.u128(field.index(), value);
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        if self.redacted(field) {
+            return self.out.redacted(field.index(), 16);
+        }
+        self.out.i128(field.index(), value);
+    }
+
+    #[inline]
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.redacted(field) {
+            return self.out.redacted(field.index(), value.len());
+        }
+        match self.recorder.statics.as_static(value) {
+            Some(s) => self.static_str(field, s),
+            None => self.out.str(field.index(), value),
+        }
+    }
+
+    #[inline]
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut probe = Probe {
+            statics: &self.recorder.statics,
+            len: 0,
+            writes: 0,
+            single: None,
+        };
+        let _ = fmt::write(&mut probe, format_args!("{value:?}"));
+        match probe.single {
+            _ if self.redacted(field) => self.out.redacted(field.index(), probe.len),
+            Some(text) if probe.writes == 1 => {
+                if field.name() == "message" && self.recorder.message_literal(self.callsite, text) {
+                    self.out.message(field.index());
+                } else {
+                    self.static_str(field, text);
+                }
+            }
+            _ if probe.writes == 0 => self.out.str(field.index(), ""),
+            _ => self.out.redacted(field.index(), probe.len),
+        }
+    }
+}

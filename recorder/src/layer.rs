@@ -1,0 +1,98 @@
+//! The recorder as a `tracing_subscriber::Layer`, for hosts that compose
+//! it with their own `fmt` layer and filters on a `Registry`.
+
+use std::sync::Arc;
+
+use caro_format::layout::LaneClass;
+use caro_format::slot::RecordKind;
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::Recorder;
+
+/// A layer that records into the ring. Build it with [`crate::layer`],
+/// which also applies the recorder's own filter (`RUST_LOG`) to it alone.
+#[derive(Clone, Debug)]
+pub struct RingLayer {
+    rec: Arc<Recorder>,
+}
+
+/// The ring's view of a registry span, kept in its extensions.
+#[derive(Clone, Copy, Debug)]
+struct RingSpan {
+    ring_id: u32,
+    callsite: u64,
+    class: LaneClass,
+}
+
+impl RingLayer {
+    pub(crate) fn new(rec: Arc<Recorder>) -> RingLayer {
+        RingLayer { rec }
+    }
+
+    fn ring_span<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<RingSpan>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        ctx.span(id)?.extensions().get::<RingSpan>().copied()
+    }
+
+    fn mark<S>(&self, kind: RecordKind, id: &Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if let Some(s) = self.ring_span(id, ctx) {
+            self.rec.span_mark(kind, s.class, s.callsite, s.ring_id);
+        }
+    }
+}
+
+impl<S> Layer<S> for RingLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let parent = span
+            .parent()
+            .and_then(|p| p.extensions().get::<RingSpan>().map(|r| r.ring_id))
+            .unwrap_or(0);
+        let ring_id = self.rec.new_span_id();
+        if let Some(info) = self.rec.span_new(attrs, ring_id, parent) {
+            span.extensions_mut().insert(RingSpan {
+                ring_id,
+                callsite: info.id,
+                class: info.class,
+            });
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let (Some(span), Some(s)) = (ctx.span(id), self.ring_span(id, &ctx)) {
+            self.rec.span_record(span.metadata(), s.ring_id, values);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let span = ctx
+            .event_span(event)
+            .and_then(|s| s.extensions().get::<RingSpan>().map(|r| r.ring_id))
+            .unwrap_or(0);
+        self.rec.event(event, span);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.mark(RecordKind::SpanEnter, id, &ctx);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.mark(RecordKind::SpanExit, id, &ctx);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.mark(RecordKind::SpanClose, &id, &ctx);
+    }
+}

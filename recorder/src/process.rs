@@ -1,0 +1,51 @@
+//! Records about the process itself: its start, its exit (with the CPU
+//! time, peak memory and open descriptors it used) and its panics.
+
+use std::sync::{Arc, Once};
+use std::time::Instant;
+
+use caro_format::slot::RecordKind;
+use caro_format::ValueWriter;
+
+use crate::callsites::source_file;
+use crate::Recorder;
+
+pub(crate) fn start(rec: &Recorder) {
+    rec.ring.count_process();
+    let mut v = ValueWriter::new();
+    v.u64(0, u64::from(std::process::id()));
+    rec.builtin(RecordKind::ProcessStart, &v);
+}
+
+pub(crate) fn exit(rec: &Recorder, started: Instant) {
+    let usage = crate::sys::usage();
+    let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1));
+    let mut v = ValueWriter::new();
+    v.u64(0, u64::from(std::process::id()));
+    v.u64(1, usage.user_us);
+    v.u64(2, usage.system_us);
+    v.u64(3, usage.peak_rss_kib);
+    v.u64(4, open_fds as u64);
+    v.u64(5, started.elapsed().as_micros() as u64);
+    rec.builtin(RecordKind::ProcessExit, &v);
+}
+
+/// Chains a panic hook that records where the panic happened and on which
+/// thread — never its message, which may carry user data.
+pub(crate) fn install_panic_hook(rec: &Arc<Recorder>) {
+    static ONCE: Once = Once::new();
+    let rec = Arc::clone(rec);
+    ONCE.call_once(move || {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let mut v = ValueWriter::new();
+            if let Some(loc) = info.location() {
+                v.str(0, source_file(loc.file()));
+                v.u64(1, u64::from(loc.line()));
+                v.u64(2, u64::from(loc.column()));
+            }
+            rec.builtin(RecordKind::Panic, &v);
+            previous(info);
+        }));
+    });
+}

@@ -1,0 +1,224 @@
+//! The recorder's shared core: one open ring, the writer's tables, the
+//! filter; what both the subscriber and the layer call to write records.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use caro_format::dictionary::EncodedEntry;
+use caro_format::layout::LaneClass;
+use caro_format::slot::{RecordHead, RecordKind, FLAG_VALUES_TRUNCATED};
+use caro_format::ValueWriter;
+use tracing_core::field::Visit;
+use tracing_core::{Event, Metadata};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+
+use crate::callsites::{CallsiteInfo, Tables};
+use crate::clock::Clock;
+use crate::fields::FieldEncoder;
+use crate::ring::Ring;
+use crate::sys::{MetadataCell, StaticMemory};
+use crate::thread::THREAD;
+
+/// The recorder: everything a record needs, shared by every thread.
+#[derive(Debug)]
+pub struct Recorder {
+    pub(crate) ring: Ring,
+    tables: Tables,
+    pub(crate) statics: StaticMemory,
+    pub(crate) filter: Targets,
+    pub(crate) max_level: LevelFilter,
+    clock: Clock,
+    pub(crate) spans: SpanTable,
+}
+
+impl Recorder {
+    pub(crate) fn new(ring: Ring, filter: Targets) -> Recorder {
+        let max_level = filter
+            .iter()
+            .map(|(_, l)| l)
+            .chain(filter.default_level())
+            .max()
+            .unwrap_or(LevelFilter::OFF);
+        Recorder {
+            clock: Clock::new(&ring),
+            ring,
+            tables: Tables::default(),
+            statics: StaticMemory::of_this_process(),
+            filter,
+            max_level,
+            spans: SpanTable::default(),
+        }
+    }
+
+    /// Whether the filter records `meta`.
+    #[inline]
+    pub(crate) fn wants(&self, meta: &Metadata<'_>) -> bool {
+        self.filter.would_enable(meta.target(), meta.level())
+    }
+
+    fn register(&self, entry: &EncodedEntry) -> bool {
+        self.ring.register(entry).is_ok()
+    }
+
+    /// The callsite of `meta`, registered on first use; `None` (and the
+    /// drop counted) when the ring or the table has no room for it.
+    #[inline]
+    pub(crate) fn callsite(&self, meta: &'static Metadata<'static>) -> Option<CallsiteInfo> {
+        match self.tables.callsite(meta, |e| self.register(e)) {
+            Ok(info) => Some(info),
+            Err(why) => {
+                self.ring.count_drop(why);
+                None
+            }
+        }
+    }
+
+    /// The dictionary id of a read-only string.
+    #[inline]
+    pub(crate) fn string_id(&self, s: &str) -> Option<u64> {
+        self.tables.string(s, |e| self.register(e)).ok()
+    }
+
+    /// Whether `text` is (now) the message literal of `callsite`.
+    #[inline]
+    pub(crate) fn message_literal(&self, callsite: &CallsiteInfo, text: &str) -> bool {
+        self.tables.message(callsite, text, |e| self.register(e))
+    }
+
+    /// Writes a record stamped now by this thread.
+    #[inline]
+    pub(crate) fn write(&self, class: LaneClass, kind: RecordKind, callsite: u64, span: u32, values: &ValueWriter) {
+        let _ = THREAD.try_with(|t| {
+            let lane = t.lane(|| self.ring.next_lane());
+            let head = RecordHead {
+                time_ns: self.clock.now_ns(),
+                callsite,
+                span,
+                thread: t.tid(),
+                kind: kind.code(),
+                flags: if values.truncated() { FLAG_VALUES_TRUNCATED } else { 0 },
+            };
+            self.ring.write(class, lane, &head, values.bytes());
+        });
+    }
+
+    /// Records an event whose span (0 for none) is `span`.
+    #[inline]
+    pub(crate) fn event(&self, event: &Event<'_>, span: u32) {
+        let Some(info) = self.callsite(event.metadata()) else { return };
+        let mut enc = FieldEncoder {
+            recorder: self,
+            callsite: &info,
+            out: ValueWriter::new(),
+        };
+        event.record(&mut enc as &mut dyn Visit);
+        self.write(info.class, RecordKind::Event, info.id, span, &enc.out);
+    }
+
+    /// Records a new span with its fields.
+    pub(crate) fn span_new(&self, attrs: &tracing_core::span::Attributes<'_>, ring_id: u32, parent: u32) -> Option<CallsiteInfo> {
+        let info = self.callsite(attrs.metadata())?;
+        let mut enc = FieldEncoder {
+            recorder: self,
+            callsite: &info,
+            out: ValueWriter::with_parent(parent),
+        };
+        attrs.record(&mut enc as &mut dyn Visit);
+        self.write(info.class, RecordKind::SpanNew, info.id, ring_id, &enc.out);
+        Some(info)
+    }
+
+    /// Records values given to a span after its creation.
+    pub(crate) fn span_record(&self, meta: &'static Metadata<'static>, ring_id: u32, values: &tracing_core::span::Record<'_>) {
+        let Some(info) = self.callsite(meta) else { return };
+        let mut enc = FieldEncoder {
+            recorder: self,
+            callsite: &info,
+            out: ValueWriter::new(),
+        };
+        values.record(&mut enc as &mut dyn Visit);
+        self.write(info.class, RecordKind::SpanRecord, info.id, ring_id, &enc.out);
+    }
+
+    /// Records a span's enter, exit or close.
+    #[inline]
+    pub(crate) fn span_mark(&self, kind: RecordKind, class: LaneClass, callsite: u64, ring_id: u32) {
+        self.write(class, kind, callsite, ring_id, &ValueWriter::new());
+    }
+
+    /// A fresh span id for the ring.
+    #[inline]
+    pub(crate) fn new_span_id(&self) -> u32 {
+        THREAD
+            .try_with(|t| t.span_id(|n| self.ring.reserve_span_ids(n)))
+            .unwrap_or_else(|_| self.ring.reserve_span_ids(1))
+    }
+
+    /// Records a built-in record (process start or exit, panic).
+    pub(crate) fn builtin(&self, kind: RecordKind, values: &ValueWriter) {
+        self.write(LaneClass::Alert, kind, 0, 0, values);
+    }
+}
+
+/// Reference counts of the spans the subscriber hands out, so it knows
+/// when one closes, and their callsites. Fixed-size; a span that finds no
+/// room is still recorded, only its close is not.
+#[derive(Debug)]
+pub struct SpanTable {
+    slots: Box<[SpanSlot]>,
+}
+
+#[derive(Debug, Default)]
+struct SpanSlot {
+    refs: AtomicU32,
+    callsite: AtomicU64,
+    meta: MetadataCell,
+}
+
+const SPAN_TABLE: usize = 8192;
+
+impl Default for SpanTable {
+    fn default() -> Self {
+        SpanTable {
+            slots: (0..SPAN_TABLE).map(|_| SpanSlot::default()).collect(),
+        }
+    }
+}
+
+impl SpanTable {
+    /// Takes a free entry for a span, starting near `hint`; returns its
+    /// index + 1, or 0 when none is free nearby.
+    pub fn open(&self, hint: usize, callsite: u64, meta: &'static Metadata<'static>) -> u32 {
+        for i in 0..64 {
+            let at = (hint + i) % SPAN_TABLE;
+            let slot = &self.slots[at];
+            if slot.refs.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                slot.callsite.store(callsite, Ordering::Relaxed);
+                slot.meta.set(meta);
+                return at as u32 + 1;
+            }
+        }
+        0
+    }
+
+    fn slot(&self, key: u32) -> Option<&SpanSlot> {
+        key.checked_sub(1).and_then(|i| self.slots.get(i as usize))
+    }
+
+    /// The callsite id and metadata of the span in entry `key`.
+    pub fn callsite(&self, key: u32) -> (u64, Option<&'static Metadata<'static>>) {
+        self.slot(key)
+            .map_or((0, None), |s| (s.callsite.load(Ordering::Relaxed), s.meta.get()))
+    }
+
+    pub fn clone_ref(&self, key: u32) {
+        if let Some(s) = self.slot(key) {
+            s.refs.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops a reference; true when it was the last.
+    pub fn close_ref(&self, key: u32) -> bool {
+        self.slot(key)
+            .is_some_and(|s| s.refs.fetch_sub(1, Ordering::AcqRel) == 1)
+    }
+}

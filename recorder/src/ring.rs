@@ -1,0 +1,321 @@
+//! The ring writer: opens or creates the shared ring file, claims and
+//! commits slots, and appends dictionary entries. Lock-free: every
+//! operation is a bounded number of atomic steps, and nothing here
+//! allocates once the ring is open.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use caro_format::decode::{lanes, Header};
+use caro_format::dictionary::EncodedEntry;
+use caro_format::layout::{header_offset, DropReason, LaneClass, DictHeader, LANE_HEADER_SIZE};
+use caro_format::slot::{stamp, RecordHead, SlotImages, SlotState};
+use caro_format::{DecodeError, Geometry};
+
+use crate::sys::{self, Mapping};
+
+/// Why the ring could not be opened; the host keeps running without it.
+#[derive(Debug)]
+pub enum OpenError {
+    /// No home folder and no `XDG_CACHE_HOME`.
+    NoDataDir,
+    Io { path: PathBuf, what: &'static str, err: io::Error },
+    /// The file is not a ring this recorder can write.
+    Format { path: PathBuf, err: DecodeError },
+    /// The file's size disagrees with its header.
+    SizeMismatch { path: PathBuf, header: u64, actual: u64 },
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::NoDataDir => write!(f, "no cache folder (set XDG_CACHE_HOME or HOME)"),
+            OpenError::Io { path, what, err } => write!(f, "cannot {what} {}: {err}", path.display()),
+            OpenError::Format { path, err } => write!(f, "{}: {err}", path.display()),
+            OpenError::SizeMismatch { path, header, actual } => write!(
+                f,
+                "{}: file is {actual} bytes but its header says {header}; remove it to start a new ring",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// Where a lane's words are, in the mapping.
+#[derive(Clone, Copy, Debug)]
+struct LaneWords {
+    /// Word index of the lane header's `head`.
+    head: usize,
+    /// Word index of slot 0.
+    slots: usize,
+    mask: u64,
+}
+
+/// An open ring.
+#[derive(Debug)]
+pub struct Ring {
+    map: Mapping,
+    path: PathBuf,
+    main: Vec<LaneWords>,
+    alert: Vec<LaneWords>,
+    /// Word index of the dictionary's tail counter.
+    dict_tail: usize,
+    dict_index: usize,
+    dict_index_len: usize,
+    /// Word index where the entry log starts, and its length in words.
+    dict_log: usize,
+    dict_log_words: usize,
+}
+
+fn io_err(path: &Path, what: &'static str) -> impl FnOnce(io::Error) -> OpenError {
+    let path = path.to_owned();
+    move |err| OpenError::Io { path, what, err }
+}
+
+impl Ring {
+    /// Opens the ring at `path`, creating it (and its folder, mode 0700)
+    /// with about `size` bytes if it does not exist. Safe to race with
+    /// other processes doing the same: exactly one file wins.
+    pub fn open_or_create(path: &Path, size: u64, now_ns: u64) -> Result<Ring, OpenError> {
+        if let Some(dir) = path.parent() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err(dir, "create folder"))?;
+        }
+        let file = match open_existing(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => create(path, size, now_ns)?,
+            Err(e) => return Err(io_err(path, "open")(e)),
+        };
+        Ring::from_file(path, &file)
+    }
+
+    fn from_file(path: &Path, file: &File) -> Result<Ring, OpenError> {
+        let actual = file.metadata().map_err(io_err(path, "inspect"))?.len();
+        let mut prefix = vec![0u8; 4096.min(actual as usize)];
+        file.read_exact_at(&mut prefix, 0).map_err(io_err(path, "read"))?;
+        let format_err = |err| OpenError::Format {
+            path: path.to_owned(),
+            err,
+        };
+        // Check the header against the real length, then read the lane
+        // headers it points at.
+        let header = Header::parse_prefix(&prefix, actual).map_err(format_err)?;
+        let h = header.raw;
+        if h.file_size != actual {
+            return Err(OpenError::SizeMismatch {
+                path: path.to_owned(),
+                header: h.file_size,
+                actual,
+            });
+        }
+        let lanes_end = h.lanes_offset as usize + h.lane_count as usize * LANE_HEADER_SIZE as usize;
+        let mut head_bytes = vec![0u8; lanes_end];
+        file.read_exact_at(&mut head_bytes, 0).map_err(io_err(path, "read"))?;
+        let lanes = lanes(&header, &head_bytes).map_err(format_err)?;
+
+        let map = Mapping::new(file).map_err(io_err(path, "map"))?;
+        let mut ring = Ring {
+            map,
+            path: path.to_owned(),
+            main: Vec::new(),
+            alert: Vec::new(),
+            dict_tail: h.dict_offset as usize / 8,
+            dict_index: h.dict_offset as usize / 8 + 2,
+            dict_index_len: 0,
+            dict_log: 0,
+            dict_log_words: 0,
+        };
+        for lane in &lanes {
+            let words = LaneWords {
+                head: (h.lanes_offset as usize + lane.index * LANE_HEADER_SIZE as usize) / 8,
+                slots: lane.slots_offset as usize / 8,
+                mask: lane.slots() - 1,
+            };
+            match lane.class {
+                LaneClass::Main => ring.main.push(words),
+                LaneClass::Alert => ring.alert.push(words),
+            }
+        }
+        if ring.main.is_empty() || ring.alert.is_empty() {
+            return Err(format_err(DecodeError::BadGeometry("a lane class has no lanes")));
+        }
+        let dict_words = h.dict_size as usize / 8;
+        let dh: DictHeader =
+            bytemuck::pod_read_unaligned(&head_bytes[h.dict_offset as usize..h.dict_offset as usize + 16]);
+        let index_len = dh.index_len as usize;
+        if !index_len.is_power_of_two() || 2 + index_len > dict_words {
+            return Err(format_err(DecodeError::BadGeometry("dictionary index")));
+        }
+        ring.dict_index_len = index_len;
+        ring.dict_log = ring.dict_index + index_len;
+        ring.dict_log_words = dict_words - 2 - index_len;
+        Ok(ring)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    #[inline(always)]
+    fn word(&self, i: usize) -> &AtomicU64 {
+        &self.map.words()[i]
+    }
+
+    /// A lane number for a new writer thread, round robin across every
+    /// thread of every process, so that concurrent writers rarely share.
+    pub fn next_lane(&self) -> u32 {
+        self.word(header_offset::NEXT_LANE / 8).fetch_add(1, Ordering::Relaxed) as u32
+    }
+
+    /// Reserves `n` span ids; returns the first. Ids wrap within u32, and
+    /// 0 is never handed out.
+    pub fn reserve_span_ids(&self, n: u32) -> u32 {
+        loop {
+            let first = self.word(header_offset::NEXT_SPAN_ID / 8).fetch_add(u64::from(n), Ordering::Relaxed) as u32;
+            if first != 0 && first.checked_add(n).is_some() {
+                return first;
+            }
+        }
+    }
+
+    /// Counts a writer process.
+    pub fn count_process(&self) {
+        self.word(header_offset::PROCESSES / 8).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a record dropped unwritten.
+    pub fn count_drop(&self, why: DropReason) {
+        self.word(header_offset::DROPPED / 8 + why as usize).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes one record into lane `lane` (taken modulo the class's lanes)
+    /// of `class`. Never blocks, never fails: a record a lap overtakes
+    /// while it is written is caught by readers' checksums.
+    #[inline]
+    pub fn write(&self, class: LaneClass, lane: u32, head: &RecordHead, payload: &[u8]) {
+        let lanes = match class {
+            LaneClass::Main => &self.main,
+            LaneClass::Alert => &self.alert,
+        };
+        let lane = lanes[lane as usize % lanes.len()];
+        let n = 1 + caro_format::slot::continuations_for(payload.len()) as u64;
+        let seq = self.word(lane.head).fetch_add(n, Ordering::Relaxed);
+        let images = SlotImages::new(head, payload, seq);
+        let words = self.map.words();
+        let at = |i: u64| lane.slots + (((seq + i) & lane.mask) as usize) * 8;
+        for i in 0..n {
+            words[at(i)].store(u64::from(stamp(seq + i, SlotState::Writing)), Ordering::Relaxed);
+        }
+        // Readers that see any of the words below also see the stamps above.
+        fence(Ordering::Release);
+        for (i, image) in images.as_slice().iter().enumerate() {
+            let base = at(i as u64);
+            for (w, &v) in image.iter().enumerate().skip(1) {
+                words[base + w].store(v, Ordering::Relaxed);
+            }
+        }
+        // Continuations first, the head last: a committed head means a
+        // complete record.
+        for (i, image) in images.as_slice().iter().enumerate().rev() {
+            words[at(i as u64)].store(image[0], Ordering::Release);
+        }
+    }
+
+    /// Adds `entry` to the dictionary unless it is there already.
+    /// Slow path: called once per callsite or string per process.
+    pub fn register(&self, entry: &EncodedEntry) -> Result<(), DictionaryFull> {
+        let key = entry.index_key();
+        let mask = self.dict_index_len - 1;
+        let probe = |i: usize| self.word(self.dict_index + ((key as usize + i) & mask));
+        for i in 0..self.dict_index_len {
+            match probe(i).load(Ordering::Acquire) {
+                k if k == key => return Ok(()),
+                0 => break,
+                _ => {}
+            }
+        }
+        let len = entry.words.len();
+        let off = self.word(self.dict_tail).fetch_add(len as u64 * 8, Ordering::Relaxed) as usize / 8;
+        if off + len > self.dict_log_words {
+            return Err(DictionaryFull);
+        }
+        let base = self.dict_log + off;
+        self.word(base).store(entry.writing_word(), Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (i, &w) in entry.words.iter().enumerate().skip(1) {
+            self.word(base + i).store(w, Ordering::Relaxed);
+        }
+        self.word(base).store(entry.committed_word(), Ordering::Release);
+        for i in 0..self.dict_index_len {
+            match probe(i).compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(k) if k == key => break,
+                Err(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The dictionary has no room for another entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DictionaryFull;
+
+fn open_existing(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Creates a complete ring beside `path`, then links it into place, so
+/// that no process ever sees a half-made file.
+fn create(path: &Path, size: u64, now_ns: u64) -> Result<File, OpenError> {
+    let geometry = Geometry::for_size(size);
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    let made = (|| -> io::Result<()> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        match sys::reserve(&file, geometry.file_size()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                file.set_len(geometry.file_size())?;
+                let zeros = vec![0u8; 1 << 20];
+                let mut off = 0;
+                while off < geometry.file_size() {
+                    let n = zeros.len().min((geometry.file_size() - off) as usize);
+                    file.write_all_at(&zeros[..n], off)?;
+                    off += n as u64;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        file.write_all_at(&geometry.initial_bytes(now_ns), 0)?;
+        file.sync_data()?;
+        fs::hard_link(&tmp, path).or_else(|e| {
+            // Another process created it first: use theirs.
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+    })();
+    let _ = fs::remove_file(&tmp);
+    made.map_err(io_err(path, "create"))?;
+    open_existing(path).map_err(io_err(path, "open"))
+}

@@ -1,0 +1,178 @@
+//! Everything the recorder needs from the operating system that Rust's
+//! standard library does not offer safely: the shared mapping seen as
+//! atomic words, thread ids, resource usage and disk reservation.
+//!
+//! This is the crate's only module with `unsafe`; each block names the
+//! invariant it relies on.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::AtomicU64;
+
+use memmap2::MmapRaw;
+
+/// A shared, writable mapping of a whole ring file, seen as atomic words.
+///
+/// Every access to the mapped memory goes through `AtomicU64`, so that
+/// concurrent writers in this and other processes never race on plain
+/// memory.
+#[derive(Debug)]
+pub struct Mapping {
+    map: MmapRaw,
+    words: usize,
+}
+
+impl Mapping {
+    /// Maps `file` shared and writable; its length must be a multiple of 8.
+    pub fn new(file: &File) -> io::Result<Mapping> {
+        let map = MmapRaw::map_raw(file)?;
+        if map.len() % 8 != 0 || (map.as_ptr() as usize) % 8 != 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "mapping not word-aligned"));
+        }
+        Ok(Mapping {
+            words: map.len() / 8,
+            map,
+        })
+    }
+
+    /// The mapping as words.
+    #[inline(always)]
+    pub fn words(&self) -> &[AtomicU64] {
+        // SAFETY: the mapping is page-aligned (checked 8-aligned above), spans
+        // `words * 8` bytes, stays mapped as long as `self` lives (the borrow
+        // ties the slice to it), and is only ever accessed through atomics.
+        unsafe { std::slice::from_raw_parts(self.map.as_mut_ptr().cast::<AtomicU64>(), self.words) }
+    }
+}
+
+/// The calling thread's operating-system id.
+pub fn thread_id() -> u32 {
+    // SAFETY: gettid takes no arguments, cannot fail and touches no memory.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    tid as u32
+}
+
+/// Reserves `len` bytes of disk for `file`, so that writes through the
+/// mapping never meet a full disk (which would raise SIGBUS in the host).
+pub fn reserve(file: &File, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: the descriptor is open for writing for the duration of the
+    // call; posix_fallocate reads no memory of ours.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    match rc {
+        0 => Ok(()),
+        // Filesystems without fallocate: fall back to growing the file,
+        // written with zeros by the caller.
+        libc::EOPNOTSUPP | libc::EINVAL => Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP)),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// CPU time and peak memory of this process.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    pub user_us: u64,
+    pub system_us: u64,
+    pub peak_rss_kib: u64,
+}
+
+/// This process's resource usage so far.
+pub fn usage() -> Usage {
+    // SAFETY: rusage is plain old data for which all-zero bytes are valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage for getrusage to fill.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return Usage::default();
+    }
+    let us = |tv: libc::timeval| tv.tv_sec.max(0) as u64 * 1_000_000 + tv.tv_usec.max(0) as u64;
+    Usage {
+        user_us: us(ru.ru_utime),
+        system_us: us(ru.ru_stime),
+        peak_rss_kib: ru.ru_maxrss.max(0) as u64,
+    }
+}
+
+/// The time-stamp counter, where the CPU has one.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub fn tsc() -> u64 {
+    // SAFETY: rdtsc is available on every x86_64 CPU and has no memory effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Address ranges of the executable's read-only mappings: where string
+/// literals live.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StaticMemory {
+    ranges: [(usize, usize); 8],
+    len: usize,
+}
+
+impl StaticMemory {
+    /// Reads the executable's read-only mappings from `/proc/self/maps`.
+    pub fn of_this_process() -> StaticMemory {
+        let mut mem = StaticMemory::default();
+        let (Ok(exe), Ok(maps)) = (
+            std::fs::read_link("/proc/self/exe"),
+            std::fs::read_to_string("/proc/self/maps"),
+        ) else {
+            return mem;
+        };
+        let exe = exe.to_string_lossy();
+        for line in maps.lines() {
+            let mut parts = line.split_whitespace();
+            let (Some(range), Some(perms)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let path = parts.nth(3).unwrap_or("");
+            if path != exe || perms.as_bytes().get(1) != Some(&b'-') {
+                continue;
+            }
+            let Some((a, b)) = range.split_once('-') else {
+                continue;
+            };
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                if mem.len < mem.ranges.len() {
+                    mem.ranges[mem.len] = (a, b);
+                    mem.len += 1;
+                }
+            }
+        }
+        mem
+    }
+
+    /// `s` with a static lifetime, when it lies in read-only program
+    /// memory: then it is program text, never user data, and its address
+    /// names it for the life of the process.
+    #[inline(always)]
+    pub fn as_static(&self, s: &str) -> Option<&'static str> {
+        let (a, b) = (s.as_ptr() as usize, s.as_ptr() as usize + s.len());
+        if !self.ranges[..self.len].iter().any(|&(lo, hi)| lo <= a && b <= hi) {
+            return None;
+        }
+        // SAFETY: the bytes lie inside a read-only mapping of the executable
+        // file, which the process never unmaps nor writes while it runs.
+        Some(unsafe { &*(s as *const str) })
+    }
+}
+
+/// A slot holding a callsite's `&'static Metadata`, shareable across
+/// threads; std has no safe atomic for a borrowed pointer.
+#[derive(Debug, Default)]
+pub struct MetadataCell(std::sync::atomic::AtomicPtr<tracing_core::Metadata<'static>>);
+
+impl MetadataCell {
+    pub fn set(&self, meta: &'static tracing_core::Metadata<'static>) {
+        let ptr = meta as *const tracing_core::Metadata<'static> as *mut tracing_core::Metadata<'static>;
+        self.0.store(ptr, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn get(&self) -> Option<&'static tracing_core::Metadata<'static>> {
+        let ptr = self.0.load(std::sync::atomic::Ordering::Acquire);
+        // SAFETY: the cell only ever holds null or a pointer made from a
+        // `&'static Metadata` by `set`, which is valid for ever.
+        unsafe { ptr.as_ref() }
+    }
+}

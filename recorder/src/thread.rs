@@ -1,0 +1,170 @@
+//! What each writing thread keeps for itself: its id, its lane, the stack
+//! of spans it is in, and a block of span ids. Thread-local and
+//! const-initialised, so reading it costs a few instructions and never
+//! allocates.
+
+use std::cell::{Cell, RefCell};
+
+/// Deepest span nesting tracked; deeper spans still record, but events
+/// inside them are attributed to the deepest tracked one.
+pub const MAX_DEPTH: usize = 64;
+/// Span ids a thread takes from the ring at a time.
+pub const SPAN_ID_BLOCK: u32 = 256;
+
+/// One entered span.
+#[derive(Clone, Copy, Debug)]
+pub struct Entered {
+    /// The id tracing knows the span by.
+    pub id: u64,
+    /// The span's id in the ring.
+    pub ring_id: u32,
+    pub meta: Option<&'static tracing_core::Metadata<'static>>,
+}
+
+#[derive(Debug)]
+pub struct SpanStack {
+    entries: [Entered; MAX_DEPTH],
+    depth: usize,
+}
+
+impl SpanStack {
+    const fn new() -> SpanStack {
+        SpanStack {
+            entries: [Entered {
+                id: 0,
+                ring_id: 0,
+                meta: None,
+            }; MAX_DEPTH],
+            depth: 0,
+        }
+    }
+
+    pub fn push(&mut self, e: Entered) {
+        if self.depth < MAX_DEPTH {
+            self.entries[self.depth] = e;
+        }
+        self.depth += 1;
+    }
+
+    /// Removes `id`: normally the top, but spans may exit out of order.
+    pub fn pop(&mut self, id: u64) {
+        let tracked = self.depth.min(MAX_DEPTH);
+        if self.depth > MAX_DEPTH {
+            self.depth -= 1;
+            return;
+        }
+        if let Some(pos) = self.entries[..tracked].iter().rposition(|e| e.id == id) {
+            self.entries.copy_within(pos + 1..tracked, pos);
+            self.depth -= 1;
+        }
+    }
+
+    pub fn current(&self) -> Option<Entered> {
+        let tracked = self.depth.min(MAX_DEPTH);
+        tracked.checked_sub(1).map(|i| self.entries[i])
+    }
+}
+
+#[derive(Debug)]
+pub struct ThreadState {
+    /// OS thread id; 0 until first asked.
+    tid: Cell<u32>,
+    /// Lane number; u32::MAX until first asked.
+    lane: Cell<u32>,
+    next_span: Cell<u32>,
+    span_end: Cell<u32>,
+    pub stack: RefCell<SpanStack>,
+}
+
+thread_local! {
+    pub static THREAD: ThreadState = const {
+        ThreadState {
+            tid: Cell::new(0),
+            lane: Cell::new(u32::MAX),
+            next_span: Cell::new(0),
+            span_end: Cell::new(0),
+            stack: RefCell::new(SpanStack::new()),
+        }
+    };
+}
+
+impl ThreadState {
+    #[inline(always)]
+    pub fn tid(&self) -> u32 {
+        match self.tid.get() {
+            0 => {
+                let t = crate::sys::thread_id();
+                self.tid.set(t);
+                t
+            }
+            t => t,
+        }
+    }
+
+    #[inline(always)]
+    pub fn lane(&self, pick: impl FnOnce() -> u32) -> u32 {
+        match self.lane.get() {
+            u32::MAX => {
+                let l = pick() & 0xFFFF;
+                self.lane.set(l);
+                l
+            }
+            l => l,
+        }
+    }
+
+    /// A fresh span id, from this thread's block or a new one.
+    #[inline]
+    pub fn span_id(&self, reserve: impl FnOnce(u32) -> u32) -> u32 {
+        let next = self.next_span.get();
+        if next != 0 && next < self.span_end.get() {
+            self.next_span.set(next + 1);
+            return next;
+        }
+        let first = reserve(SPAN_ID_BLOCK);
+        self.next_span.set(first + 1);
+        self.span_end.set(first + SPAN_ID_BLOCK);
+        first
+    }
+
+    /// The innermost entered span, if any.
+    #[inline]
+    pub fn current(&self) -> Option<Entered> {
+        self.stack.try_borrow().ok().and_then(|s| s.current())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(id: u64) -> Entered {
+        Entered {
+            id,
+            ring_id: id as u32,
+            meta: None,
+        }
+    }
+
+    #[test]
+    fn stack_handles_out_of_order_exits_and_overflow() {
+        let mut s = SpanStack::new();
+        s.push(e(1));
+        s.push(e(2));
+        s.push(e(3));
+        s.pop(2);
+        assert_eq!(s.current().unwrap().id, 3);
+        s.pop(3);
+        assert_eq!(s.current().unwrap().id, 1);
+        s.pop(1);
+        assert!(s.current().is_none());
+        for i in 0..MAX_DEPTH as u64 + 5 {
+            s.push(e(i + 1));
+        }
+        assert_eq!(s.current().unwrap().id, MAX_DEPTH as u64);
+        for i in (0..MAX_DEPTH as u64 + 5).rev() {
+            s.pop(i + 1);
+        }
+        assert!(s.current().is_none());
+    }
+}

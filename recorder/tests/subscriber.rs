@@ -1,0 +1,49 @@
+//! The recorder as the global subscriber, read back with the decoder.
+
+use caro_format::{decode, RecordKind, Value};
+
+#[derive(Debug)]
+enum Backend {
+    Embedded,
+}
+
+#[test]
+fn events_and_spans_come_back_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("caro/events.ring");
+    let guard = caro_recorder::Config::default()
+        .ring_path(&path)
+        .ring_size(1 << 20)
+        .filter("debug")
+        .init();
+    assert!(guard.is_recording());
+    let query = String::from("find my bank statements");
+    {
+        let span = tracing::info_span!("generate_command", backend = "embedded");
+        let _e = span.enter();
+        tracing::info!(query_length = query.len() as u64, confidence = 0.92, backend = ?Backend::Embedded, "generating command");
+        tracing::info!(query = %query, "got it");
+        tracing::info!("User query: {}", query);
+        tracing::warn!(error = "backend_timeout", "slow");
+        tracing::trace!("not recorded");
+    }
+    drop(guard);
+
+    let bytes = std::fs::read(&path).unwrap();
+    let d = decode(&bytes).unwrap();
+    let text = caro_format::text::canonical_text(&d);
+    println!("{text}");
+    assert!(!text.contains("bank"), "{text}");
+    let events: Vec<_> = d.records.iter().filter(|r| r.kind == RecordKind::Event).collect();
+    assert_eq!(events.len(), 4, "{text}");
+    let first = events[0];
+    let span_new = d.records.iter().find(|r| r.kind == RecordKind::SpanNew).unwrap();
+    assert_eq!(first.span, span_new.span);
+    assert!(first.values.iter().any(|v| v.value == Value::U64(23)));
+    assert!(text.contains("message=\"generating command\""), "{text}");
+    assert!(text.contains("backend=\"Embedded\""), "{text}");
+    assert!(text.contains("query=<redacted 23 bytes>"), "{text}");
+    assert!(text.contains("message=<redacted 35 bytes>"), "{text}");
+    assert!(d.records.iter().any(|r| r.kind == RecordKind::ProcessExit));
+    assert!(d.records.iter().any(|r| r.kind == RecordKind::SpanClose));
+}
