@@ -293,6 +293,9 @@ impl Dictionary {
                 else {
                     return false;
                 };
+                if usize::from(head[3]) > crate::value::MAX_FIELDS {
+                    return false;
+                }
                 let line = u32::from_le_bytes(head[4..8].try_into().unwrap());
                 let (Some(name), Some(target), Some(file)) = (c.string(), c.string(), c.string())
                 else {

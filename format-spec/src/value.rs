@@ -217,12 +217,12 @@ pub fn decode_values(mut bytes: &[u8]) -> Result<Vec<FieldValue>, ValueError> {
         bytes = rest;
         let (t, skip) = (tag >> 4, usize::from(tag & 15));
         let field = next_field + skip;
+        if field >= MAX_FIELDS {
+            return Err(ValueError::FieldOutOfRange);
+        }
         if t == ty::SKIP {
             next_field = field + 1;
             continue;
-        }
-        if field >= MAX_FIELDS {
-            return Err(ValueError::FieldOutOfRange);
         }
         let mut take = |n: usize| -> Result<&[u8], ValueError> {
             if bytes.len() < n {

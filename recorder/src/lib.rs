@@ -45,7 +45,7 @@ mod layer;
 pub mod paths;
 mod process;
 mod recorder;
-mod ring;
+pub mod ring;
 mod subscriber;
 mod sys;
 mod thread;

@@ -2,6 +2,9 @@
 //! commits slots, and appends dictionary entries. Lock-free: every
 //! operation is a bounded number of atomic steps, and nothing here
 //! allocates once the ring is open.
+//!
+//! The subscriber is built on it; it is public for tools that write rings
+//! of their own (the golden-file generator, benchmarks).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
