@@ -112,12 +112,16 @@ impl Header {
         if raw.lane_count == 0 || raw.lane_count > MAX_LANES {
             return Err(DecodeError::BadGeometry("lane count"));
         }
-        let within = |off: u64, len: u64| off.checked_add(len).is_some_and(|end| end <= raw.file_size);
-        if !within(raw.dict_offset, raw.dict_size) || raw.dict_size < 16 || raw.dict_offset % 8 != 0 {
+        let within =
+            |off: u64, len: u64| off.checked_add(len).is_some_and(|end| end <= raw.file_size);
+        if !within(raw.dict_offset, raw.dict_size) || raw.dict_size < 16 || raw.dict_offset % 8 != 0
+        {
             return Err(DecodeError::BadGeometry("dictionary region"));
         }
-        if !within(raw.lanes_offset, u64::from(raw.lane_count) * u64::from(LANE_HEADER_SIZE))
-            || raw.lanes_offset % 64 != 0
+        if !within(
+            raw.lanes_offset,
+            u64::from(raw.lane_count) * u64::from(LANE_HEADER_SIZE),
+        ) || raw.lanes_offset % 64 != 0
         {
             return Err(DecodeError::BadGeometry("lane headers"));
         }
@@ -148,11 +152,15 @@ pub fn lanes(header: &Header, bytes: &[u8]) -> Result<Vec<Lane>, DecodeError> {
     (0..h.lane_count as usize)
         .map(|i| {
             let off = h.lanes_offset as usize + i * LANE_HEADER_SIZE as usize;
-            let raw_bytes = bytes
-                .get(off..off + LANE_HEADER_SIZE as usize)
-                .ok_or(DecodeError::BadGeometry("lane headers past the bytes given"))?;
+            let raw_bytes =
+                bytes
+                    .get(off..off + LANE_HEADER_SIZE as usize)
+                    .ok_or(DecodeError::BadGeometry(
+                        "lane headers past the bytes given",
+                    ))?;
             let raw: LaneHeader = pod_read_unaligned(raw_bytes);
-            let class = LaneClass::from_u32(raw.class).ok_or(DecodeError::BadGeometry("lane class"))?;
+            let class =
+                LaneClass::from_u32(raw.class).ok_or(DecodeError::BadGeometry("lane class"))?;
             if raw.slots_log2 > MAX_LANE_SLOTS_LOG2 || raw.slots_offset % 64 != 0 {
                 return Err(DecodeError::BadGeometry("lane size"));
             }
@@ -254,7 +262,9 @@ impl Decoded {
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     let header = Header::parse(bytes)?;
     let lanes = lanes(&header, bytes)?;
-    let dictionary = dictionary_log(&header, bytes).map(Dictionary::parse).unwrap_or_default();
+    let dictionary = dictionary_log(&header, bytes)
+        .map(Dictionary::parse)
+        .unwrap_or_default();
     let mut records = Vec::new();
     let mut stats = Vec::new();
     let mut unstamped = Vec::new();
@@ -267,7 +277,9 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         let lane = &lanes[u.lane];
         let s = &mut stats[u.lane];
         let recent_seq = u.seq + PENDING_WINDOW >= lane.head;
-        let recent_time = u.time_ns.is_some_and(|t| t.saturating_add(PENDING_NS) >= newest);
+        let recent_time = u
+            .time_ns
+            .is_some_and(|t| t.saturating_add(PENDING_NS) >= newest);
         if recent_seq && recent_time {
             s.pending += 1;
             s.first_pending = Some(s.first_pending.map_or(u.seq, |p| p.min(u.seq)));
@@ -294,7 +306,11 @@ pub fn dictionary_log<'a>(header: &Header, bytes: &'a [u8]) -> Option<&'a [u8]> 
         return None;
     }
     let log = &region[log_start..];
-    Some(&log[..log.len().min(usize::try_from(dh.tail).unwrap_or(usize::MAX))])
+    Some(
+        &log[..log
+            .len()
+            .min(usize::try_from(dh.tail).unwrap_or(usize::MAX))],
+    )
 }
 
 struct Unstamped {
@@ -304,7 +320,8 @@ struct Unstamped {
 }
 
 fn slot_words(bytes: &[u8], lane: &Lane, seq: u64) -> [u64; 8] {
-    let off = lane.slots_offset as usize + ((seq & (lane.slots() - 1)) as usize) * SLOT_SIZE as usize;
+    let off =
+        lane.slots_offset as usize + ((seq & (lane.slots() - 1)) as usize) * SLOT_SIZE as usize;
     let mut w = [0u64; 8];
     for (i, word) in w.iter_mut().enumerate() {
         *word = u64::from_le_bytes(bytes[off + i * 8..off + i * 8 + 8].try_into().unwrap());
@@ -385,7 +402,12 @@ fn scan_lane(
 
 /// Reads the record whose head slot (words `w`) is at `seq`; returns the
 /// slots it takes and the record, or `None` for an unknown kind.
-fn read_record(lane: &Lane, bytes: &[u8], seq: u64, w: &[u64; 8]) -> Result<(u64, Option<Record>), ()> {
+fn read_record(
+    lane: &Lane,
+    bytes: &[u8],
+    seq: u64,
+    w: &[u64; 8],
+) -> Result<(u64, Option<Record>), ()> {
     if !sealed(w) {
         return Err(());
     }
@@ -418,7 +440,10 @@ fn read_record(lane: &Lane, bytes: &[u8], seq: u64, w: &[u64; 8]) -> Result<(u64
         if payload.len() < 4 {
             return Err(());
         }
-        (u32::from_le_bytes(payload[..4].try_into().unwrap()), &payload[4..])
+        (
+            u32::from_le_bytes(payload[..4].try_into().unwrap()),
+            &payload[4..],
+        )
     } else {
         (0, &payload[..])
     };

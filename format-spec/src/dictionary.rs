@@ -254,7 +254,8 @@ impl Dictionary {
             let stamp = word as u32;
             let words = ((stamp >> 2) & 0x3FFF) as usize;
             let state = stamp & 3;
-            let plausible = stamp >> 16 == ENTRY_MAGIC && words >= 2 && pos + words * 8 <= log.len();
+            let plausible =
+                stamp >> 16 == ENTRY_MAGIC && words >= 2 && pos + words * 8 <= log.len();
             if !plausible {
                 dict.skipped_bytes += 8;
                 pos += 8;

@@ -25,7 +25,8 @@ impl Geometry {
         let lanes_per_class = 4u32;
         let dict_size = (bytes / 16).clamp(64 << 10, 1 << 20) & !4095;
         let slot_bytes = bytes.saturating_sub(dict_size + 8192);
-        let per_main_lane = (slot_bytes * 3 / 4) / u64::from(lanes_per_class) / u64::from(SLOT_SIZE);
+        let per_main_lane =
+            (slot_bytes * 3 / 4) / u64::from(lanes_per_class) / u64::from(SLOT_SIZE);
         let main_slots_log2 = per_main_lane.max(64).ilog2().min(MAX_LANE_SLOTS_LOG2);
         let alert_slots_log2 = main_slots_log2.saturating_sub(2).max(4);
         Geometry {
@@ -60,7 +61,9 @@ impl Geometry {
 
     /// Offset of the first slot: the lane headers, rounded up to a page.
     pub fn slots_offset(&self) -> u64 {
-        (self.lanes_offset() + u64::from(self.lane_count()) * u64::from(LANE_HEADER_SIZE)).div_ceil(4096) * 4096
+        (self.lanes_offset() + u64::from(self.lane_count()) * u64::from(LANE_HEADER_SIZE))
+            .div_ceil(4096)
+            * 4096
     }
 
     /// Offset of lane `i`'s slot 0.

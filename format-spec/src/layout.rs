@@ -195,7 +195,8 @@ const _: () = assert!(core::mem::size_of::<LaneHeader>() == LANE_HEADER_SIZE as 
 const _: () = assert!(core::mem::size_of::<HeadSlot>() == SLOT_SIZE as usize);
 const _: () = assert!(core::mem::size_of::<ContSlot>() == SLOT_SIZE as usize);
 const _: () = assert!(core::mem::size_of::<DictHeader>() == 16);
-const _: () = assert!(core::mem::offset_of!(FileHeader, next_span_id) == header_offset::NEXT_SPAN_ID);
+const _: () =
+    assert!(core::mem::offset_of!(FileHeader, next_span_id) == header_offset::NEXT_SPAN_ID);
 const _: () = assert!(core::mem::offset_of!(FileHeader, next_lane) == header_offset::NEXT_LANE);
 const _: () = assert!(core::mem::offset_of!(FileHeader, processes) == header_offset::PROCESSES);
 const _: () = assert!(core::mem::offset_of!(FileHeader, dropped) == header_offset::DROPPED);
@@ -204,4 +205,6 @@ const _: () =
 const _: () = assert!(core::mem::offset_of!(HeadSlot, payload) == 36);
 
 #[cfg(target_endian = "big")]
-compile_error!("caro-format v1 reads its little-endian layouts in place: big-endian hosts are not supported");
+compile_error!(
+    "caro-format v1 reads its little-endian layouts in place: big-endian hosts are not supported"
+);

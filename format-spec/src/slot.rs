@@ -260,7 +260,10 @@ mod tests {
         assert_eq!(seq_order(s, 6), SeqOrder::Older);
         let top = stamp((1 << 30) - 1, SlotState::Head);
         assert_eq!(seq_order(top, 1 << 30), SeqOrder::Older);
-        assert_eq!(seq_order(stamp(1 << 30, SlotState::Head), (1 << 30) - 1), SeqOrder::Newer);
+        assert_eq!(
+            seq_order(stamp(1 << 30, SlotState::Head), (1 << 30) - 1),
+            SeqOrder::Newer
+        );
     }
 
     #[test]

@@ -101,7 +101,12 @@ pub fn record_line(r: &Record, dict: &Dictionary) -> String {
     }
     for fv in &r.values {
         let name = field_name(r, dict, usize::from(fv.field));
-        let _ = write!(line, " {}={}", name, value_text(&fv.value, r.callsite, dict));
+        let _ = write!(
+            line,
+            " {}={}",
+            name,
+            value_text(&fv.value, r.callsite, dict)
+        );
     }
     line
 }
@@ -110,7 +115,10 @@ pub fn record_line(r: &Record, dict: &Dictionary) -> String {
 pub fn field_name(r: &Record, dict: &Dictionary, i: usize) -> String {
     let builtin = r.kind.builtin_fields();
     let name = if builtin.is_empty() {
-        dict.callsites.get(&r.callsite).and_then(|c| c.fields.get(i)).map(String::as_str)
+        dict.callsites
+            .get(&r.callsite)
+            .and_then(|c| c.fields.get(i))
+            .map(String::as_str)
     } else {
         builtin.get(i).copied()
     };

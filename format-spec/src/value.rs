@@ -38,7 +38,10 @@ pub enum Value {
     Bool(bool),
     /// A dictionary string, by id.
     StaticStr(u64),
-    Str { text: String, truncated: bool },
+    Str {
+        text: String,
+        truncated: bool,
+    },
     /// A value withheld by the writer; only its length in bytes is kept.
     Redacted(u32),
     /// The callsite's message literal, kept in the dictionary.
@@ -46,7 +49,10 @@ pub enum Value {
     U128(u128),
     I128(i128),
     /// A value type from a newer minor version, skipped.
-    Ext { ext_type: u8, len: u8 },
+    Ext {
+        ext_type: u8,
+        len: u8,
+    },
 }
 
 /// A value and the index of the field it belongs to.
@@ -235,7 +241,9 @@ pub fn decode_values(mut bytes: &[u8]) -> Result<Vec<FieldValue>, ValueError> {
         let value = match t {
             ty::U64 => Value::U64(u64::from_le_bytes(take(8)?.try_into().unwrap())),
             ty::I64 => Value::I64(i64::from_le_bytes(take(8)?.try_into().unwrap())),
-            ty::F64 => Value::F64(f64::from_bits(u64::from_le_bytes(take(8)?.try_into().unwrap()))),
+            ty::F64 => Value::F64(f64::from_bits(u64::from_le_bytes(
+                take(8)?.try_into().unwrap(),
+            ))),
             ty::FALSE => Value::Bool(false),
             ty::TRUE => Value::Bool(true),
             ty::STATIC_STR => Value::StaticStr(u64::from_le_bytes(take(8)?.try_into().unwrap())),
@@ -281,7 +289,13 @@ mod tests {
         w.f64(2, 0.5);
         assert_eq!(w.bytes().len(), 9 + 8 + 9);
         let v = decode_values(w.bytes()).unwrap();
-        assert_eq!(v[1].value, Value::Str { text: "static".into(), truncated: false });
+        assert_eq!(
+            v[1].value,
+            Value::Str {
+                text: "static".into(),
+                truncated: false
+            }
+        );
         assert_eq!(v[2].field, 2);
     }
 

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("golden")
+        .join(name)
 }
 
 fn expected_text() -> String {
@@ -27,7 +29,11 @@ fn reference_decoder_agrees_byte_for_byte() {
         .arg(golden("v1.ring"))
         .output()
         .expect("python3 is needed to run the reference decoder");
-    assert!(out.status.success(), "decode.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "decode.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let python = String::from_utf8(out.stdout).unwrap();
     assert_eq!(python, expected_text());
 }
@@ -49,9 +55,17 @@ fn reference_decoder_refuses_what_the_rust_decoder_refuses() {
         let path = dir.join(name);
         std::fs::write(&path, &bytes).unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/decode.py");
-        let out = Command::new("python3").arg(&script).arg(&path).output().unwrap();
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(&path)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{name}");
-        assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1, "{name}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).lines().count(),
+            1,
+            "{name}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,15 +4,18 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use caro_format::dictionary::{encode_callsite, encode_message, encode_string, CallsiteKind, CallsiteRef, Level};
+use caro_format::dictionary::{
+    encode_callsite, encode_message, encode_string, CallsiteKind, CallsiteRef, Level,
+};
 use caro_format::layout::LaneClass;
 use tracing_core::Metadata;
 
 /// Field names whose values are never written, only their length: the
 /// last dotted segment is compared, ignoring case.
 pub const DENY_LIST: &[&str] = &[
-    "query", "prompt", "input", "command", "cmd", "path", "file", "filename", "dir", "cwd", "home", "user",
-    "username", "host", "hostname", "email", "ip", "addr", "url", "env", "token", "key", "secret", "password",
+    "query", "prompt", "input", "command", "cmd", "path", "file", "filename", "dir", "cwd", "home",
+    "user", "username", "host", "hostname", "email", "ip", "addr", "url", "env", "token", "key",
+    "secret", "password",
 ];
 
 /// Whether the value of a field named `name` must be withheld.
@@ -62,7 +65,9 @@ pub struct Tables {
 
 #[inline(always)]
 fn hash(p: usize) -> usize {
-    (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(20) as usize
+    (p as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(20) as usize
 }
 
 /// The result of registering something in the dictionary.
@@ -97,14 +102,21 @@ impl Tables {
                     return Ok(CallsiteInfo {
                         id,
                         redact: slot.redact.load(Ordering::Relaxed),
-                        class: if slot.alert.load(Ordering::Relaxed) != 0 { LaneClass::Alert } else { LaneClass::Main },
+                        class: if slot.alert.load(Ordering::Relaxed) != 0 {
+                            LaneClass::Alert
+                        } else {
+                            LaneClass::Main
+                        },
                         slot: slot_index,
                     });
                 }
                 return self.fill(slot_index, meta, register);
             }
             if k == 0 {
-                match slot.key.compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire) {
+                match slot
+                    .key
+                    .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
+                {
                     Ok(_) => return self.fill(slot_index, meta, register),
                     Err(k) if k == key => return self.fill(slot_index, meta, register),
                     Err(_) => continue,
@@ -137,7 +149,11 @@ impl Tables {
         let file = meta.file().map(source_file).unwrap_or("");
         let entry = encode_callsite(&CallsiteRef {
             level,
-            kind: if meta.is_span() { CallsiteKind::Span } else { CallsiteKind::Event },
+            kind: if meta.is_span() {
+                CallsiteKind::Span
+            } else {
+                CallsiteKind::Event
+            },
             name: meta.name(),
             target: meta.target(),
             file,
@@ -155,7 +171,11 @@ impl Tables {
         Ok(CallsiteInfo {
             id: entry.id,
             redact,
-            class: if alert { LaneClass::Alert } else { LaneClass::Main },
+            class: if alert {
+                LaneClass::Alert
+            } else {
+                LaneClass::Main
+            },
             slot: slot_index,
         })
     }
@@ -164,7 +184,12 @@ impl Tables {
     /// registered for callsite `info`; registers it if the callsite has
     /// none yet. False means: record it as a plain static string.
     #[inline]
-    pub fn message(&self, info: &CallsiteInfo, text: &str, register: impl FnOnce(&caro_format::dictionary::EncodedEntry) -> bool) -> bool {
+    pub fn message(
+        &self,
+        info: &CallsiteInfo,
+        text: &str,
+        register: impl FnOnce(&caro_format::dictionary::EncodedEntry) -> bool,
+    ) -> bool {
         let slot = &self.callsites[info.slot];
         let ptr = text.as_ptr() as usize;
         match slot.message.load(Ordering::Acquire) {
@@ -183,7 +208,11 @@ impl Tables {
 
     /// The dictionary id of static string `s`, registering it on first use.
     #[inline]
-    pub fn string(&self, s: &str, register: impl FnOnce(&caro_format::dictionary::EncodedEntry) -> bool) -> Registered<u64> {
+    pub fn string(
+        &self,
+        s: &str,
+        register: impl FnOnce(&caro_format::dictionary::EncodedEntry) -> bool,
+    ) -> Registered<u64> {
         let (ptr, len) = (s.as_ptr() as usize, s.len());
         let start = hash(ptr ^ len.rotate_left(48));
         for i in 0..PROBES {
@@ -195,7 +224,12 @@ impl Tables {
                     return Ok(id);
                 }
             }
-            if p == 0 && slot.ptr.compare_exchange(0, ptr, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            if p == 0
+                && slot
+                    .ptr
+                    .compare_exchange(0, ptr, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
                 slot.len.store(len, Ordering::Release);
                 return self.fill_string(slot, s, register);
             }
@@ -210,7 +244,12 @@ impl Tables {
     }
 
     #[cold]
-    fn fill_string(&self, slot: &StringSlot, s: &str, register: impl FnOnce(&caro_format::dictionary::EncodedEntry) -> bool) -> Registered<u64> {
+    fn fill_string(
+        &self,
+        slot: &StringSlot,
+        s: &str,
+        register: impl FnOnce(&caro_format::dictionary::EncodedEntry) -> bool,
+    ) -> Registered<u64> {
         let entry = encode_string(s);
         if !register(&entry) {
             return Err(caro_format::DropReason::DictionaryFull);
@@ -266,6 +305,9 @@ mod tests {
             "src/runtime/mod.rs"
         );
         assert_eq!(source_file("/home/alice/x.rs"), "x.rs");
-        assert_eq!(source_file("C:\\Users\\bob\\proj\\src\\lib.rs"), "src\\lib.rs");
+        assert_eq!(
+            source_file("C:\\Users\\bob\\proj\\src\\lib.rs"),
+            "src\\lib.rs"
+        );
     }
 }

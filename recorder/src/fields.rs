@@ -31,7 +31,11 @@ impl fmt::Write for Probe<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.len += s.len();
         self.writes += 1;
-        self.single = if self.writes == 1 { self.statics.as_static(s) } else { None };
+        self.single = if self.writes == 1 {
+            self.statics.as_static(s)
+        } else {
+            None
+        };
         Ok(())
     }
 }
@@ -62,7 +66,10 @@ impl Visit for FieldEncoder<'_> {
     #[inline]
     fn record_u64(&mut self, field: &Field, value: u64) {
         if self.redacted(field) {
-            return self.out.redacted(field.index(), value.checked_ilog10().unwrap_or(0) as usize + 1);
+            return self.out.redacted(
+                field.index(),
+                value.checked_ilog10().unwrap_or(0) as usize + 1,
+            );
         }
         self.out.u64(field.index(), value);
     }

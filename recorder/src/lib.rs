@@ -119,7 +119,9 @@ impl Config {
         if let Ok(s) = std::env::var("CARO_RING_SIZE") {
             match parse_size(&s) {
                 Some(n) => c.ring_size = n,
-                None => warn(&format!("ignoring CARO_RING_SIZE={s:?}: not a size like 16M")),
+                None => warn(&format!(
+                    "ignoring CARO_RING_SIZE={s:?}: not a size like 16M"
+                )),
             }
         }
         c
@@ -162,7 +164,9 @@ impl Config {
                     }
                     targets = targets.with_targets(t);
                 }
-                Err(_) => warn(&format!("ignoring RUST_LOG directive {d:?}: only target=level directives are recorded")),
+                Err(_) => warn(&format!(
+                    "ignoring RUST_LOG directive {d:?}: only target=level directives are recorded"
+                )),
             }
         }
         targets
@@ -195,7 +199,9 @@ impl Config {
     /// host: when it cannot record, one line on stderr says why and the
     /// returned guard does nothing.
     pub fn init(self) -> Guard {
-        let Some(rec) = self.start() else { return Guard::inert() };
+        let Some(rec) = self.start() else {
+            return Guard::inert();
+        };
         let dispatch = tracing_core::Dispatch::new(RingSubscriber::new(Arc::clone(&rec)));
         if tracing_core::dispatcher::set_global_default(dispatch).is_err() {
             warn("recording disabled: another global tracing subscriber is already installed");
@@ -212,7 +218,9 @@ impl Config {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let Some(rec) = self.start() else { return (None, Guard::inert()) };
+        let Some(rec) = self.start() else {
+            return (None, Guard::inert());
+        };
         let layer = RingLayer::new(Arc::clone(&rec)).with_filter(self.targets());
         (Some(layer), self.started(rec))
     }
@@ -300,7 +308,9 @@ mod tests {
 
     #[test]
     fn unusable_directives_are_skipped_not_fatal() {
-        let t = Config::default().filter("caro=debug,foo[span]=trace,warn").targets();
+        let t = Config::default()
+            .filter("caro=debug,foo[span]=trace,warn")
+            .targets();
         assert!(t.would_enable("caro::agent", &tracing_core::Level::DEBUG));
         assert!(!t.would_enable("other", &tracing_core::Level::INFO));
         assert!(t.would_enable("other", &tracing_core::Level::WARN));

@@ -86,7 +86,14 @@ impl Recorder {
 
     /// Writes a record stamped now by this thread.
     #[inline]
-    pub(crate) fn write(&self, class: LaneClass, kind: RecordKind, callsite: u64, span: u32, values: &ValueWriter) {
+    pub(crate) fn write(
+        &self,
+        class: LaneClass,
+        kind: RecordKind,
+        callsite: u64,
+        span: u32,
+        values: &ValueWriter,
+    ) {
         let _ = THREAD.try_with(|t| {
             let lane = t.lane(|| self.ring.next_lane());
             let head = RecordHead {
@@ -95,7 +102,11 @@ impl Recorder {
                 span,
                 thread: t.tid(),
                 kind: kind.code(),
-                flags: if values.truncated() { FLAG_VALUES_TRUNCATED } else { 0 },
+                flags: if values.truncated() {
+                    FLAG_VALUES_TRUNCATED
+                } else {
+                    0
+                },
             };
             self.ring.write(class, lane, &head, values.bytes());
         });
@@ -104,7 +115,9 @@ impl Recorder {
     /// Records an event whose span (0 for none) is `span`.
     #[inline]
     pub(crate) fn event(&self, event: &Event<'_>, span: u32) {
-        let Some(info) = self.callsite(event.metadata()) else { return };
+        let Some(info) = self.callsite(event.metadata()) else {
+            return;
+        };
         let mut enc = FieldEncoder {
             recorder: self,
             callsite: &info,
@@ -115,7 +128,12 @@ impl Recorder {
     }
 
     /// Records a new span with its fields.
-    pub(crate) fn span_new(&self, attrs: &tracing_core::span::Attributes<'_>, ring_id: u32, parent: u32) -> Option<CallsiteInfo> {
+    pub(crate) fn span_new(
+        &self,
+        attrs: &tracing_core::span::Attributes<'_>,
+        ring_id: u32,
+        parent: u32,
+    ) -> Option<CallsiteInfo> {
         let info = self.callsite(attrs.metadata())?;
         let mut enc = FieldEncoder {
             recorder: self,
@@ -128,20 +146,39 @@ impl Recorder {
     }
 
     /// Records values given to a span after its creation.
-    pub(crate) fn span_record(&self, meta: &'static Metadata<'static>, ring_id: u32, values: &tracing_core::span::Record<'_>) {
-        let Some(info) = self.callsite(meta) else { return };
+    pub(crate) fn span_record(
+        &self,
+        meta: &'static Metadata<'static>,
+        ring_id: u32,
+        values: &tracing_core::span::Record<'_>,
+    ) {
+        let Some(info) = self.callsite(meta) else {
+            return;
+        };
         let mut enc = FieldEncoder {
             recorder: self,
             callsite: &info,
             out: ValueWriter::new(),
         };
         values.record(&mut enc as &mut dyn Visit);
-        self.write(info.class, RecordKind::SpanRecord, info.id, ring_id, &enc.out);
+        self.write(
+            info.class,
+            RecordKind::SpanRecord,
+            info.id,
+            ring_id,
+            &enc.out,
+        );
     }
 
     /// Records a span's enter, exit or close.
     #[inline]
-    pub(crate) fn span_mark(&self, kind: RecordKind, class: LaneClass, callsite: u64, ring_id: u32) {
+    pub(crate) fn span_mark(
+        &self,
+        kind: RecordKind,
+        class: LaneClass,
+        callsite: u64,
+        ring_id: u32,
+    ) {
         self.write(class, kind, callsite, ring_id, &ValueWriter::new());
     }
 
@@ -191,7 +228,11 @@ impl SpanTable {
         for i in 0..64 {
             let at = (hint + i) % SPAN_TABLE;
             let slot = &self.slots[at];
-            if slot.refs.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if slot
+                .refs
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
                 slot.callsite.store(callsite, Ordering::Relaxed);
                 slot.meta.set(meta);
                 return at as u32 + 1;
@@ -206,8 +247,9 @@ impl SpanTable {
 
     /// The callsite id and metadata of the span in entry `key`.
     pub fn callsite(&self, key: u32) -> (u64, Option<&'static Metadata<'static>>) {
-        self.slot(key)
-            .map_or((0, None), |s| (s.callsite.load(Ordering::Relaxed), s.meta.get()))
+        self.slot(key).map_or((0, None), |s| {
+            (s.callsite.load(Ordering::Relaxed), s.meta.get())
+        })
     }
 
     pub fn clone_ref(&self, key: u32) {

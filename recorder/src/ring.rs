@@ -14,7 +14,7 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use caro_format::decode::{lanes, Header};
 use caro_format::dictionary::EncodedEntry;
-use caro_format::layout::{header_offset, DropReason, LaneClass, DictHeader, LANE_HEADER_SIZE};
+use caro_format::layout::{header_offset, DictHeader, DropReason, LaneClass, LANE_HEADER_SIZE};
 use caro_format::slot::{stamp, RecordHead, SlotImages, SlotState};
 use caro_format::{DecodeError, Geometry};
 
@@ -25,11 +25,19 @@ use crate::sys::{self, Mapping};
 pub enum OpenError {
     /// No home folder and no `XDG_CACHE_HOME`.
     NoDataDir,
-    Io { path: PathBuf, what: &'static str, err: io::Error },
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        err: io::Error,
+    },
     /// The file is not a ring this recorder can write.
     Format { path: PathBuf, err: DecodeError },
     /// The file's size disagrees with its header.
-    SizeMismatch { path: PathBuf, header: u64, actual: u64 },
+    SizeMismatch {
+        path: PathBuf,
+        header: u64,
+        actual: u64,
+    },
 }
 
 impl std::fmt::Display for OpenError {
@@ -103,7 +111,8 @@ impl Ring {
     fn from_file(path: &Path, file: &File) -> Result<Ring, OpenError> {
         let actual = file.metadata().map_err(io_err(path, "inspect"))?.len();
         let mut prefix = vec![0u8; 4096.min(actual as usize)];
-        file.read_exact_at(&mut prefix, 0).map_err(io_err(path, "read"))?;
+        file.read_exact_at(&mut prefix, 0)
+            .map_err(io_err(path, "read"))?;
         let format_err = |err| OpenError::Format {
             path: path.to_owned(),
             err,
@@ -121,7 +130,8 @@ impl Ring {
         }
         let lanes_end = h.lanes_offset as usize + h.lane_count as usize * LANE_HEADER_SIZE as usize;
         let mut head_bytes = vec![0u8; lanes_end];
-        file.read_exact_at(&mut head_bytes, 0).map_err(io_err(path, "read"))?;
+        file.read_exact_at(&mut head_bytes, 0)
+            .map_err(io_err(path, "read"))?;
         let lanes = lanes(&header, &head_bytes).map_err(format_err)?;
 
         let map = Mapping::new(file).map_err(io_err(path, "map"))?;
@@ -148,11 +158,14 @@ impl Ring {
             }
         }
         if ring.main.is_empty() || ring.alert.is_empty() {
-            return Err(format_err(DecodeError::BadGeometry("a lane class has no lanes")));
+            return Err(format_err(DecodeError::BadGeometry(
+                "a lane class has no lanes",
+            )));
         }
         let dict_words = h.dict_size as usize / 8;
-        let dh: DictHeader =
-            bytemuck::pod_read_unaligned(&head_bytes[h.dict_offset as usize..h.dict_offset as usize + 16]);
+        let dh: DictHeader = bytemuck::pod_read_unaligned(
+            &head_bytes[h.dict_offset as usize..h.dict_offset as usize + 16],
+        );
         let index_len = dh.index_len as usize;
         if !index_len.is_power_of_two() || 2 + index_len > dict_words {
             return Err(format_err(DecodeError::BadGeometry("dictionary index")));
@@ -175,28 +188,41 @@ impl Ring {
     /// A lane number for a new writer thread, round robin across every
     /// thread of every process, so that concurrent writers rarely share.
     pub fn next_lane(&self) -> u32 {
-        self.word(header_offset::NEXT_LANE / 8).fetch_add(1, Ordering::Relaxed) as u32
+        self.word(header_offset::NEXT_LANE / 8)
+            .fetch_add(1, Ordering::Relaxed) as u32
     }
 
     /// Reserves `n` span ids; returns the first. Ids wrap within u32, and
     /// 0 is never handed out.
     pub fn reserve_span_ids(&self, n: u32) -> u32 {
         loop {
-            let first = self.word(header_offset::NEXT_SPAN_ID / 8).fetch_add(u64::from(n), Ordering::Relaxed) as u32;
+            let first = self
+                .word(header_offset::NEXT_SPAN_ID / 8)
+                .fetch_add(u64::from(n), Ordering::Relaxed) as u32;
             if first != 0 && first.checked_add(n).is_some() {
                 return first;
             }
         }
     }
 
+    /// The clock anchor kept in the header's writer-private words.
+    pub(crate) fn clock_anchor(&self) -> crate::clock::ClockAnchor<'_> {
+        let at = header_offset::WRITER_PRIVATE / 8;
+        crate::clock::ClockAnchor {
+            words: &self.map.words()[at..at + 4],
+        }
+    }
+
     /// Counts a writer process.
     pub fn count_process(&self) {
-        self.word(header_offset::PROCESSES / 8).fetch_add(1, Ordering::Relaxed);
+        self.word(header_offset::PROCESSES / 8)
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a record dropped unwritten.
     pub fn count_drop(&self, why: DropReason) {
-        self.word(header_offset::DROPPED / 8 + why as usize).fetch_add(1, Ordering::Relaxed);
+        self.word(header_offset::DROPPED / 8 + why as usize)
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Writes one record into lane `lane` (taken modulo the class's lanes)
@@ -215,7 +241,10 @@ impl Ring {
         let words = self.map.words();
         let at = |i: u64| lane.slots + (((seq + i) & lane.mask) as usize) * 8;
         for i in 0..n {
-            words[at(i)].store(u64::from(stamp(seq + i, SlotState::Writing)), Ordering::Relaxed);
+            words[at(i)].store(
+                u64::from(stamp(seq + i, SlotState::Writing)),
+                Ordering::Relaxed,
+            );
         }
         // Readers that see any of the words below also see the stamps above.
         fence(Ordering::Release);
@@ -246,17 +275,22 @@ impl Ring {
             }
         }
         let len = entry.words.len();
-        let off = self.word(self.dict_tail).fetch_add(len as u64 * 8, Ordering::Relaxed) as usize / 8;
+        let off = self
+            .word(self.dict_tail)
+            .fetch_add(len as u64 * 8, Ordering::Relaxed) as usize
+            / 8;
         if off + len > self.dict_log_words {
             return Err(DictionaryFull);
         }
         let base = self.dict_log + off;
-        self.word(base).store(entry.writing_word(), Ordering::Relaxed);
+        self.word(base)
+            .store(entry.writing_word(), Ordering::Relaxed);
         fence(Ordering::Release);
         for (i, &w) in entry.words.iter().enumerate().skip(1) {
             self.word(base + i).store(w, Ordering::Relaxed);
         }
-        self.word(base).store(entry.committed_word(), Ordering::Release);
+        self.word(base)
+            .store(entry.committed_word(), Ordering::Release);
         for i in 0..self.dict_index_len {
             match probe(i).compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,

@@ -87,7 +87,11 @@ impl Subscriber for RingSubscriber {
     fn new_span(&self, attrs: &Attributes<'_>) -> Id {
         let parent = match attrs.parent() {
             Some(p) => SpanKey::from_id(p).ring_id,
-            None if attrs.is_contextual() => THREAD.try_with(|t| t.current()).ok().flatten().map_or(0, |e| e.ring_id),
+            None if attrs.is_contextual() => THREAD
+                .try_with(|t| t.current())
+                .ok()
+                .flatten()
+                .map_or(0, |e| e.ring_id),
             None => 0,
         };
         let ring_id = self.rec.new_span_id();
@@ -95,12 +99,19 @@ impl Subscriber for RingSubscriber {
         let tid = THREAD.try_with(|t| t.tid()).unwrap_or(0) as usize;
         let (slot, alert) = match info {
             Some(info) => (
-                self.rec.spans.open(tid.wrapping_mul(97), info.id, attrs.metadata()),
+                self.rec
+                    .spans
+                    .open(tid.wrapping_mul(97), info.id, attrs.metadata()),
                 info.class == LaneClass::Alert,
             ),
             None => (0, false),
         };
-        SpanKey { slot, alert, ring_id }.to_id()
+        SpanKey {
+            slot,
+            alert,
+            ring_id,
+        }
+        .to_id()
     }
 
     fn record(&self, span: &Id, values: &Record<'_>) {
@@ -116,7 +127,11 @@ impl Subscriber for RingSubscriber {
     fn event(&self, event: &Event<'_>) {
         let span = match event.parent() {
             Some(p) => SpanKey::from_id(p).ring_id,
-            None if event.is_contextual() => THREAD.try_with(|t| t.current()).ok().flatten().map_or(0, |e| e.ring_id),
+            None if event.is_contextual() => THREAD
+                .try_with(|t| t.current())
+                .ok()
+                .flatten()
+                .map_or(0, |e| e.ring_id),
             None => 0,
         };
         self.rec.event(event, span);
@@ -163,7 +178,11 @@ impl Subscriber for RingSubscriber {
 
     fn current_span(&self) -> Current {
         match THREAD.try_with(|t| t.current()).ok().flatten() {
-            Some(Entered { id, meta: Some(meta), .. }) => Current::new(Id::from_u64(id), meta),
+            Some(Entered {
+                id,
+                meta: Some(meta),
+                ..
+            }) => Current::new(Id::from_u64(id), meta),
             _ => Current::none(),
         }
     }

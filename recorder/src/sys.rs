@@ -29,7 +29,10 @@ impl Mapping {
     pub fn new(file: &File) -> io::Result<Mapping> {
         let map = MmapRaw::map_raw(file)?;
         if map.len() % 8 != 0 || (map.as_ptr() as usize) % 8 != 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "mapping not word-aligned"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "mapping not word-aligned",
+            ));
         }
         Ok(Mapping {
             words: map.len() / 8,
@@ -57,7 +60,8 @@ pub fn thread_id() -> u32 {
 /// Reserves `len` bytes of disk for `file`, so that writes through the
 /// mapping never meet a full disk (which would raise SIGBUS in the host).
 pub fn reserve(file: &File, len: u64) -> io::Result<()> {
-    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let len =
+        libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: the descriptor is open for writing for the duration of the
     // call; posix_fallocate reads no memory of ours.
     let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
@@ -92,6 +96,17 @@ pub fn usage() -> Usage {
         system_us: us(ru.ru_stime),
         peak_rss_kib: ru.ru_maxrss.max(0) as u64,
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process of a boot.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec.max(0) as u64
 }
 
 /// The time-stamp counter, where the CPU has one.
@@ -149,7 +164,10 @@ impl StaticMemory {
     #[inline(always)]
     pub fn as_static(&self, s: &str) -> Option<&'static str> {
         let (a, b) = (s.as_ptr() as usize, s.as_ptr() as usize + s.len());
-        if !self.ranges[..self.len].iter().any(|&(lo, hi)| lo <= a && b <= hi) {
+        if !self.ranges[..self.len]
+            .iter()
+            .any(|&(lo, hi)| lo <= a && b <= hi)
+        {
             return None;
         }
         // SAFETY: the bytes lie inside a read-only mapping of the executable
@@ -165,7 +183,8 @@ pub struct MetadataCell(std::sync::atomic::AtomicPtr<tracing_core::Metadata<'sta
 
 impl MetadataCell {
     pub fn set(&self, meta: &'static tracing_core::Metadata<'static>) {
-        let ptr = meta as *const tracing_core::Metadata<'static> as *mut tracing_core::Metadata<'static>;
+        let ptr =
+            meta as *const tracing_core::Metadata<'static> as *mut tracing_core::Metadata<'static>;
         self.0.store(ptr, std::sync::atomic::Ordering::Release);
     }
 

@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use caro_format::dictionary::{encode_callsite, encode_message, encode_string, CallsiteKind, CallsiteRef, Level};
+use caro_format::dictionary::{
+    encode_callsite, encode_message, encode_string, CallsiteKind, CallsiteRef, Level,
+};
 use caro_format::layout::{LaneClass, LANE_HEADER_SIZE, SLOT_SIZE};
 use caro_format::slot::{stamp, RecordHead, RecordKind, SlotState};
 use caro_format::{Geometry, ValueWriter};
@@ -32,8 +34,22 @@ fn head(kind: RecordKind, time_ns: u64, callsite: u64, span: u32, truncated: boo
     }
 }
 
-fn write(ring: &Ring, class: LaneClass, lane: u32, kind: RecordKind, t: u64, callsite: u64, span: u32, v: &ValueWriter) {
-    ring.write(class, lane, &head(kind, T0 + t, callsite, span, v.truncated()), v.bytes());
+fn write(
+    ring: &Ring,
+    class: LaneClass,
+    lane: u32,
+    kind: RecordKind,
+    t: u64,
+    callsite: u64,
+    span: u32,
+    v: &ValueWriter,
+) {
+    ring.write(
+        class,
+        lane,
+        &head(kind, T0 + t, callsite, span, v.truncated()),
+        v.bytes(),
+    );
 }
 
 /// The fixed program.
@@ -97,20 +113,56 @@ fn make_golden(path: &Path) {
 
     let mut v = ValueWriter::new();
     v.u64(0, 4242);
-    write(&ring, LaneClass::Alert, 0, RecordKind::ProcessStart, 0, 0, 0, &v);
+    write(
+        &ring,
+        LaneClass::Alert,
+        0,
+        RecordKind::ProcessStart,
+        0,
+        0,
+        0,
+        &v,
+    );
 
     // A request: span, events, exit, close.
     let mut v = ValueWriter::with_parent(0);
     v.static_str(0, embedded.id);
-    write(&ring, LaneClass::Main, 0, RecordKind::SpanNew, 1_000, span_cs.id, 7, &v);
-    write(&ring, LaneClass::Main, 0, RecordKind::SpanEnter, 2_000, span_cs.id, 7, &ValueWriter::new());
+    write(
+        &ring,
+        LaneClass::Main,
+        0,
+        RecordKind::SpanNew,
+        1_000,
+        span_cs.id,
+        7,
+        &v,
+    );
+    write(
+        &ring,
+        LaneClass::Main,
+        0,
+        RecordKind::SpanEnter,
+        2_000,
+        span_cs.id,
+        7,
+        &ValueWriter::new(),
+    );
     let mut v = ValueWriter::new();
     v.message(0);
     v.str(1, "embedded");
     v.u64(2, 42);
     v.f64(3, 0.92);
     v.redacted(4, 23);
-    write(&ring, LaneClass::Main, 0, RecordKind::Event, 3_000, event_cs.id, 7, &v);
+    write(
+        &ring,
+        LaneClass::Main,
+        0,
+        RecordKind::Event,
+        3_000,
+        event_cs.id,
+        7,
+        &v,
+    );
     // Every value kind, with a skip past 15 fields and continuations.
     let mut v = ValueWriter::new();
     v.i64(0, -5);
@@ -125,76 +177,216 @@ fn make_golden(path: &Path) {
     v.static_str(9, 0xDEAD_BEEF);
     v.str(11, "tab\there \\ \u{7f}");
     v.u64(23, 1);
-    write(&ring, LaneClass::Main, 0, RecordKind::Event, 4_000, mixed_cs.id, 7, &v);
+    write(
+        &ring,
+        LaneClass::Main,
+        0,
+        RecordKind::Event,
+        4_000,
+        mixed_cs.id,
+        7,
+        &v,
+    );
     // A string past the 127-byte bound, cut, over three slots.
     let mut v = ValueWriter::new();
     v.str(10, &"x".repeat(130));
-    write(&ring, LaneClass::Main, 0, RecordKind::Event, 4_500, mixed_cs.id, 7, &v);
+    write(
+        &ring,
+        LaneClass::Main,
+        0,
+        RecordKind::Event,
+        4_500,
+        mixed_cs.id,
+        7,
+        &v,
+    );
     // A record that runs out of room keeps what fit and says so.
     let mut v = ValueWriter::new();
     for f in 0..24 {
         v.u64(f, f as u64);
     }
-    write(&ring, LaneClass::Main, 0, RecordKind::Event, 5_000, mixed_cs.id, 7, &v);
+    write(
+        &ring,
+        LaneClass::Main,
+        0,
+        RecordKind::Event,
+        5_000,
+        mixed_cs.id,
+        7,
+        &v,
+    );
     let mut v = ValueWriter::new();
     v.f64(0, 1.5);
-    write(&ring, LaneClass::Main, 0, RecordKind::SpanRecord, 6_000, span_cs.id, 7, &v);
-    write(&ring, LaneClass::Main, 0, RecordKind::SpanExit, 7_000, span_cs.id, 7, &ValueWriter::new());
-    write(&ring, LaneClass::Main, 0, RecordKind::SpanClose, 8_000, span_cs.id, 7, &ValueWriter::new());
+    write(
+        &ring,
+        LaneClass::Main,
+        0,
+        RecordKind::SpanRecord,
+        6_000,
+        span_cs.id,
+        7,
+        &v,
+    );
+    write(
+        &ring,
+        LaneClass::Main,
+        0,
+        RecordKind::SpanExit,
+        7_000,
+        span_cs.id,
+        7,
+        &ValueWriter::new(),
+    );
+    write(
+        &ring,
+        LaneClass::Main,
+        0,
+        RecordKind::SpanClose,
+        8_000,
+        span_cs.id,
+        7,
+        &ValueWriter::new(),
+    );
     // An event from a callsite the dictionary does not have.
-    write(&ring, LaneClass::Main, 0, RecordKind::Event, 8_500, 0x1234, 0, &ValueWriter::new());
+    write(
+        &ring,
+        LaneClass::Main,
+        0,
+        RecordKind::Event,
+        8_500,
+        0x1234,
+        0,
+        &ValueWriter::new(),
+    );
 
     // Alerts.
     let mut v = ValueWriter::new();
     v.message(0);
     v.str(1, "backend_timeout");
     v.u64(2, 1_500);
-    write(&ring, LaneClass::Alert, 0, RecordKind::Event, 9_000, warn_cs.id, 7, &v);
+    write(
+        &ring,
+        LaneClass::Alert,
+        0,
+        RecordKind::Event,
+        9_000,
+        warn_cs.id,
+        7,
+        &v,
+    );
     let mut v = ValueWriter::new();
     v.str(0, "src/main.rs");
     v.u64(1, 10);
     v.u64(2, 5);
-    write(&ring, LaneClass::Alert, 1, RecordKind::Panic, 10_000, 0, 0, &v);
+    write(
+        &ring,
+        LaneClass::Alert,
+        1,
+        RecordKind::Panic,
+        10_000,
+        0,
+        0,
+        &v,
+    );
     let mut v = ValueWriter::new();
-    for (i, x) in [4242u64, 1_200, 300, 44_368, 5, 2_000].into_iter().enumerate() {
+    for (i, x) in [4242u64, 1_200, 300, 44_368, 5, 2_000]
+        .into_iter()
+        .enumerate()
+    {
         v.u64(i, x);
     }
-    write(&ring, LaneClass::Alert, 0, RecordKind::ProcessExit, 11_000, 0, 0, &v);
+    write(
+        &ring,
+        LaneClass::Alert,
+        0,
+        RecordKind::ProcessExit,
+        11_000,
+        0,
+        0,
+        &v,
+    );
 
     // A flood that laps alert lane 2 (16 slots): the 4 oldest are lost.
     for i in 0..20u64 {
         let mut v = ValueWriter::new();
         v.message(0);
         v.u64(2, i);
-        write(&ring, LaneClass::Alert, 2, RecordKind::Event, 20_000 + i, warn_cs.id, 0, &v);
+        write(
+            &ring,
+            LaneClass::Alert,
+            2,
+            RecordKind::Event,
+            20_000 + i,
+            warn_cs.id,
+            0,
+            &v,
+        );
     }
 
     // Lane 2: a record kind from a newer minor version, then a record.
-    ring.write(LaneClass::Main, 2, &head(RecordKind::Event, T0 + 30_000, 0, 0, false), &[]);
+    ring.write(
+        LaneClass::Main,
+        2,
+        &head(RecordKind::Event, T0 + 30_000, 0, 0, false),
+        &[],
+    );
     let mut future = head(RecordKind::Event, T0 + 31_000, 0, 0, false);
     future.kind = 200;
     ring.write(LaneClass::Main, 2, &future, &[7u8; 40]);
-    ring.write(LaneClass::Main, 2, &head(RecordKind::Event, T0 + 32_000, 0, 0, false), &[]);
+    ring.write(
+        LaneClass::Main,
+        2,
+        &head(RecordKind::Event, T0 + 32_000, 0, 0, false),
+        &[],
+    );
 
     // Lane 3: a record damaged after it was written (patched below).
     let mut v = ValueWriter::new();
     v.u64(2, 99);
-    write(&ring, LaneClass::Main, 3, RecordKind::Event, 40_000, event_cs.id, 0, &v);
-    write(&ring, LaneClass::Main, 3, RecordKind::Event, 41_000, event_cs.id, 0, &v);
+    write(
+        &ring,
+        LaneClass::Main,
+        3,
+        RecordKind::Event,
+        40_000,
+        event_cs.id,
+        0,
+        &v,
+    );
+    write(
+        &ring,
+        LaneClass::Main,
+        3,
+        RecordKind::Event,
+        41_000,
+        event_cs.id,
+        0,
+        &v,
+    );
     drop(ring);
 
     // What no well-behaved writer leaves: patch the bytes.
     let g = Geometry::for_size(SIZE);
     let mut bytes = std::fs::read(path).unwrap();
-    let word = |b: &mut Vec<u8>, off: u64, v: u64| b[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes());
+    let word = |b: &mut Vec<u8>, off: u64, v: u64| {
+        b[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes())
+    };
     // Lane 2: two writers claimed a slot each and stopped after the first
     // stamp; one long ago (abandoned), one moments ago (pending).
     let lane2 = g.lanes_offset() + 2 * u64::from(LANE_HEADER_SIZE);
     word(&mut bytes, lane2, 6);
     let slot = |i: u32, seq: u64| g.lane_slots_offset(i) + seq * u64::from(SLOT_SIZE);
-    word(&mut bytes, slot(2, 4), u64::from(stamp(4, SlotState::Writing)));
+    word(
+        &mut bytes,
+        slot(2, 4),
+        u64::from(stamp(4, SlotState::Writing)),
+    );
     word(&mut bytes, slot(2, 4) + 8, T0 - 5_000_000_000);
-    word(&mut bytes, slot(2, 5), u64::from(stamp(5, SlotState::Writing)));
+    word(
+        &mut bytes,
+        slot(2, 5),
+        u64::from(stamp(5, SlotState::Writing)),
+    );
     word(&mut bytes, slot(2, 5) + 8, T0 + 40_000);
     // Lane 3: flip one payload bit of the first record.
     bytes[(slot(3, 0) + 40) as usize] ^= 0x10;
@@ -213,8 +405,15 @@ fn encoder_output_matches_the_golden_ring() {
         std::fs::write(golden.join("v1.ring"), &bytes).unwrap();
         std::fs::write(golden.join("v1.txt"), &text).unwrap();
     }
-    let expected = std::fs::read(golden.join("v1.ring")).expect("golden ring missing: run with CARO_UPDATE_GOLDEN=1");
-    assert!(bytes == expected, "the encoder's bytes drifted from format-spec/golden/v1.ring");
+    let expected = std::fs::read(golden.join("v1.ring"))
+        .expect("golden ring missing: run with CARO_UPDATE_GOLDEN=1");
+    assert!(
+        bytes == expected,
+        "the encoder's bytes drifted from format-spec/golden/v1.ring"
+    );
     let expected_text = std::fs::read_to_string(golden.join("v1.txt")).unwrap();
-    assert_eq!(text, expected_text, "the decoding drifted from format-spec/golden/v1.txt");
+    assert_eq!(
+        text, expected_text,
+        "the decoding drifted from format-spec/golden/v1.txt"
+    );
 }

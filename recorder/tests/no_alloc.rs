@@ -45,7 +45,12 @@ enum Backend {
 fn one_request(i: u64) {
     let span = tracing::info_span!("process_query", intent = "file_search");
     let _entered = span.enter();
-    tracing::info!(backend = "static", latency_ms = i, confidence = 0.92, "command generated");
+    tracing::info!(
+        backend = "static",
+        latency_ms = i,
+        confidence = 0.92,
+        "command generated"
+    );
     tracing::info!(backend = ?Backend::Static, query_length = 42u64, ok = true, "validated");
     tracing::warn!(error = "timeout", elapsed_us = i as i64, "slow request");
 }
@@ -70,11 +75,18 @@ fn recording_an_event_allocates_nothing_after_first_use() {
         one_request(i);
     }
     let per_request = (allocations() - before) as f64 / 1_000.0;
-    assert_eq!(per_request, 0.0, "heap allocations per request after first use");
+    assert_eq!(
+        per_request, 0.0,
+        "heap allocations per request after first use"
+    );
 
     drop(guard);
     let d = caro_format::decode(&std::fs::read(dir.path().join("events.ring")).unwrap()).unwrap();
-    let events = d.records.iter().filter(|r| r.kind == caro_format::RecordKind::Event).count();
+    let events = d
+        .records
+        .iter()
+        .filter(|r| r.kind == caro_format::RecordKind::Event)
+        .count();
     assert_eq!(events, 3 * 1_001, "every event was recorded");
     assert_eq!(d.totals().lost_to_laps, 0);
 }

@@ -17,7 +17,10 @@ fn value() -> impl Strategy<Value = Value> {
         any::<f64>().prop_map(Value::F64),
         any::<bool>().prop_map(Value::Bool),
         any::<u64>().prop_map(Value::StaticStr),
-        ".{0,160}".prop_map(|text| Value::Str { text, truncated: false }),
+        ".{0,160}".prop_map(|text| Value::Str {
+            text,
+            truncated: false
+        }),
         any::<u32>().prop_map(Value::Redacted),
         Just(Value::Message),
         any::<u128>().prop_map(Value::U128),
@@ -49,7 +52,10 @@ fn expected(v: &Value) -> Value {
             while !text.is_char_boundary(n) {
                 n -= 1;
             }
-            Value::Str { text: text[..n].to_owned(), truncated: true }
+            Value::Str {
+                text: text[..n].to_owned(),
+                truncated: true,
+            }
         }
         other => other.clone(),
     }

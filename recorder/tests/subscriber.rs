@@ -34,10 +34,18 @@ fn events_and_spans_come_back_decoded() {
     let text = caro_format::text::canonical_text(&d);
     println!("{text}");
     assert!(!text.contains("bank"), "{text}");
-    let events: Vec<_> = d.records.iter().filter(|r| r.kind == RecordKind::Event).collect();
+    let events: Vec<_> = d
+        .records
+        .iter()
+        .filter(|r| r.kind == RecordKind::Event)
+        .collect();
     assert_eq!(events.len(), 4, "{text}");
     let first = events[0];
-    let span_new = d.records.iter().find(|r| r.kind == RecordKind::SpanNew).unwrap();
+    let span_new = d
+        .records
+        .iter()
+        .find(|r| r.kind == RecordKind::SpanNew)
+        .unwrap();
     assert_eq!(first.span, span_new.span);
     assert!(first.values.iter().any(|v| v.value == Value::U64(23)));
     assert!(text.contains("message=\"generating command\""), "{text}");
