@@ -386,17 +386,17 @@ mod tests {
     fn parse_skips_unfinished_and_damaged_entries() {
         let a = encode_string("embedded");
         let b = encode_string("static");
-        let mut log = log_of(&[a.clone()]);
+        let mut log = log_of(std::slice::from_ref(&a));
         let mut unfinished = b.words.clone();
         unfinished[0] = b.writing_word();
         for w in unfinished {
             log.extend_from_slice(&w.to_le_bytes());
         }
         log.extend_from_slice(&[0xAB; 24]);
-        let mut damaged = log_of(&[b.clone()]);
+        let mut damaged = log_of(std::slice::from_ref(&b));
         damaged[20] ^= 1;
         log.extend_from_slice(&damaged);
-        log.extend_from_slice(&log_of(&[b.clone()]));
+        log.extend_from_slice(&log_of(std::slice::from_ref(&b)));
         let d = Dictionary::parse(&log);
         assert_eq!(d.strings.get(&a.id).map(String::as_str), Some("embedded"));
         assert_eq!(d.strings.get(&b.id).map(String::as_str), Some("static"));

@@ -38,7 +38,7 @@ struct Args {
     /// Let about one request in 200 panic (caught, so the run goes on).
     #[arg(long)]
     panics: bool,
-    /// After the requests, log N bare TRACE-free INFO events as fast as possible.
+    /// After the requests, log N INFO events as fast as possible.
     #[arg(long, default_value_t = 0)]
     flood: u64,
     /// Write a JSON summary of what was simulated here.
@@ -296,7 +296,7 @@ fn main() {
         }
     });
     for i in 0..args.flood {
-        info!(flood = i, "flood");
+        info!(seed = args.seed, flood = i, "flood");
     }
     let t = truth.into_inner().unwrap();
     if let Some(path) = &args.truth {

@@ -291,7 +291,7 @@ mod tests {
     fn deny_list_matches_the_last_segment_ignoring_case() {
         assert!(denied("query"));
         assert!(denied("request.Query"));
-        assert!(denied("API_KEY") == false);
+        assert!(!denied("API_KEY"));
         assert!(denied("auth.key"));
         assert!(!denied("query_length"));
         assert!(!denied("backend"));

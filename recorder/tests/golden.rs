@@ -36,8 +36,7 @@ fn head(kind: RecordKind, time_ns: u64, callsite: u64, span: u32, truncated: boo
 
 fn write(
     ring: &Ring,
-    class: LaneClass,
-    lane: u32,
+    (class, lane): (LaneClass, u32),
     kind: RecordKind,
     t: u64,
     callsite: u64,
@@ -115,8 +114,7 @@ fn make_golden(path: &Path) {
     v.u64(0, 4242);
     write(
         &ring,
-        LaneClass::Alert,
-        0,
+        (LaneClass::Alert, 0),
         RecordKind::ProcessStart,
         0,
         0,
@@ -129,8 +127,7 @@ fn make_golden(path: &Path) {
     v.static_str(0, embedded.id);
     write(
         &ring,
-        LaneClass::Main,
-        0,
+        (LaneClass::Main, 0),
         RecordKind::SpanNew,
         1_000,
         span_cs.id,
@@ -139,8 +136,7 @@ fn make_golden(path: &Path) {
     );
     write(
         &ring,
-        LaneClass::Main,
-        0,
+        (LaneClass::Main, 0),
         RecordKind::SpanEnter,
         2_000,
         span_cs.id,
@@ -155,8 +151,7 @@ fn make_golden(path: &Path) {
     v.redacted(4, 23);
     write(
         &ring,
-        LaneClass::Main,
-        0,
+        (LaneClass::Main, 0),
         RecordKind::Event,
         3_000,
         event_cs.id,
@@ -179,8 +174,7 @@ fn make_golden(path: &Path) {
     v.u64(23, 1);
     write(
         &ring,
-        LaneClass::Main,
-        0,
+        (LaneClass::Main, 0),
         RecordKind::Event,
         4_000,
         mixed_cs.id,
@@ -192,8 +186,7 @@ fn make_golden(path: &Path) {
     v.str(10, &"x".repeat(130));
     write(
         &ring,
-        LaneClass::Main,
-        0,
+        (LaneClass::Main, 0),
         RecordKind::Event,
         4_500,
         mixed_cs.id,
@@ -207,8 +200,7 @@ fn make_golden(path: &Path) {
     }
     write(
         &ring,
-        LaneClass::Main,
-        0,
+        (LaneClass::Main, 0),
         RecordKind::Event,
         5_000,
         mixed_cs.id,
@@ -219,8 +211,7 @@ fn make_golden(path: &Path) {
     v.f64(0, 1.5);
     write(
         &ring,
-        LaneClass::Main,
-        0,
+        (LaneClass::Main, 0),
         RecordKind::SpanRecord,
         6_000,
         span_cs.id,
@@ -229,8 +220,7 @@ fn make_golden(path: &Path) {
     );
     write(
         &ring,
-        LaneClass::Main,
-        0,
+        (LaneClass::Main, 0),
         RecordKind::SpanExit,
         7_000,
         span_cs.id,
@@ -239,8 +229,7 @@ fn make_golden(path: &Path) {
     );
     write(
         &ring,
-        LaneClass::Main,
-        0,
+        (LaneClass::Main, 0),
         RecordKind::SpanClose,
         8_000,
         span_cs.id,
@@ -250,8 +239,7 @@ fn make_golden(path: &Path) {
     // An event from a callsite the dictionary does not have.
     write(
         &ring,
-        LaneClass::Main,
-        0,
+        (LaneClass::Main, 0),
         RecordKind::Event,
         8_500,
         0x1234,
@@ -266,8 +254,7 @@ fn make_golden(path: &Path) {
     v.u64(2, 1_500);
     write(
         &ring,
-        LaneClass::Alert,
-        0,
+        (LaneClass::Alert, 0),
         RecordKind::Event,
         9_000,
         warn_cs.id,
@@ -280,8 +267,7 @@ fn make_golden(path: &Path) {
     v.u64(2, 5);
     write(
         &ring,
-        LaneClass::Alert,
-        1,
+        (LaneClass::Alert, 1),
         RecordKind::Panic,
         10_000,
         0,
@@ -297,8 +283,7 @@ fn make_golden(path: &Path) {
     }
     write(
         &ring,
-        LaneClass::Alert,
-        0,
+        (LaneClass::Alert, 0),
         RecordKind::ProcessExit,
         11_000,
         0,
@@ -313,8 +298,7 @@ fn make_golden(path: &Path) {
         v.u64(2, i);
         write(
             &ring,
-            LaneClass::Alert,
-            2,
+            (LaneClass::Alert, 2),
             RecordKind::Event,
             20_000 + i,
             warn_cs.id,
@@ -345,8 +329,7 @@ fn make_golden(path: &Path) {
     v.u64(2, 99);
     write(
         &ring,
-        LaneClass::Main,
-        3,
+        (LaneClass::Main, 3),
         RecordKind::Event,
         40_000,
         event_cs.id,
@@ -355,8 +338,7 @@ fn make_golden(path: &Path) {
     );
     write(
         &ring,
-        LaneClass::Main,
-        3,
+        (LaneClass::Main, 3),
         RecordKind::Event,
         41_000,
         event_cs.id,

@@ -1,1 +1,187 @@
-//! End-to-end tests live in `tests/`; this library holds their helpers.
+//! Helpers for the end-to-end tests in `tests/`: the real binaries
+//! (`caro_sim`, `caro-analyze`), built once, run in temporary data folders.
+//!
+//! ```no_run
+//! let home = caro_tests::DataDir::new();
+//! home.sim(&["--queries", "10", "--seed", "1"]).status.success();
+//! let lines = home.logs_json();
+//! assert!(!lines.is_empty());
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// Paths of the binaries under test.
+#[derive(Debug)]
+pub struct Bins {
+    pub sim: PathBuf,
+    pub analyze: PathBuf,
+}
+
+/// Builds `caro_sim` and `caro-analyze` with the profile the tests run
+/// under (once per test binary) and returns their paths.
+pub fn bins() -> &'static Bins {
+    static BINS: OnceLock<Bins> = OnceLock::new();
+    BINS.get_or_init(|| {
+        // target/<profile>/deps/<test binary>
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            Some(other) => other,
+            None => "dev",
+        }
+        .to_owned();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--profile", &profile])
+            .args(["-p", "caro-recorder", "--example", "caro_sim"])
+            .args(["-p", "caro-analyze", "--bin", "caro-analyze"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the binaries under test failed");
+        Bins {
+            sim: profile_dir.join("examples/caro_sim"),
+            analyze: profile_dir.join("caro-analyze"),
+        }
+    })
+}
+
+/// A temporary `XDG_CACHE_HOME`: the ring lives at `caro/events.ring`.
+#[derive(Debug)]
+pub struct DataDir {
+    dir: tempfile::TempDir,
+    /// Extra environment for every command run here.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for DataDir {
+    fn default() -> Self {
+        DataDir::new()
+    }
+}
+
+impl DataDir {
+    pub fn new() -> DataDir {
+        DataDir {
+            dir: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn ring(&self) -> PathBuf {
+        self.path().join("caro/events.ring")
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env("XDG_CACHE_HOME", self.path())
+            .env_remove("RUST_LOG")
+            .env_remove("CARO_LOG")
+            .env_remove("CARO_LOG_FORMAT")
+            .env_remove("CARO_RING_SIZE");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Starts `caro_sim` with `args`.
+    pub fn spawn_sim(&self, args: &[&str]) -> Child {
+        self.command(&bins().sim)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Runs `caro_sim` with `args` to completion.
+    pub fn sim(&self, args: &[&str]) -> Output {
+        let out = self.spawn_sim(args).wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "caro_sim failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Runs `caro-analyze` with `args`.
+    pub fn analyze(&self, args: &[&str]) -> Output {
+        self.command(&bins().analyze).args(args).output().unwrap()
+    }
+
+    /// `caro-analyze logs --format json`, each line parsed (a line that is
+    /// not valid JSON fails the test).
+    pub fn logs_json(&self) -> Vec<serde_json::Value> {
+        let out = self.analyze(&["logs", "--format", "json"]);
+        assert!(
+            out.status.success(),
+            "logs failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}"))
+            })
+            .collect()
+    }
+
+    /// `caro-analyze status --json`.
+    pub fn status_json(&self) -> serde_json::Value {
+        let out = self.analyze(&["status", "--json"]);
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// A multiset: how many times each item occurs.
+pub fn counts<T: Ord>(items: impl IntoIterator<Item = T>) -> BTreeMap<T, usize> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        *m.entry(i).or_insert(0) += 1;
+    }
+    m
+}
+
+/// The (request id, message) of every recorded event of a truth file at
+/// the default level (INFO and above).
+pub fn truth_events(truth: &serde_json::Value) -> Vec<(u64, String)> {
+    truth["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["level"] != "DEBUG" && e["level"] != "TRACE")
+        .map(|e| {
+            (
+                e["request_id"].as_u64().unwrap(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The (request id, message) of every log line that has a request id.
+pub fn logged_events(lines: &[serde_json::Value]) -> Vec<(u64, String)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let id = l["fields"]["request_id"].as_u64()?;
+            Some((id, l["fields"]["message"].as_str()?.to_owned()))
+        })
+        .collect()
+}

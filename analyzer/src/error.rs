@@ -1,0 +1,60 @@
+//! The one error type of the analyzer: every way a command can fail, each
+//! saying what went wrong and where, in a single line.
+
+use std::io;
+use std::path::PathBuf;
+
+use caro_format::DecodeError;
+
+/// Why a command failed. `main` prints it as one line and exits with 2,
+/// except for [`Error::is_broken_pipe`], which means the reader of our
+/// output went away and is not an error at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No file at the ring's path.
+    #[error("no ring at {}: nothing has been recorded yet (or pass --ring FILE)", path.display())]
+    NotFound { path: PathBuf },
+    /// The path exists but is a folder, a device or a pipe.
+    #[error("{} is not a regular file, so it cannot be a ring", path.display())]
+    NotAFile { path: PathBuf },
+    /// The file is larger than any ring can be; refused before reading it.
+    #[error("{} is {size} bytes, larger than a ring can be ({} bytes)", path.display(), crate::ring::MAX_RING_BYTES)]
+    TooLarge { path: PathBuf, size: u64 },
+    /// The file could not be opened or read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    /// The file was read but is not a ring this reader understands.
+    #[error("{}: {source}", path.display())]
+    Decode { path: PathBuf, source: DecodeError },
+    /// `--ring` was not given and there is no home folder to look in.
+    #[error(
+        "cannot find the ring: no home folder is known (set XDG_CACHE_HOME or pass --ring FILE)"
+    )]
+    NoDefaultPath,
+    /// `CARO_LOG_FORMAT` holds something other than `json` or `pretty`.
+    #[error("CARO_LOG_FORMAT is {value:?}, expected \"json\" or \"pretty\"")]
+    BadLogFormat { value: String },
+    /// Writing the output failed.
+    #[error("cannot write output: {0}")]
+    Output(#[source] io::Error),
+}
+
+impl Error {
+    /// Whether the error is only that stdout was closed (`caro-analyze logs
+    /// | head`): the command stops quietly and exits with 0.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<io::Error> for Error {
+    /// I/O errors without a path are output errors: every read of the
+    /// ring names its file.
+    fn from(e: io::Error) -> Error {
+        Error::Output(e)
+    }
+}
+
+/// The analyzer's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

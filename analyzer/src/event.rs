@@ -1,0 +1,458 @@
+//! Log events: what a user reads out of the records of a ring.
+//!
+//! Only EVENT and PANIC records become log events; span records feed the
+//! [`Spans`] table, which gives each event the name and fields of the span
+//! it happened in. Field values are resolved against the dictionary here,
+//! once, so that the [`json`](crate::json) and [`pretty`](crate::pretty)
+//! renderers only format.
+
+use std::collections::HashMap;
+
+use caro_format::text::field_name;
+use caro_format::{Dictionary, Record, RecordKind, Value};
+
+/// Level shown for an event whose callsite is not in the dictionary.
+pub const UNKNOWN_LEVEL: &str = "UNKNOWN";
+/// Target shown for an event whose callsite is not in the dictionary.
+pub const UNKNOWN_TARGET: &str = "<unknown callsite>";
+/// The field that holds an event's message; it is always shown last.
+pub const MESSAGE_FIELD: &str = "message";
+
+/// A field value, resolved against the dictionary.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldValue {
+    U64(u64),
+    I64(i64),
+    /// Always finite: NaN and infinities are kept as [`FieldValue::Str`].
+    F64(f64),
+    Bool(bool),
+    /// Text: strings, and values without a number form (`<redacted 5
+    /// bytes>`, integers past 64 bits).
+    Str(String),
+}
+
+impl FieldValue {
+    /// Resolves `v`, a value of a record of callsite `callsite`.
+    pub fn resolve(v: &Value, callsite: u64, dict: &Dictionary) -> FieldValue {
+        match v {
+            Value::U64(x) => FieldValue::U64(*x),
+            Value::I64(x) => FieldValue::I64(*x),
+            Value::U128(x) => match u64::try_from(*x) {
+                Ok(x) => FieldValue::U64(x),
+                Err(_) => FieldValue::Str(x.to_string()),
+            },
+            Value::I128(x) => match (i64::try_from(*x), u64::try_from(*x)) {
+                (Ok(x), _) => FieldValue::I64(x),
+                (_, Ok(x)) => FieldValue::U64(x),
+                _ => FieldValue::Str(x.to_string()),
+            },
+            Value::F64(x) if x.is_finite() => FieldValue::F64(*x),
+            Value::F64(x) => FieldValue::Str(x.to_string()),
+            Value::Bool(x) => FieldValue::Bool(*x),
+            Value::Str { text, truncated } => {
+                let mut s = text.clone();
+                if *truncated {
+                    s.push('…');
+                }
+                FieldValue::Str(s)
+            }
+            Value::StaticStr(id) => FieldValue::Str(match dict.strings.get(id) {
+                Some(s) => s.clone(),
+                None => format!("<string {id:016x}>"),
+            }),
+            Value::Message => FieldValue::Str(match dict.messages.get(&callsite) {
+                Some(m) => m.clone(),
+                None => "<message missing>".to_owned(),
+            }),
+            Value::Redacted(n) => FieldValue::Str(format!("<redacted {n} bytes>")),
+            Value::Ext { .. } => FieldValue::Str("<ext>".to_owned()),
+        }
+    }
+}
+
+/// A named field value.
+pub type Field = (String, FieldValue);
+
+/// The span an event happened in.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpanView {
+    /// The span's name and its fields as recorded when the event happened.
+    Known { name: String, fields: Vec<Field> },
+    /// The span's creation is no longer in the ring (or never was).
+    Missing { id: u32 },
+}
+
+/// One log line: an EVENT or PANIC record, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEvent {
+    /// Unix nanoseconds, UTC.
+    pub time_ns: u64,
+    /// `TRACE` to `ERROR`, or [`UNKNOWN_LEVEL`].
+    pub level: &'static str,
+    pub target: String,
+    /// `None` when the event happened outside any span.
+    pub span: Option<SpanView>,
+    /// The event's fields in callsite order, except `message`, which is
+    /// moved last.
+    pub fields: Vec<Field>,
+}
+
+impl LogEvent {
+    /// The log event of `r`, or `None` when `r` is not an EVENT or PANIC
+    /// record. `spans` should have seen every record before `r`.
+    pub fn from_record(r: &Record, dict: &Dictionary, spans: &Spans) -> Option<LogEvent> {
+        let (level, target, mut fields) = match r.kind {
+            RecordKind::Event => {
+                let (level, target) = match dict.callsites.get(&r.callsite) {
+                    Some(c) => (c.level.name(), c.target.clone()),
+                    None => (UNKNOWN_LEVEL, UNKNOWN_TARGET.to_owned()),
+                };
+                (level, target, fields_of(r, dict))
+            }
+            RecordKind::Panic => {
+                let mut fields = fields_of(r, dict);
+                fields.push((
+                    MESSAGE_FIELD.to_owned(),
+                    FieldValue::Str("panic".to_owned()),
+                ));
+                ("ERROR", "panic".to_owned(), fields)
+            }
+            _ => return None,
+        };
+        if let Some(i) = fields.iter().position(|(name, _)| name == MESSAGE_FIELD) {
+            let message = fields.remove(i);
+            fields.push(message);
+        }
+        Some(LogEvent {
+            time_ns: r.time_ns,
+            level,
+            target,
+            span: spans.view(r.span),
+            fields,
+        })
+    }
+
+    /// The event's message, if it has one.
+    pub fn message(&self) -> Option<&FieldValue> {
+        self.fields
+            .last()
+            .filter(|(name, _)| name == MESSAGE_FIELD)
+            .map(|(_, v)| v)
+    }
+
+    /// The fields other than the message.
+    pub fn other_fields(&self) -> &[Field] {
+        match self.message() {
+            Some(_) => &self.fields[..self.fields.len() - 1],
+            None => &self.fields,
+        }
+    }
+}
+
+/// The named, resolved values of a record, in payload order.
+fn fields_of(r: &Record, dict: &Dictionary) -> Vec<Field> {
+    r.values
+        .iter()
+        .map(|fv| {
+            (
+                field_name(r, dict, usize::from(fv.field)),
+                FieldValue::resolve(&fv.value, r.callsite, dict),
+            )
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug)]
+struct SpanState {
+    name: String,
+    /// Field index, name and value, in field index order.
+    fields: Vec<(u8, String, FieldValue)>,
+    /// When the span closed, if it did.
+    closed_ns: Option<u64>,
+}
+
+/// The spans seen so far: feed it every record, oldest first, with
+/// [`Spans::observe`], and it knows each span's name and fields as of the
+/// last record seen.
+#[derive(Clone, Debug, Default)]
+pub struct Spans {
+    spans: HashMap<u32, SpanState>,
+}
+
+impl Spans {
+    /// Takes in a record: SPAN_NEW creates a span, SPAN_RECORD adds or
+    /// replaces its fields, SPAN_CLOSE marks it closed. Other records are
+    /// ignored.
+    pub fn observe(&mut self, r: &Record, dict: &Dictionary) {
+        match r.kind {
+            RecordKind::SpanNew => {
+                let name = dict
+                    .callsites
+                    .get(&r.callsite)
+                    .map_or_else(|| UNKNOWN_TARGET.to_owned(), |c| c.name.clone());
+                let mut state = SpanState {
+                    name,
+                    fields: Vec::with_capacity(r.values.len()),
+                    closed_ns: None,
+                };
+                set_fields(&mut state, r, dict);
+                self.spans.insert(r.span, state);
+            }
+            RecordKind::SpanRecord => {
+                if let Some(state) = self.spans.get_mut(&r.span) {
+                    set_fields(state, r, dict);
+                }
+            }
+            RecordKind::SpanClose => {
+                if let Some(state) = self.spans.get_mut(&r.span) {
+                    state.closed_ns = Some(r.time_ns);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The span `id` as an event in it shows it; `None` for id 0 (no span).
+    pub fn view(&self, id: u32) -> Option<SpanView> {
+        if id == 0 {
+            return None;
+        }
+        Some(match self.spans.get(&id) {
+            Some(s) => SpanView::Known {
+                name: s.name.clone(),
+                fields: s
+                    .fields
+                    .iter()
+                    .map(|(_, name, v)| (name.clone(), v.clone()))
+                    .collect(),
+            },
+            None => SpanView::Missing { id },
+        })
+    }
+
+    /// Forgets spans that closed before `time_ns`, so that following a
+    /// busy ring for days does not grow without bound.
+    pub fn forget_closed_before(&mut self, time_ns: u64) {
+        self.spans
+            .retain(|_, s| s.closed_ns.is_none_or(|t| t >= time_ns));
+    }
+
+    /// Forgets every span (the ring was recreated).
+    pub fn clear(&mut self) {
+        self.spans.clear();
+    }
+
+    /// How many spans are known.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether no span is known.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+}
+
+/// Adds `r`'s values to `state`, replacing values of the same field.
+fn set_fields(state: &mut SpanState, r: &Record, dict: &Dictionary) {
+    for fv in &r.values {
+        let value = FieldValue::resolve(&fv.value, r.callsite, dict);
+        match state.fields.binary_search_by_key(&fv.field, |(i, _, _)| *i) {
+            Ok(at) => state.fields[at].2 = value,
+            Err(at) => {
+                let name = field_name(r, dict, usize::from(fv.field));
+                state.fields.insert(at, (fv.field, name, value));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caro_format::dictionary::{Callsite, CallsiteKind};
+    use caro_format::{FieldValue as Raw, Level};
+
+    fn callsite(kind: CallsiteKind, name: &str, fields: &[&str]) -> Callsite {
+        Callsite {
+            level: Level::Info,
+            kind,
+            name: name.to_owned(),
+            target: "caro::agent".to_owned(),
+            file: "src/agent.rs".to_owned(),
+            line: 10,
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    fn record(kind: RecordKind, callsite: u64, span: u32, values: Vec<Value>) -> Record {
+        Record {
+            lane: 0,
+            seq: 0,
+            time_ns: 1,
+            thread: 7,
+            kind,
+            callsite,
+            span,
+            parent: 0,
+            truncated: false,
+            values: values
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| Raw {
+                    field: i as u8,
+                    value,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn values_map_to_numbers_when_they_fit_and_text_otherwise() {
+        let mut dict = Dictionary::default();
+        dict.strings.insert(5, "embedded".to_owned());
+        dict.messages.insert(9, "hello".to_owned());
+        let r = |v: Value| FieldValue::resolve(&v, 9, &dict);
+        assert_eq!(r(Value::U128(7)), FieldValue::U64(7));
+        assert_eq!(
+            r(Value::U128(u128::MAX)),
+            FieldValue::Str(u128::MAX.to_string())
+        );
+        assert_eq!(r(Value::I128(-3)), FieldValue::I64(-3));
+        assert_eq!(
+            r(Value::I128(i128::from(u64::MAX))),
+            FieldValue::U64(u64::MAX)
+        );
+        assert_eq!(
+            r(Value::I128(i128::MIN)),
+            FieldValue::Str(i128::MIN.to_string())
+        );
+        assert_eq!(r(Value::F64(f64::NAN)), FieldValue::Str("NaN".to_owned()));
+        assert_eq!(
+            r(Value::F64(f64::NEG_INFINITY)),
+            FieldValue::Str("-inf".to_owned())
+        );
+        let cut = Value::Str {
+            text: "abc".to_owned(),
+            truncated: true,
+        };
+        assert_eq!(r(cut), FieldValue::Str("abc…".to_owned()));
+        assert_eq!(
+            r(Value::StaticStr(5)),
+            FieldValue::Str("embedded".to_owned())
+        );
+        assert_eq!(r(Value::Message), FieldValue::Str("hello".to_owned()));
+        assert_eq!(
+            r(Value::Redacted(12)),
+            FieldValue::Str("<redacted 12 bytes>".to_owned())
+        );
+        assert_eq!(
+            r(Value::Ext {
+                ext_type: 1,
+                len: 3
+            }),
+            FieldValue::Str("<ext>".to_owned())
+        );
+    }
+
+    #[test]
+    fn message_moves_last_and_span_fields_follow_span_records() {
+        let mut dict = Dictionary::default();
+        dict.callsites.insert(
+            1,
+            callsite(
+                CallsiteKind::Span,
+                "generate_command",
+                &["backend", "model"],
+            ),
+        );
+        dict.callsites.insert(
+            2,
+            callsite(CallsiteKind::Event, "event", &["message", "query_length"]),
+        );
+        dict.messages.insert(2, "generating command".to_owned());
+        let mut spans = Spans::default();
+        let span_new = record(
+            RecordKind::SpanNew,
+            1,
+            4,
+            vec![Value::Str {
+                text: "embedded".to_owned(),
+                truncated: false,
+            }],
+        );
+        spans.observe(&span_new, &dict);
+        let mut recorded = record(RecordKind::SpanRecord, 1, 4, vec![Value::U64(3)]);
+        recorded.values[0].field = 1;
+        spans.observe(&recorded, &dict);
+        let event = record(
+            RecordKind::Event,
+            2,
+            4,
+            vec![Value::Message, Value::U64(42)],
+        );
+        let e = LogEvent::from_record(&event, &dict, &spans).unwrap();
+        assert_eq!((e.level, e.target.as_str()), ("INFO", "caro::agent"));
+        let names: Vec<_> = e.fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["query_length", "message"]);
+        assert_eq!(
+            e.message(),
+            Some(&FieldValue::Str("generating command".to_owned()))
+        );
+        assert_eq!(
+            e.span,
+            Some(SpanView::Known {
+                name: "generate_command".to_owned(),
+                fields: vec![
+                    ("backend".to_owned(), FieldValue::Str("embedded".to_owned())),
+                    ("model".to_owned(), FieldValue::U64(3)),
+                ],
+            })
+        );
+        let elsewhere = record(RecordKind::Event, 2, 99, vec![]);
+        let e = LogEvent::from_record(&elsewhere, &dict, &spans).unwrap();
+        assert_eq!(e.span, Some(SpanView::Missing { id: 99 }));
+        assert!(LogEvent::from_record(&span_new, &dict, &spans).is_none());
+    }
+
+    #[test]
+    fn closed_spans_are_forgotten_only_when_asked() {
+        let dict = Dictionary::default();
+        let mut spans = Spans::default();
+        spans.observe(&record(RecordKind::SpanNew, 1, 4, vec![]), &dict);
+        spans.observe(&record(RecordKind::SpanNew, 1, 5, vec![]), &dict);
+        let mut close = record(RecordKind::SpanClose, 1, 4, vec![]);
+        close.time_ns = 10;
+        spans.observe(&close, &dict);
+        spans.forget_closed_before(10);
+        assert_eq!(spans.len(), 2);
+        spans.forget_closed_before(11);
+        assert_eq!(spans.len(), 1);
+        assert!(matches!(spans.view(5), Some(SpanView::Known { .. })));
+    }
+
+    #[test]
+    fn panics_are_errors_with_their_location() {
+        let dict = Dictionary::default();
+        let r = record(
+            RecordKind::Panic,
+            0,
+            0,
+            vec![
+                Value::Str {
+                    text: "src/main.rs".to_owned(),
+                    truncated: false,
+                },
+                Value::U64(3),
+                Value::U64(9),
+            ],
+        );
+        let e = LogEvent::from_record(&r, &dict, &Spans::default()).unwrap();
+        assert_eq!(
+            (e.level, e.target.as_str(), e.span.as_ref()),
+            ("ERROR", "panic", None)
+        );
+        let names: Vec<_> = e.fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["file", "line", "column", "message"]);
+    }
+}

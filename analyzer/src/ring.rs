@@ -1,0 +1,187 @@
+//! Loading a ring file: finding it, reading it whole and decoding it.
+//!
+//! The file is read with plain `read` calls, never mapped: writers keep
+//! changing a live ring, and a mapping of a file that is truncated or
+//! replaced under it raises SIGBUS instead of returning an error. A copy
+//! may be torn between slots; the format's stamps and checksums make the
+//! decoder reject a torn slot rather than misread it.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use caro_format::layout::{LANE_HEADER_SIZE, MAGIC, MAX_LANES};
+use caro_format::Decoded;
+
+use crate::error::{Error, Result};
+
+/// The largest file the analyzer reads: no ring the recorder creates comes
+/// near it, and anything larger is refused before a byte is read.
+pub const MAX_RING_BYTES: u64 = 8 << 30;
+
+/// A decoded ring and where it came from.
+#[derive(Clone, Debug)]
+pub struct Ring {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The file's size in bytes when it was read.
+    pub file_size: u64,
+    /// What the decoder found in it.
+    pub decoded: Decoded,
+}
+
+/// The ring's default path, `$XDG_CACHE_HOME/caro/events.ring`.
+pub fn default_path() -> Result<PathBuf> {
+    caro_recorder::paths::ring_path().ok_or(Error::NoDefaultPath)
+}
+
+/// `path` if given, else [`default_path`].
+pub fn path_or_default(path: Option<&Path>) -> Result<PathBuf> {
+    match path {
+        Some(p) => Ok(p.to_owned()),
+        None => default_path(),
+    }
+}
+
+/// Reads and decodes the ring at `path`.
+pub fn load(path: &Path) -> Result<Ring> {
+    let bytes = read(path)?;
+    let decoded = caro_format::decode(&bytes).map_err(|source| Error::Decode {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Ring {
+        path: path.to_owned(),
+        file_size: bytes.len() as u64,
+        decoded,
+    })
+}
+
+/// Reads the whole file at `path`, refusing anything that is not a regular
+/// file or is larger than [`MAX_RING_BYTES`] before reading it.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    let read_error = |source: io::Error| match source.kind() {
+        io::ErrorKind::NotFound => Error::NotFound {
+            path: path.to_owned(),
+        },
+        _ => Error::Read {
+            path: path.to_owned(),
+            source,
+        },
+    };
+    // Checked before opening too: opening a named pipe would block.
+    let not_a_file = || Error::NotAFile {
+        path: path.to_owned(),
+    };
+    if !std::fs::metadata(path).map_err(read_error)?.is_file() {
+        return Err(not_a_file());
+    }
+    let file = File::open(path).map_err(read_error)?;
+    // The checks use the opened file, so they hold for what is read.
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(not_a_file());
+    }
+    if meta.len() > MAX_RING_BYTES {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            size: meta.len(),
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // A file growing while it is read still stops at the limit.
+    file.take(MAX_RING_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_RING_BYTES {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            size: bytes.len() as u64,
+        });
+    }
+    Ok(bytes)
+}
+
+/// The parts of a ring that change whenever a record is claimed: reading
+/// them costs a few hundred bytes, so a follower re-reads the whole file
+/// only when they differ from the last read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The file's size.
+    pub file_size: u64,
+    /// The header's `created_ns`: it changes when the ring is recreated.
+    pub created_ns: u64,
+    /// Every lane's head, in lane order.
+    pub heads: Vec<u64>,
+}
+
+impl Probe {
+    /// The probe of a ring already read.
+    pub fn of(ring: &Ring) -> Probe {
+        Probe {
+            file_size: ring.file_size,
+            created_ns: ring.decoded.header.created_ns,
+            heads: ring.decoded.lanes.iter().map(|(l, _)| l.head).collect(),
+        }
+    }
+
+    /// Reads the probe of the file at `path`: its header and lane headers
+    /// only. `None` when they cannot be read; a full read says why.
+    pub fn read(path: &Path) -> Option<Probe> {
+        let mut file = File::open(path).ok()?;
+        let file_size = file.metadata().ok()?.len();
+        let mut header = [0u8; 224];
+        file.read_exact(&mut header).ok()?;
+        if header[..8] != MAGIC {
+            return None;
+        }
+        let u32_at = |o: usize| u32::from_le_bytes(header[o..o + 4].try_into().unwrap());
+        let u64_at = |o: usize| u64::from_le_bytes(header[o..o + 8].try_into().unwrap());
+        let lane_count = u32_at(20);
+        if lane_count == 0 || lane_count > MAX_LANES {
+            return None;
+        }
+        let (lanes_offset, created_ns) = (u64_at(56), u64_at(64));
+        let mut lanes = vec![0u8; (lane_count * LANE_HEADER_SIZE) as usize];
+        file.seek(SeekFrom::Start(lanes_offset)).ok()?;
+        file.read_exact(&mut lanes).ok()?;
+        let heads = lanes
+            .chunks_exact(LANE_HEADER_SIZE as usize)
+            .map(|l| u64::from_le_bytes(l[..8].try_into().unwrap()))
+            .collect();
+        Some(Probe {
+            file_size,
+            created_ns,
+            heads,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_read_from_disk_equals_the_probe_of_the_decoded_ring() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ring");
+        let geometry = caro_format::Geometry::for_size(1 << 20);
+        let mut bytes = geometry.initial_bytes(42);
+        bytes.resize(geometry.file_size() as usize, 0);
+        std::fs::write(&path, &bytes).unwrap();
+        let ring = load(&path).unwrap();
+        let probe = Probe::read(&path).unwrap();
+        assert_eq!(probe, Probe::of(&ring));
+        assert_eq!(probe.created_ns, 42);
+        assert_eq!(probe.heads.len(), geometry.lane_count() as usize);
+    }
+
+    #[test]
+    fn a_missing_file_is_not_found_and_a_folder_is_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.ring");
+        assert!(matches!(load(&missing), Err(Error::NotFound { .. })));
+        assert!(matches!(load(dir.path()), Err(Error::NotAFile { .. })));
+        assert!(Probe::read(&missing).is_none());
+    }
+}

@@ -1,0 +1,120 @@
+//! Bad input, end to end: every case is one line on stderr naming what is
+//! wrong and where, exit code 2, nothing on stdout, never a panic.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// Runs `logs` and `status` on `path` and checks both fail cleanly with a
+/// message containing `what`; returns the message of `logs`.
+fn fails(path: &Path, what: &str) -> String {
+    let mut first = None;
+    for args in [&["logs", "--ring"][..], &["status", "--json", "--ring"][..]] {
+        let o = run(analyze(args).arg(path));
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?} {path:?}: {err}");
+        assert_eq!(stdout(&o), "", "{args:?} {path:?}");
+        assert_eq!(
+            err.lines().count(),
+            1,
+            "{args:?} {path:?}: one line, got {err:?}"
+        );
+        assert!(err.ends_with('\n'));
+        assert!(err.starts_with("caro-analyze: error: "), "{err:?}");
+        assert!(err.contains(what), "{args:?}: {err:?} should say {what:?}");
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{err:?}"
+        );
+        first.get_or_insert(err);
+    }
+    first.unwrap()
+}
+
+#[test]
+fn a_missing_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    let err = fails(&path, "no ring at");
+    assert!(err.contains(&path.display().to_string()), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_a_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("text.ring", &b"hello, world\n"[..]),
+        ("empty.ring", &b""[..]),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = fails(&path, "not a caro ring file");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+}
+
+#[test]
+fn a_truncated_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = RingBuilder::new(T0);
+    let path = dir.path().join("events.ring");
+    std::fs::write(&path, &b.bytes[..b.bytes.len() / 2]).unwrap();
+    fails(&path, "truncated");
+    // Cut inside the header itself.
+    std::fs::write(&path, &b.bytes[..100]).unwrap();
+    fails(&path, "truncated");
+}
+
+#[test]
+fn a_newer_major_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = RingBuilder::new(T0);
+    b.bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    let path = dir.path().join("events.ring");
+    b.write_to(&path);
+    let err = fails(&path, "v2.0 is newer than this reader");
+    assert!(err.contains("upgrade caro-analyze"), "{err}");
+}
+
+#[test]
+fn a_corrupt_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = RingBuilder::new(T0);
+    b.bytes[20..24].copy_from_slice(&0u32.to_le_bytes()); // no lanes
+    let path = dir.path().join("events.ring");
+    b.write_to(&path);
+    fails(&path, "corrupt ring header: lane count");
+}
+
+#[test]
+fn paths_that_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    fails(dir.path(), "is not a regular file");
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    fails(&file.join("events.ring"), "cannot read");
+}
+
+#[test]
+fn a_file_larger_than_any_ring_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.ring");
+    // Sparse: no disk space is used, and reading it would take 8 GiB.
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len((8 << 30) + 1).unwrap();
+    drop(f);
+    let started = std::time::Instant::now();
+    fails(&path, "larger than a ring can be");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn follow_fails_the_same_way_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    let o = run(analyze(&["logs", "--follow", "--ring"]).arg(&path));
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1);
+}

@@ -1,0 +1,506 @@
+//! `caro-analyze logs`, end to end: rings built with caro-format's
+//! encoders, read by the real binary.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use caro_format::{CallsiteKind, Level, RecordKind, ValueWriter};
+use common::*;
+use serde_json::Value;
+
+/// The ring behind the design document's example: two events inside a
+/// `generate_command` span whose `backend` field is `embedded`.
+fn design_ring() -> RingBuilder {
+    let mut b = RingBuilder::new(T0 - 1_000_000_000);
+    let span = b.callsite(
+        Level::Info,
+        CallsiteKind::Span,
+        "generate_command",
+        "caro::agent",
+        &["backend"],
+    );
+    let generating = b.event_callsite(
+        Level::Info,
+        "caro::agent",
+        "generating command",
+        &["message", "backend", "query_length"],
+    );
+    let generated = b.event_callsite(
+        Level::Info,
+        "caro::agent",
+        "command generated successfully",
+        &["message", "backend", "command", "confidence", "latency_ms"],
+    );
+    b.span_new(MAIN, T0 - 1_000, span, 3, |w| w.str(0, "embedded"));
+    b.record(
+        MAIN,
+        RecordKind::SpanEnter,
+        T0 - 500,
+        span,
+        3,
+        7,
+        &ValueWriter::new(),
+    );
+    b.event(
+        MAIN,
+        T0,
+        generating,
+        3,
+        &values(|w| {
+            w.message(0);
+            w.str(1, "embedded");
+            w.u64(2, 42);
+        }),
+    );
+    b.event(
+        MAIN,
+        T0 + 333_000_000,
+        generated,
+        3,
+        &values(|w| {
+            w.message(0);
+            w.str(1, "embedded");
+            w.str(2, "find . -type f -mtime -1");
+            w.f64(3, 0.92);
+            w.u64(4, 333);
+        }),
+    );
+    b.record(
+        MAIN,
+        RecordKind::SpanExit,
+        T0 + 334_000_000,
+        span,
+        3,
+        7,
+        &ValueWriter::new(),
+    );
+    b.record(
+        MAIN,
+        RecordKind::SpanClose,
+        T0 + 335_000_000,
+        span,
+        3,
+        7,
+        &ValueWriter::new(),
+    );
+    b
+}
+
+const DESIGN_JSON: [&str; 2] = [
+    r#"{"timestamp":"2026-01-15T14:32:15.123Z","level":"INFO","target":"caro::agent","span":{"name":"generate_command","backend":"embedded"},"fields":{"backend":"embedded","query_length":42,"message":"generating command"}}"#,
+    r#"{"timestamp":"2026-01-15T14:32:15.456Z","level":"INFO","target":"caro::agent","span":{"name":"generate_command","backend":"embedded"},"fields":{"backend":"embedded","command":"find . -type f -mtime -1","confidence":0.92,"latency_ms":333,"message":"command generated successfully"}}"#,
+];
+
+const DESIGN_PRETTY: &str = "\
+2026-01-15 14:32:15.123 INFO caro::agent: generating command
+    backend: embedded
+    query_length: 42
+
+2026-01-15 14:32:15.456 INFO caro::agent: command generated successfully
+    backend: embedded
+    command: find . -type f -mtime -1
+    confidence: 0.92
+    latency_ms: 333
+
+";
+
+fn keys(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+#[test]
+fn json_lines_match_the_design_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    design_ring().write_to(&path);
+    let o = run(analyze(&["logs", "--format", "json", "--ring"]).arg(&path));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected: Vec<Value> = DESIGN_JSON
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, expected);
+    // Same values is not enough: the keys must come in the documented order.
+    for (got, want) in lines.iter().zip(&expected) {
+        assert_eq!(
+            keys(got),
+            ["timestamp", "level", "target", "span", "fields"]
+        );
+        assert_eq!(keys(&got["span"]), keys(&want["span"]));
+        assert_eq!(keys(&got["fields"]), keys(&want["fields"]));
+        assert_eq!(keys(&got["fields"]).last(), Some(&"message"));
+    }
+}
+
+#[test]
+fn pretty_output_matches_the_design_document_and_is_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    design_ring().write_to(&path);
+    let o = run(analyze(&["logs", "--ring"]).arg(&path));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), DESIGN_PRETTY);
+    let o = run(analyze(&["logs", "--format", "pretty", "--ring"])
+        .arg(&path)
+        .env("CARO_LOG_FORMAT", "json"));
+    assert_eq!(
+        stdout(&o),
+        DESIGN_PRETTY,
+        "--format wins over the environment"
+    );
+}
+
+#[test]
+fn caro_log_format_picks_the_default_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    design_ring().write_to(&path);
+    let o = run(analyze(&["logs", "--ring"])
+        .arg(&path)
+        .env("CARO_LOG_FORMAT", "json"));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o).lines().collect::<Vec<_>>(), DESIGN_JSON);
+    let o = run(analyze(&["logs", "--ring"])
+        .arg(&path)
+        .env("CARO_LOG_FORMAT", "pretty"));
+    assert_eq!(stdout(&o), DESIGN_PRETTY);
+    let o = run(analyze(&["logs", "--ring"])
+        .arg(&path)
+        .env("CARO_LOG_FORMAT", "xml"));
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stderr(&o),
+        "caro-analyze: error: CARO_LOG_FORMAT is \"xml\", expected \"json\" or \"pretty\"\n"
+    );
+}
+
+#[test]
+fn every_value_type_unknown_callsites_lost_spans_and_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    let mut b = RingBuilder::new(T0);
+    let span = b.callsite(
+        Level::Info,
+        CallsiteKind::Span,
+        "process_query",
+        "caro",
+        &["backend", "intent"],
+    );
+    let warn = b.event_callsite(
+        Level::Warn,
+        "caro::safety",
+        "blocked",
+        &[
+            "message", "pattern", "text", "secret", "delta", "big", "blocked", "ratio", "limit",
+            "other",
+        ],
+    );
+    let static_id = b.string("destructive_delete");
+    b.record(
+        ALERT,
+        RecordKind::ProcessStart,
+        T0 + 1,
+        0,
+        0,
+        7,
+        &values(|w| w.u64(0, 4242)),
+    );
+    b.span_new(MAIN, T0 + 2, span, 5, |w| w.static_str(0, static_id));
+    let mut recorded = ValueWriter::new();
+    recorded.str(1, "file_search");
+    b.record(MAIN, RecordKind::SpanRecord, T0 + 3, span, 5, 7, &recorded);
+    let long = "x".repeat(200);
+    b.event(
+        ALERT,
+        T0 + 4,
+        warn,
+        5,
+        &values(|w| {
+            w.message(0);
+            w.static_str(1, static_id);
+            w.str(2, &long);
+            w.redacted(3, 12);
+            w.i64(4, -5);
+            w.bool(6, true);
+            w.f64(7, f64::NAN);
+        }),
+    );
+    // A payload holds 196 bytes: the wide integers go in a second event.
+    b.event(
+        ALERT,
+        T0 + 4,
+        warn,
+        0,
+        &values(|w| {
+            w.u128(5, u128::MAX);
+            w.u128(8, 3);
+            w.i128(9, -7);
+        }),
+    );
+    b.event(MAIN, T0 + 5, 0xdead_beef, 99, &values(|w| w.u64(0, 1)));
+    b.record(
+        ALERT,
+        RecordKind::Panic,
+        T0 + 6,
+        0,
+        0,
+        7,
+        &values(|w| {
+            w.str(0, "src/main.rs");
+            w.u64(1, 10);
+            w.u64(2, 5);
+        }),
+    );
+    b.write_to(&path);
+
+    let o = run(analyze(&["logs", "--format", "json", "--ring"]).arg(&path));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        4,
+        "span and process records are not log lines: {lines:#?}"
+    );
+
+    let w = &lines[0];
+    assert_eq!(w["timestamp"], "2026-01-15T14:32:15.123Z");
+    assert_eq!(
+        (w["level"].as_str(), w["target"].as_str()),
+        (Some("WARN"), Some("caro::safety"))
+    );
+    assert_eq!(
+        w["span"],
+        serde_json::json!({"name": "process_query", "backend": "destructive_delete", "intent": "file_search"})
+    );
+    assert_eq!(
+        keys(&w["fields"]),
+        ["pattern", "text", "secret", "delta", "blocked", "ratio", "message"]
+    );
+    let f = &w["fields"];
+    assert_eq!(f["pattern"], "destructive_delete");
+    assert_eq!(f["text"], format!("{}…", "x".repeat(127)));
+    assert_eq!(f["secret"], "<redacted 12 bytes>");
+    assert_eq!(f["delta"], -5);
+    assert_eq!(f["blocked"], true);
+    assert_eq!(f["ratio"], "NaN");
+    assert_eq!(f["message"], "blocked");
+
+    let wide = &lines[1];
+    assert!(wide.get("span").is_none());
+    assert_eq!(
+        wide["fields"],
+        serde_json::json!({"big": u128::MAX.to_string(), "limit": 3, "other": -7})
+    );
+
+    let u = &lines[2];
+    assert_eq!(
+        (u["level"].as_str(), u["target"].as_str()),
+        (Some("UNKNOWN"), Some("<unknown callsite>"))
+    );
+    assert_eq!(u["span"], serde_json::json!({"id": 99}));
+    assert_eq!(u["fields"], serde_json::json!({"f0": 1}));
+
+    let p = &lines[3];
+    assert_eq!(
+        (p["level"].as_str(), p["target"].as_str()),
+        (Some("ERROR"), Some("panic"))
+    );
+    assert!(p.get("span").is_none());
+    assert_eq!(
+        p["fields"],
+        serde_json::json!({"file": "src/main.rs", "line": 10, "column": 5, "message": "panic"})
+    );
+    assert_eq!(keys(&p["fields"]), ["file", "line", "column", "message"]);
+}
+
+#[test]
+fn records_lost_to_laps_are_summarised_on_stderr_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    let mut b = RingBuilder::new(T0);
+    let cs = b.event_callsite(Level::Info, "caro", "tick", &["message", "n"]);
+    // 20 one-slot records in a 16-slot lane: the first 4 were overwritten.
+    for n in 0..20 {
+        b.event(
+            MAIN,
+            T0 + n,
+            cs,
+            0,
+            &values(|w| {
+                w.message(0);
+                w.u64(1, n);
+            }),
+        );
+    }
+    b.write_to(&path);
+    let o = run(analyze(&["logs", "--format", "json", "--ring"]).arg(&path));
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ns: Vec<u64> = lines
+        .iter()
+        .map(|l| l["fields"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        ns,
+        (4..20).collect::<Vec<_>>(),
+        "oldest first, the survivors only"
+    );
+    assert_eq!(
+        stderr(&o),
+        "caro-analyze: 4 records lost to laps, 0 abandoned by killed writers, 0 corrupt\n"
+    );
+
+    // A claimed slot nobody stamped, long before the newest record: abandoned.
+    let mut b = RingBuilder::new(T0);
+    let cs = b.event_callsite(Level::Info, "caro", "tick", &["message"]);
+    b.set_head(MAIN, 1);
+    b.event(MAIN, T0 + 5_000_000_000, cs, 0, &values(|w| w.message(0)));
+    b.write_to(&path);
+    let o = run(analyze(&["logs", "--ring"]).arg(&path));
+    assert_eq!(
+        stderr(&o),
+        "caro-analyze: 0 records lost to laps, 1 abandoned by killed writers, 0 corrupt\n"
+    );
+    assert_eq!(
+        stdout(&o).lines().count(),
+        2,
+        "one event, then a blank line"
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    design_ring().write_to(&path);
+    for args in [&["logs", "--ring"][..], &["status", "--ring"][..]] {
+        let mut child = analyze(args)
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // closed before the first write
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        assert_eq!(stderr(&o), "", "{args:?}");
+    }
+}
+
+/// Reads lines of a child's stdout on a thread, so a test can wait for one
+/// with a timeout.
+fn line_reader(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn next_json(rx: &mpsc::Receiver<String>) -> Value {
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a line within 10 s");
+    serde_json::from_str(&line).unwrap()
+}
+
+#[test]
+fn follow_prints_records_appended_after_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    let mut b = RingBuilder::new(T0);
+    let cs = b.event_callsite(Level::Info, "caro::agent", "step", &["message", "n"]);
+    let step = |n: u64| {
+        values(move |w| {
+            w.message(0);
+            w.u64(1, n);
+        })
+    };
+    b.event(MAIN, T0, cs, 0, &step(1));
+    b.write_to(&path);
+
+    let mut child = analyze(&["logs", "--follow", "--format", "json", "--ring"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = line_reader(child.stdout.take().unwrap());
+    assert_eq!(next_json(&rx)["fields"]["n"], 1);
+
+    // A record committed after the follower started, written in place.
+    b.event(MAIN, T0 + 1_000, cs, 0, &step(2));
+    b.update_in_place(&path);
+    let line = next_json(&rx);
+    assert_eq!(
+        line["fields"],
+        serde_json::json!({"n": 2, "message": "step"})
+    );
+
+    // A new callsite and two records at once, one of them in the alert lane.
+    let warn = b.event_callsite(Level::Warn, "caro::safety", "careful", &["message"]);
+    b.event(ALERT, T0 + 2_000, warn, 0, &values(|w| w.message(0)));
+    b.event(MAIN, T0 + 3_000, cs, 0, &step(3));
+    b.update_in_place(&path);
+    assert_eq!(next_json(&rx)["level"], "WARN");
+    assert_eq!(next_json(&rx)["fields"]["n"], 3);
+
+    // A writer claims a slot and is still writing it when a later record
+    // in the same lane is committed: the later one is printed at once,
+    // the pending one when it is committed, and each once only.
+    let slow = b.claim(MAIN, T0 + 4_000);
+    b.event(MAIN, T0 + 5_000, cs, 0, &step(5));
+    b.update_in_place(&path);
+    assert_eq!(next_json(&rx)["fields"]["n"], 5);
+    b.record_at(
+        MAIN,
+        slow,
+        RecordKind::Event,
+        T0 + 4_000,
+        cs,
+        0,
+        7,
+        &step(4),
+    );
+    b.update_in_place(&path);
+    assert_eq!(next_json(&rx)["fields"]["n"], 4);
+
+    // The ring is recreated: everything in the new one is printed.
+    let mut fresh = RingBuilder::new(T0 + 10_000);
+    let cs = fresh.event_callsite(Level::Info, "caro::agent", "again", &["message"]);
+    fresh.event(MAIN, T0 + 20_000, cs, 0, &values(|w| w.message(0)));
+    let tmp = dir.path().join("events.ring.tmp");
+    fresh.write_to(&tmp);
+    std::fs::rename(&tmp, &path).unwrap();
+    assert_eq!(next_json(&rx)["fields"]["message"], "again");
+
+    // Nothing is printed twice.
+    assert!(rx.recv_timeout(Duration::from_millis(1500)).is_err());
+    child.kill().unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        stderr(&o),
+        "caro-analyze: the ring was recreated; following the new one\n"
+    );
+}
