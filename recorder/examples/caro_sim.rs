@@ -141,24 +141,24 @@ impl Sim<'_> {
         *t.requests_per_backend
             .entry(backend.to_owned())
             .or_default() += 1;
-        let span = info_span!("process_query", request_id = id, intent, query_length);
+        let span = info_span!(target: "caro::agent", "process_query", request_id = id, intent, query_length);
         let _request = span.enter();
-        info!(request_id = id, query_length, intent, "processing query");
+        info!(target: "caro::agent", request_id = id, query_length, intent, "processing query");
         self.note(t, id, "INFO", "processing query");
         let mut total_ms = 0.0;
 
         {
-            let _s = info_span!("select_backend").entered();
+            let _s = info_span!(target: "caro::agent", "select_backend").entered();
             let ms = rng.latency_ms(0.05);
             self.sleep_ms(ms);
             total_ms += ms;
-            debug!(request_id = id, backend, "backend selected");
+            debug!(target: "caro::agent", request_id = id, backend, "backend selected");
             self.note(t, id, "DEBUG", "backend selected");
         }
 
         let failure = (rng.unit() < 0.06).then(|| rng.pick(ERRORS));
         let gen_ms = {
-            let _g = info_span!("generate_command", backend).entered();
+            let _g = info_span!(target: "caro::agent", "generate_command", backend).entered();
             let mut ms = 0.0;
             let steps: &[(&str, f64)] = match backend {
                 "static" => &[("tokenize", 0.3), ("decode", 0.2)],
@@ -173,13 +173,13 @@ impl Sim<'_> {
             for (step, median) in steps {
                 let step_ms = rng.latency_ms(*median);
                 let span = match *step {
-                    "load_model" => info_span!("load_model"),
-                    "tokenize" => info_span!("tokenize"),
-                    "inference" => info_span!("inference"),
-                    _ => info_span!("decode"),
+                    "load_model" => info_span!(target: "caro::backends", "load_model"),
+                    "tokenize" => info_span!(target: "caro::backends", "tokenize"),
+                    "inference" => info_span!(target: "caro::backends", "inference"),
+                    _ => info_span!(target: "caro::backends", "decode"),
                 };
                 let _e = span.enter();
-                trace!(request_id = id, step_ms, "step done");
+                trace!(target: "caro::backends", request_id = id, step_ms, "step done");
                 self.sleep_ms(step_ms);
                 ms += step_ms;
             }
@@ -191,8 +191,7 @@ impl Sim<'_> {
             panic!("simulated bug in request {id}");
         }
         if let Some(category) = failure {
-            error!(
-                request_id = id,
+            error!(target: "caro::agent", request_id = id,
                 error = category,
                 backend,
                 monotonic_counter.caro_commands_failed_total = 1u64,
@@ -205,19 +204,19 @@ impl Sim<'_> {
             return;
         }
         if rng.unit() < 0.04 {
-            let _r = info_span!("repair_command").entered();
+            let _r = info_span!(target: "caro::agent", "repair_command").entered();
             let ms = rng.latency_ms(gen_ms.min(200.0) / 2.0);
             self.sleep_ms(ms);
             total_ms += ms;
         }
 
         let risk = {
-            let _v = info_span!("validate_safety").entered();
+            let _v = info_span!(target: "caro::safety", "validate_safety").entered();
             for check in ["check_destructive_patterns", "check_privilege_escalation"] {
                 let span = if check == "check_destructive_patterns" {
-                    info_span!("check_destructive_patterns")
+                    info_span!(target: "caro::safety", "check_destructive_patterns")
                 } else {
-                    info_span!("check_privilege_escalation")
+                    info_span!(target: "caro::safety", "check_privilege_escalation")
                 };
                 let _c = span.enter();
                 let ms = rng.latency_ms(0.1);
@@ -233,8 +232,7 @@ impl Sim<'_> {
         };
         if risk == "high" || risk == "critical" {
             let pattern = rng.pick(PATTERNS);
-            warn!(
-                request_id = id,
+            warn!(target: "caro::safety", request_id = id,
                 risk_level = risk,
                 pattern,
                 monotonic_counter.caro_safety_blocks_total = 1u64,
@@ -245,8 +243,7 @@ impl Sim<'_> {
             return;
         }
         if total_ms > 1000.0 {
-            warn!(
-                request_id = id,
+            warn!(target: "caro::agent", request_id = id,
                 latency_ms = total_ms as u64,
                 backend,
                 "slow request"
@@ -254,8 +251,7 @@ impl Sim<'_> {
             self.note(t, id, "WARN", "slow request");
             t.slow_requests += 1;
         }
-        info!(
-            request_id = id,
+        info!(target: "caro::agent", request_id = id,
             backend,
             risk_level = risk,
             latency_ms = total_ms as u64,
@@ -270,6 +266,11 @@ impl Sim<'_> {
 
 fn main() {
     let args = Args::parse();
+    if args.panics {
+        // Simulated bugs are expected: keep stderr quiet. The recorder's
+        // hook, installed by init() below, still records each one.
+        std::panic::set_hook(Box::new(|_| {}));
+    }
     let _guard = caro_recorder::init();
     let truth = Mutex::new(Truth::default());
     let threads = args.threads.max(1);
