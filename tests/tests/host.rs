@@ -1,0 +1,118 @@
+//! The recorder never fails its host: whatever is wrong with the data
+//! folder or the ring, the host runs to completion and one line on stderr
+//! says why nothing was recorded. And the environment is honoured.
+
+use caro_tests::DataDir;
+
+fn stderr_lines(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn an_unusable_data_folder_disables_recording_with_one_line() {
+    let home = DataDir::new();
+    // The data folder's parent is a regular file: nothing can be created.
+    std::fs::write(home.path().join("caro"), b"not a folder").unwrap();
+    let out = home.sim(&["--queries", "20", "--seed", "1"]);
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("caro-recorder: recording disabled: "),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_ring_of_a_newer_major_version_is_left_alone() {
+    let home = DataDir::new();
+    home.sim(&["--queries", "5", "--seed", "1"]);
+    let mut bytes = std::fs::read(home.ring()).unwrap();
+    bytes[8] = 2; // version_major
+    std::fs::write(home.ring(), &bytes).unwrap();
+    let out = home.sim(&["--queries", "5", "--seed", "2"]);
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("v2.0 is newer"), "{lines:?}");
+    assert_eq!(
+        std::fs::read(home.ring()).unwrap(),
+        bytes,
+        "the newer ring is untouched"
+    );
+    let analyze = home.analyze(&["logs"]);
+    assert_eq!(analyze.status.code(), Some(2));
+    assert_eq!(stderr_lines(&analyze).len(), 1);
+}
+
+#[test]
+fn a_foreign_file_at_the_ring_path_is_not_overwritten() {
+    let home = DataDir::new();
+    std::fs::create_dir_all(home.ring().parent().unwrap()).unwrap();
+    std::fs::write(home.ring(), b"precious user data").unwrap();
+    let out = home.sim(&["--queries", "5", "--seed", "1"]);
+    assert_eq!(stderr_lines(&out).len(), 1, "{:?}", stderr_lines(&out));
+    assert_eq!(std::fs::read(home.ring()).unwrap(), b"precious user data");
+}
+
+#[test]
+fn caro_log_off_records_nothing() {
+    let mut home = DataDir::new();
+    home.env.push(("CARO_LOG".into(), "off".into()));
+    let out = home.sim(&["--queries", "20", "--seed", "1"]);
+    assert!(stderr_lines(&out).is_empty());
+    assert!(!home.ring().exists());
+}
+
+#[test]
+fn rust_log_chooses_what_is_recorded() {
+    let mut home = DataDir::new();
+    home.env
+        .push(("RUST_LOG".into(), "caro::agent=debug,warn".into()));
+    home.sim(&["--queries", "40", "--seed", "3"]);
+    let lines = home.logs_json();
+    let levels: std::collections::BTreeSet<_> = lines
+        .iter()
+        .map(|l| l["level"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(levels.contains("DEBUG"), "{levels:?}");
+    // caro::agent's INFO events are in, but no target outside it below WARN.
+    assert!(lines
+        .iter()
+        .all(|l| l["level"] != "INFO" || l["target"] == "caro::agent"));
+    assert!(lines
+        .iter()
+        .any(|l| l["fields"]["message"] == "backend selected"));
+}
+
+#[test]
+fn panics_are_recorded_without_their_message() {
+    let home = DataDir::new();
+    let truth = home.path().join("truth.json");
+    home.sim(&[
+        "--queries",
+        "3000",
+        "--seed",
+        "4",
+        "--panics",
+        "--truth",
+        truth.to_str().unwrap(),
+    ]);
+    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(&truth).unwrap()).unwrap();
+    let panics = truth["panics"].as_u64().unwrap();
+    assert!(panics > 0, "the seed gives some panics");
+    let lines = home.logs_json();
+    let recorded: Vec<_> = lines.iter().filter(|l| l["target"] == "panic").collect();
+    assert_eq!(recorded.len() as u64, panics);
+    assert!(
+        recorded[0]["fields"]["line"].as_u64().is_some(),
+        "{}",
+        recorded[0]
+    );
+    let ring = std::fs::read(home.ring()).unwrap();
+    assert!(
+        !ring.windows(13).any(|w| w == b"simulated bug"),
+        "a panic message reached the ring"
+    );
+}
