@@ -1,7 +1,7 @@
 //! Slot stamps, the slot checksum and record kinds: the commit protocol's
 //! vocabulary, shared by the writer and the reader.
 
-use crate::layout::{CONT_PAYLOAD, HEAD_PAYLOAD, MAX_CONT};
+use crate::layout::{CONT_PAYLOAD, HEAD_PAYLOAD, MAX_CONT, MAX_PAYLOAD};
 
 /// Slot state, the low two bits of a stamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,8 +187,61 @@ pub struct RecordHead {
     pub flags: u8,
 }
 
-/// The words of the slots of one record, stamped and checksummed for
-/// sequence `seq` onward: what a writer stores, word by word.
+/// A record's payload, zero-padded to the most a record can carry.
+pub type PaddedPayload = [u8; MAX_PAYLOAD];
+
+#[inline(always)]
+fn word_at(p: &PaddedPayload, off: usize) -> u64 {
+    u64::from_le_bytes([
+        p[off],
+        p[off + 1],
+        p[off + 2],
+        p[off + 3],
+        p[off + 4],
+        p[off + 5],
+        p[off + 6],
+        p[off + 7],
+    ])
+}
+
+/// The words of a record's head slot at sequence `seq`, stamped and
+/// checksummed: what a writer stores. `payload` holds `len` bytes.
+#[inline(always)]
+pub fn head_slot(head: &RecordHead, payload: &PaddedPayload, len: usize, seq: u64) -> [u64; 8] {
+    let first = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
+    let mut w = [
+        0,
+        head.time_ns,
+        head.callsite,
+        u64::from(head.span) | u64::from(head.thread) << 32,
+        u64::from(head.kind)
+            | u64::from(head.flags) << 8
+            | (continuations_for(len) as u64) << 16
+            | (len as u64) << 24
+            | u64::from(first) << 32,
+        word_at(payload, 4),
+        word_at(payload, 12),
+        word_at(payload, 20),
+    ];
+    seal(&mut w, stamp(seq, SlotState::Head));
+    w
+}
+
+/// The words of continuation `c` (0-based) of a record whose head is at
+/// sequence `seq`, stamped and checksummed.
+#[inline(always)]
+pub fn cont_slot(payload: &PaddedPayload, c: usize, seq: u64) -> [u64; 8] {
+    let base = HEAD_PAYLOAD + c * CONT_PAYLOAD;
+    let mut w = [0u64; 8];
+    for (i, word) in w.iter_mut().enumerate().skip(1) {
+        *word = word_at(payload, base + (i - 1) * 8);
+    }
+    seal(&mut w, stamp(seq + 1 + c as u64, SlotState::Cont));
+    w
+}
+
+/// The slots of one record, for writers that hold its payload as a slice
+/// (tests, tools); the recorder uses [`head_slot`] and [`cont_slot`].
 #[derive(Clone, Copy, Debug)]
 pub struct SlotImages {
     pub slots: [[u64; 8]; 1 + MAX_CONT],
@@ -196,44 +249,19 @@ pub struct SlotImages {
 }
 
 impl SlotImages {
-    /// Lays out `head` and `payload` (at most [`crate::layout::MAX_PAYLOAD`]
-    /// bytes) as slots starting at sequence `seq`.
-    #[inline(always)]
+    /// Lays out `head` and `payload` (at most [`MAX_PAYLOAD`] bytes; more
+    /// is cut) as slots starting at sequence `seq`.
     pub fn new(head: &RecordHead, payload: &[u8], seq: u64) -> SlotImages {
-        let cont = continuations_for(payload.len());
-        let mut images = SlotImages {
-            slots: [[0; 8]; 1 + MAX_CONT],
-            count: 1 + cont,
-        };
-        let mut first = [0u8; HEAD_PAYLOAD];
-        let n = payload.len().min(HEAD_PAYLOAD);
-        first[..n].copy_from_slice(&payload[..n]);
-        let w = &mut images.slots[0];
-        w[1] = head.time_ns;
-        w[2] = head.callsite;
-        w[3] = u64::from(head.span) | u64::from(head.thread) << 32;
-        w[4] = u64::from(head.kind)
-            | u64::from(head.flags) << 8
-            | (cont as u64) << 16
-            | (payload.len() as u64) << 24
-            | u64::from(u32::from_le_bytes([first[0], first[1], first[2], first[3]])) << 32;
-        for i in 0..3 {
-            let o = 4 + i * 8;
-            w[5 + i] = u64::from_le_bytes(first[o..o + 8].try_into().unwrap());
+        let len = payload.len().min(MAX_PAYLOAD);
+        let mut padded = [0u8; MAX_PAYLOAD];
+        padded[..len].copy_from_slice(&payload[..len]);
+        let count = 1 + continuations_for(len);
+        let mut slots = [[0; 8]; 1 + MAX_CONT];
+        slots[0] = head_slot(head, &padded, len, seq);
+        for (c, slot) in slots.iter_mut().enumerate().take(count).skip(1) {
+            *slot = cont_slot(&padded, c - 1, seq);
         }
-        seal(w, stamp(seq, SlotState::Head));
-        for c in 0..cont {
-            let start = HEAD_PAYLOAD + c * CONT_PAYLOAD;
-            let end = payload.len().min(start + CONT_PAYLOAD);
-            let mut bytes = [0u8; CONT_PAYLOAD];
-            bytes[..end - start].copy_from_slice(&payload[start..end]);
-            let w = &mut images.slots[1 + c];
-            for i in 0..7 {
-                w[1 + i] = u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
-            }
-            seal(w, stamp(seq + 1 + c as u64, SlotState::Cont));
-        }
-        images
+        SlotImages { slots, count }
     }
 
     pub fn as_slice(&self) -> &[[u64; 8]] {

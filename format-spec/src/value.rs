@@ -110,6 +110,12 @@ impl ValueWriter {
         &self.buf[..self.len]
     }
 
+    /// The whole buffer: the bytes written, then zeros.
+    #[inline(always)]
+    pub fn padded(&self) -> &crate::slot::PaddedPayload {
+        &self.buf
+    }
+
     pub fn truncated(&self) -> bool {
         self.truncated
     }

@@ -16,6 +16,9 @@ use crate::callsites::CallsiteInfo;
 use crate::sys::StaticMemory;
 use crate::Recorder;
 
+/// Strings up to this long are copied into the record rather than interned.
+const SHORT_STR: usize = 12;
+
 /// What formatting a value through `Debug` wrote: its length, and whether
 /// it was a single write of one read-only string.
 struct Probe<'m> {
@@ -117,9 +120,10 @@ impl Visit for FieldEncoder<'_> {
         if self.redacted(field) {
             return self.out.redacted(field.index(), value.len());
         }
+        // A short string costs less copied than looked up.
         match self.recorder.statics.as_static(value) {
-            Some(s) => self.static_str(field, s),
-            None => self.out.str(field.index(), value),
+            Some(s) if s.len() > SHORT_STR => self.static_str(field, s),
+            _ => self.out.str(field.index(), value),
         }
     }
 

@@ -108,7 +108,7 @@ impl Recorder {
                     0
                 },
             };
-            self.ring.write(class, lane, &head, values.bytes());
+            self.ring.write_values(class, lane, &head, values);
         });
     }
 

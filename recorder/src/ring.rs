@@ -14,8 +14,12 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use caro_format::decode::{lanes, Header};
 use caro_format::dictionary::EncodedEntry;
+use caro_format::layout::MAX_PAYLOAD;
 use caro_format::layout::{header_offset, DictHeader, DropReason, LaneClass, LANE_HEADER_SIZE};
-use caro_format::slot::{stamp, RecordHead, SlotImages, SlotState};
+use caro_format::slot::{
+    cont_slot, continuations_for, head_slot, stamp, PaddedPayload, RecordHead, SlotState,
+};
+use caro_format::ValueWriter;
 use caro_format::{DecodeError, Geometry};
 
 use crate::sys::{self, Mapping};
@@ -229,36 +233,68 @@ impl Ring {
     /// of `class`. Never blocks, never fails: a record a lap overtakes
     /// while it is written is caught by readers' checksums.
     #[inline]
+    pub fn write_values(
+        &self,
+        class: LaneClass,
+        lane: u32,
+        head: &RecordHead,
+        values: &ValueWriter,
+    ) {
+        self.write_padded(class, lane, head, values.padded(), values.bytes().len());
+    }
+
+    /// [`Ring::write_values`] for a payload held as a slice (at most
+    /// [`MAX_PAYLOAD`] bytes; more is cut).
     pub fn write(&self, class: LaneClass, lane: u32, head: &RecordHead, payload: &[u8]) {
+        let len = payload.len().min(MAX_PAYLOAD);
+        let mut padded = [0u8; MAX_PAYLOAD];
+        padded[..len].copy_from_slice(&payload[..len]);
+        self.write_padded(class, lane, head, &padded, len);
+    }
+
+    #[inline(always)]
+    fn write_padded(
+        &self,
+        class: LaneClass,
+        lane: u32,
+        head: &RecordHead,
+        payload: &PaddedPayload,
+        len: usize,
+    ) {
         let lanes = match class {
             LaneClass::Main => &self.main,
             LaneClass::Alert => &self.alert,
         };
         let lane = lanes[lane as usize % lanes.len()];
-        let n = 1 + caro_format::slot::continuations_for(payload.len()) as u64;
-        let seq = self.word(lane.head).fetch_add(n, Ordering::Relaxed);
-        let images = SlotImages::new(head, payload, seq);
+        let cont = continuations_for(len);
+        let seq = self
+            .word(lane.head)
+            .fetch_add(1 + cont as u64, Ordering::Relaxed);
         let words = self.map.words();
-        let at = |i: u64| lane.slots + (((seq + i) & lane.mask) as usize) * 8;
-        for i in 0..n {
+        let at = |i: usize| lane.slots + (((seq + i as u64) & lane.mask) as usize) * 8;
+        for i in 0..=cont {
             words[at(i)].store(
-                u64::from(stamp(seq + i, SlotState::Writing)),
+                u64::from(stamp(seq + i as u64, SlotState::Writing)),
                 Ordering::Relaxed,
             );
         }
         // Readers that see any of the words below also see the stamps above.
         fence(Ordering::Release);
-        for (i, image) in images.as_slice().iter().enumerate() {
-            let base = at(i as u64);
+        let store = |base: usize, image: &[u64; 8]| {
             for (w, &v) in image.iter().enumerate().skip(1) {
                 words[base + w].store(v, Ordering::Relaxed);
             }
+        };
+        let head_image = head_slot(head, payload, len, seq);
+        store(at(0), &head_image);
+        // Continuations are committed before the head: a committed head
+        // means a complete record.
+        for c in 0..cont {
+            let image = cont_slot(payload, c, seq);
+            store(at(1 + c), &image);
+            words[at(1 + c)].store(image[0], Ordering::Release);
         }
-        // Continuations first, the head last: a committed head means a
-        // complete record.
-        for (i, image) in images.as_slice().iter().enumerate().rev() {
-            words[at(i as u64)].store(image[0], Ordering::Release);
-        }
+        words[at(0)].store(head_image[0], Ordering::Release);
     }
 
     /// Adds `entry` to the dictionary unless it is there already.
