@@ -282,6 +282,7 @@ mod tests {
             file: "src/agent.rs".to_owned(),
             line: 10,
             fields: fields.iter().map(|f| f.to_string()).collect(),
+            message: String::new(),
         }
     }
 

@@ -30,7 +30,7 @@ POSITIONAL_FIELDS = {7: ["pid"],
                          "open_fds", "wall_us"],
                      9: ["file", "line", "column"]}
 LEVELS = {1: "TRACE", 2: "DEBUG", 3: "INFO", 4: "WARN", 5: "ERROR"}
-DICT_CALLSITE, DICT_STRING, DICT_MESSAGE = 1, 2, 3
+DICT_CALLSITE, DICT_STRING = 1, 2
 
 
 class RingError(Exception):
@@ -94,8 +94,8 @@ def read_lane_headers(data, hdr):
                     slots_log2=u32(data, off + 12), slots_offset=u64(data, off + 16))
         if lane["cls"] not in (0, 1):
             raise RingError("lane %d: unknown class %d" % (i, lane["cls"]))
-        if lane["slots_log2"] > 32:
-            raise RingError("lane %d: slots_log2 %d > 32" % (i, lane["slots_log2"]))
+        if not 4 <= lane["slots_log2"] <= 28:
+            raise RingError("lane %d: slots_log2 %d not in 4..28" % (i, lane["slots_log2"]))
         lane["n"] = 1 << lane["slots_log2"]
         if (lane["slots_offset"] % 64
                 or lane["slots_offset"] + 64 * lane["n"] > hdr["file_size"]):
@@ -195,10 +195,10 @@ def parse_entry(entry):
         level, cs_kind, nfields, line = entry[17], entry[18], entry[19], u32(entry, 20)
         if level not in LEVELS or cs_kind not in (0, 1) or nfields > 32:
             raise Corrupt("bad callsite")
-        s = read_strings(entry, 3 + nfields)
+        s = read_strings(entry, 4 + nfields)
         return kind, ident, dict(level=level, name=s[0], target=s[1], file=s[2],
-                                 line=line, fields=s[3:])
-    if kind in (DICT_STRING, DICT_MESSAGE):
+                                 line=line, fields=s[3:-1], message=s[-1])
+    if kind == DICT_STRING:
         return kind, ident, read_strings(entry, 1)[0]
     return kind, ident, None  # newer minor version: skipped
 
@@ -357,8 +357,8 @@ def format_value(vtype, value, rec, table):
     if vtype == 7:
         return "<redacted %d bytes>" % value
     if vtype == 8:
-        msg = table.get((DICT_MESSAGE, rec["callsite"]))
-        return quote(msg) if msg is not None else "<message missing>"
+        cs = table.get((DICT_CALLSITE, rec["callsite"]))
+        return quote(cs["message"]) if cs and cs["message"] else "<message missing>"
     return "<ext %d %d bytes>" % value
 
 

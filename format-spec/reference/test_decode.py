@@ -59,9 +59,9 @@ def dict_entry(kind, spec7, strings, ident=None, state=2, bad_check=False):
     return ident, struct.pack("<II", stamp, check ^ bad_check) + rest
 
 
-def callsite(level, cs_kind, line, name, target, file, fields):
+def callsite(level, cs_kind, line, name, target, file, fields, message=""):
     spec7 = struct.pack("<BBBI", level, cs_kind, len(fields), line)
-    return dict_entry(1, spec7, [name, target, file] + fields)
+    return dict_entry(1, spec7, [name, target, file] + fields + [message])
 
 
 def slot(seq, state, body56, bad_check=False):
@@ -128,13 +128,13 @@ def strv(s, skip=0, cut=False):
 
 def sample_ring():
     X, cs_x = callsite(3, 0, 42, "event main", "app", "src/main.rs",
-                       ["message", "count"])
+                       ["message", "count"], 'hello "world"\n')
     Z, cs_z = callsite(2, 1, 7, "handle", "app::web", "src/web.rs", ["user"])
-    _, msg_x = dict_entry(3, bytes(7), ['hello "world"\n'], ident=X)
+    _, future = dict_entry(3, bytes(7), ["an entry kind of a newer minor"])
     Y, str_y = dict_entry(2, bytes(7), ["static text"])
     _, unfinished = dict_entry(2, bytes(7), ["half"], state=1)
     _, bad = dict_entry(2, bytes(7), ["abc"], bad_check=True)
-    log = cs_x + msg_x + bytes(8) + str_y + unfinished + bad + cs_z
+    log = cs_x + future + bytes(8) + str_y + unfinished + bad + cs_z
     tail = len(log) + 8  # 8 trailing bytes: fewer than 16, skipped
 
     lane0 = {}
@@ -154,31 +154,37 @@ def sample_ring():
     lane0.update(record(7, 4000, 0xDEADBEEF, 0, 13, 1, mixed, flags=1))
     # seq 10 stays zero: claimed, never stamped -> abandoned
 
+    # 16 slots, head 26: sequences 10 to 25 are held, 0 to 9 lapped.
     lane1 = {}
-    lane1.update({6: slot(6, 3, bytes(56))})              # continuation, head lapped
-    lane1.update(record(7, 500, 0, 0, 1, 7, u64v(4242)))
-    lane1.update(record(12, 99, 0, 0, 1, 7, u64v(1)))     # slot of seq 8: newer
-    lane1.update(record(9, 4000, 0, 0, 2, 9, strv("src/x.rs") + u64v(10) + u64v(5)))
+    lane1.update({10: slot(10, 3, bytes(56))})            # continuation, head lapped
+    lane1.update(record(11, 500, 0, 0, 1, 7, u64v(4242)))
+    lane1.update(record(28, 99, 0, 0, 1, 7, u64v(1)))     # slot of seq 12: newer
+    lane1.update(record(13, 4000, 0, 0, 2, 9, strv("src/x.rs") + u64v(10) + u64v(5)))
+    for seq in range(14, 26):                             # all overwritten since
+        lane1.update(record(seq + 16, 99, 0, 0, 1, 7, u64v(1)))
 
-    lane2 = record(2, 100, 0, 0, 1, 200, bytes(40))       # unknown kind, 1 cont
+    # 16 slots, head 20: an unknown kind with one continuation at 18.
+    lane2 = record(18, 100, 0, 0, 1, 200, bytes(40))
+    for seq in range(4, 18):
+        lane2.update(record(seq + 16, 99, 0, 0, 1, 7, u64v(1)))
 
-    return build_ring([(0, 4, 11, lane0), (1, 2, 10, lane1), (0, 1, 4, lane2)],
+    return build_ring([(0, 4, 11, lane0), (1, 4, 26, lane1), (0, 4, 20, lane2)],
                       log, tail=tail)
 
 
 EXPECTED = """\
-ring v1.0 lanes=3 slots=22 created=123456789 processes=2 dropped=dictionary_full:3,callsite_table_full:1
+ring v1.0 lanes=3 slots=48 created=123456789 processes=2 dropped=dictionary_full:3,callsite_table_full:1
 dictionary entries=4 unfinished=1 skipped_bytes=48
 lane 0 main slots=16 head=11 records=4 lost_to_laps=0 abandoned=1 pending=1 corrupt=2 unknown_kinds=0
-lane 1 alert slots=4 head=10 records=2 lost_to_laps=8 abandoned=0 pending=0 corrupt=0 unknown_kinds=0
-lane 2 main slots=2 head=4 records=0 lost_to_laps=2 abandoned=0 pending=0 corrupt=0 unknown_kinds=1
-record 500 lane=1 seq=7 thread=1 PROCESS_START span=0 pid=4242
+lane 1 alert slots=16 head=26 records=2 lost_to_laps=24 abandoned=0 pending=0 corrupt=0 unknown_kinds=0
+lane 2 main slots=16 head=20 records=0 lost_to_laps=18 abandoned=0 pending=0 corrupt=0 unknown_kinds=1
+record 500 lane=1 seq=11 thread=1 PROCESS_START span=0 pid=4242
 record 1000 lane=0 seq=0 thread=11 EVENT span=0 INFO app "event main" src/main.rs:42 message="hello \\"world\\"\\u{0a}" count=5
 record 2000 lane=0 seq=1 thread=11 EVENT span=5 INFO app "event main" src/main.rs:42 message="hello \\"world\\"\\u{0a}" count="abcdefghijabcdefghijabcdefghijabcdefghij"(truncated)
 record 3000 lane=0 seq=3 thread=12 SPAN_NEW span=5 parent=0 DEBUG app::web "handle" src/web.rs:7 user="alice"
 record 4000 lane=0 seq=7 thread=13 EVENT span=0 callsite=00000000deadbeef truncated f0=0.30000000000000004 f2=-3 f4="static text" f5=<string 0000000000001234> f6=true f7=false f8=<redacted 1000 bytes> f9=<ext 3 2 bytes> f10=1267650600228229401496703205376 f11=-5 f12=0.0000001 f13=10000000000000000 f14=-0 f15=<message missing>
-record 4000 lane=1 seq=9 thread=2 PANIC span=0 file="src/x.rs" line=10 column=5
-totals records=6 lost_to_laps=10 abandoned=1 pending=1 corrupt=2 unknown_kinds=1
+record 4000 lane=1 seq=13 thread=2 PANIC span=0 file="src/x.rs" line=10 column=5
+totals records=6 lost_to_laps=42 abandoned=1 pending=1 corrupt=2 unknown_kinds=1
 """
 
 
@@ -208,15 +214,15 @@ class SampleRing(unittest.TestCase):
 
     def test_pending_becomes_abandoned_when_old(self):
         # A record 2 s newer than the writing slot's time makes it abandoned.
-        lanes = [(0, 3, 3, {0: slot(0, 1, struct.pack("<Q", 1) + bytes(48)),
+        lanes = [(0, 4, 3, {0: slot(0, 1, struct.pack("<Q", 1) + bytes(48)),
                             **record(1, 2 * 10**9 + 2, 0, 0, 1, 7, u64v(1))})]
         code, out, _ = run(build_ring(lanes, b""))
         self.assertEqual(code, 0)
-        self.assertIn("lane 0 main slots=8 head=3 records=1 lost_to_laps=0 "
+        self.assertIn("lane 0 main slots=16 head=3 records=1 lost_to_laps=0 "
                       "abandoned=2 pending=0 corrupt=0", out)
 
     def test_empty_dictionary_when_index_too_big(self):
-        code, out, _ = run(build_ring([(0, 0, 0, {})], b"", index_len=1000))
+        code, out, _ = run(build_ring([(0, 4, 0, {})], b"", index_len=1000))
         self.assertEqual(code, 0)
         self.assertIn("dictionary entries=0 unfinished=0 skipped_bytes=0\n", out)
 

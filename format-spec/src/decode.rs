@@ -145,23 +145,34 @@ impl Lane {
     }
 }
 
-/// The lanes of a ring whose header is valid; `bytes` holds the file
-/// at least up to the end of its lane headers.
+/// The lanes of a ring whose header is valid, from the whole file.
 pub fn lanes(header: &Header, bytes: &[u8]) -> Result<Vec<Lane>, DecodeError> {
+    let start = header.raw.lanes_offset as usize;
+    let len = header.raw.lane_count as usize * LANE_HEADER_SIZE as usize;
+    let region = bytes
+        .get(start..start + len)
+        .ok_or(DecodeError::BadGeometry(
+            "lane headers past the bytes given",
+        ))?;
+    parse_lanes(header, region)
+}
+
+/// The lanes of a ring whose header is valid, from the bytes of its lane
+/// headers alone (`lane_count × 64` bytes from `lanes_offset`).
+pub fn parse_lanes(header: &Header, region: &[u8]) -> Result<Vec<Lane>, DecodeError> {
     let h = &header.raw;
     (0..h.lane_count as usize)
         .map(|i| {
-            let off = h.lanes_offset as usize + i * LANE_HEADER_SIZE as usize;
-            let raw_bytes =
-                bytes
-                    .get(off..off + LANE_HEADER_SIZE as usize)
-                    .ok_or(DecodeError::BadGeometry(
-                        "lane headers past the bytes given",
-                    ))?;
+            let off = i * LANE_HEADER_SIZE as usize;
+            let raw_bytes = region.get(off..off + LANE_HEADER_SIZE as usize).ok_or(
+                DecodeError::BadGeometry("lane headers past the bytes given"),
+            )?;
             let raw: LaneHeader = pod_read_unaligned(raw_bytes);
             let class =
                 LaneClass::from_u32(raw.class).ok_or(DecodeError::BadGeometry("lane class"))?;
-            if raw.slots_log2 > MAX_LANE_SLOTS_LOG2 || raw.slots_offset % 64 != 0 {
+            if !(MIN_LANE_SLOTS_LOG2..=MAX_LANE_SLOTS_LOG2).contains(&raw.slots_log2)
+                || raw.slots_offset % 64 != 0
+            {
                 return Err(DecodeError::BadGeometry("lane size"));
             }
             let end = (1u64 << raw.slots_log2)

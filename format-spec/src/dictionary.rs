@@ -23,7 +23,6 @@ pub const MAX_ENTRY_STR: usize = 1024;
 pub enum EntryKind {
     Callsite = 1,
     String = 2,
-    Message = 3,
 }
 
 /// Levels as the format stores them.
@@ -75,6 +74,8 @@ pub struct Callsite {
     pub file: String,
     pub line: u32,
     pub fields: Vec<String>,
+    /// The message literal of an event callsite; empty when it has none.
+    pub message: String,
 }
 
 /// A callsite borrowed from the writer, to be encoded.
@@ -87,6 +88,9 @@ pub struct CallsiteRef<'a> {
     pub file: &'a str,
     pub line: u32,
     pub fields: &'a [&'a str],
+    /// The message literal its events carry, or "". Part of the id: two
+    /// callsites on one line with different literals are different.
+    pub message: &'a str,
 }
 
 /// FNV-1a, 64 bits; 0 is reserved for "no id" and maps to 1.
@@ -124,8 +128,7 @@ impl EncodedEntry {
         u64::from(stamp) | u64::from(checksum(stamp, &self.words[1..])) << 32
     }
 
-    /// The key writers store in the dedup index: never 0, distinct for a
-    /// callsite and its message literal.
+    /// The key writers store in the dedup index: never 0.
     pub fn index_key(&self) -> u64 {
         index_key(self.kind, self.id)
     }
@@ -159,9 +162,9 @@ fn push_str(body: &mut Vec<u8>, s: &str) {
     body.extend_from_slice(s.as_bytes());
 }
 
-/// `body` starts at entry byte 16; `id` is its hash unless given.
-fn finish(kind: EntryKind, id: Option<u64>, body: Vec<u8>) -> EncodedEntry {
-    let id = id.unwrap_or_else(|| fnv1a64(&body));
+/// `body` starts at entry byte 16; the id is its hash.
+fn finish(kind: EntryKind, body: Vec<u8>) -> EncodedEntry {
+    let id = fnv1a64(&body);
     let mut bytes = vec![0u8; 16];
     bytes[8..16].copy_from_slice(&id.to_le_bytes());
     bytes.extend_from_slice(&body);
@@ -188,14 +191,15 @@ pub fn encode_callsite(c: &CallsiteRef<'_>) -> EncodedEntry {
     for f in c.fields.iter().take(crate::value::MAX_FIELDS) {
         push_str(&mut body, f);
     }
-    finish(EntryKind::Callsite, None, body)
+    push_str(&mut body, c.message);
+    finish(EntryKind::Callsite, body)
 }
 
 /// Encodes a string entry; its id is the hash of its content.
 pub fn encode_string(s: &str) -> EncodedEntry {
     let mut body = vec![EntryKind::String as u8, 0, 0, 0, 0, 0, 0, 0];
     push_str(&mut body, s);
-    finish(EntryKind::String, None, body)
+    finish(EntryKind::String, body)
 }
 
 /// The id a string entry for `s` has: what a STATIC_STR value refers to.
@@ -203,19 +207,12 @@ pub fn string_id(s: &str) -> u64 {
     encode_string(s).id
 }
 
-/// Encodes the message literal of the event callsite `callsite`.
-pub fn encode_message(callsite: u64, text: &str) -> EncodedEntry {
-    let mut body = vec![EntryKind::Message as u8, 0, 0, 0, 0, 0, 0, 0];
-    push_str(&mut body, text);
-    finish(EntryKind::Message, Some(callsite), body)
-}
-
 /// What a reader found in the dictionary region.
 #[derive(Clone, Debug, Default)]
 pub struct Dictionary {
     pub callsites: HashMap<u64, Callsite>,
     pub strings: HashMap<u64, String>,
-    /// Message literals, by callsite id.
+    /// Message literals of the callsites that have one, by callsite id.
     pub messages: HashMap<u64, String>,
     /// Entries committed and decoded.
     pub entries: usize,
@@ -309,6 +306,14 @@ impl Dictionary {
                         None => return false,
                     }
                 }
+                let Some(message) = c.string() else {
+                    return false;
+                };
+                if message.is_empty() {
+                    self.messages.remove(&id);
+                } else {
+                    self.messages.insert(id, message.clone());
+                }
                 self.callsites.insert(
                     id,
                     Callsite {
@@ -319,18 +324,13 @@ impl Dictionary {
                         file,
                         line,
                         fields,
+                        message,
                     },
                 );
             }
             2 => match c.string() {
                 Some(s) => {
                     self.strings.insert(id, s);
-                }
-                None => return false,
-            },
-            3 => match c.string() {
-                Some(s) => {
-                    self.messages.insert(id, s);
                 }
                 None => return false,
             },
@@ -376,10 +376,17 @@ mod tests {
             file: "src/agent.rs",
             line: 10,
             fields: &fields,
+            message: "generating command",
         };
         assert_eq!(encode_callsite(&c).id, encode_callsite(&c).id);
         let moved = CallsiteRef { line: 11, ..c };
         assert_ne!(encode_callsite(&c).id, encode_callsite(&moved).id);
+        // Same line, another literal: another callsite.
+        let other = CallsiteRef {
+            message: "FAILED",
+            ..c
+        };
+        assert_ne!(encode_callsite(&c).id, encode_callsite(&other).id);
     }
 
     #[test]

@@ -24,8 +24,12 @@ pub const CLOCK_UNIX_NANOS: u32 = 1;
 pub const DROP_REASONS: usize = 8;
 /// The largest number of lanes a file may declare.
 pub const MAX_LANES: u32 = 64;
-/// The largest lane a file may declare, as a power of two of slots.
-pub const MAX_LANE_SLOTS_LOG2: u32 = 32;
+/// The largest lane a file may declare, as a power of two of slots: stamps
+/// keep sequences modulo 2^30, and laps must be told apart.
+pub const MAX_LANE_SLOTS_LOG2: u32 = 28;
+/// The smallest lane, as a power of two of slots: a record of four slots
+/// must fit without overlapping itself.
+pub const MIN_LANE_SLOTS_LOG2: u32 = 4;
 
 /// Why a recorder dropped a record without writing it (index into
 /// [`FileHeader::dropped`]).

@@ -1,13 +1,18 @@
 //! The writer's own tables: which dictionary id each callsite and each
 //! static string has in the ring. Fixed-size, open-addressed, filled on a
 //! callsite's first use and read lock-free on every record after that.
+//!
+//! A callsite goes to the dictionary with its first record, not when
+//! `tracing` registers it: only then is its message literal known, and the
+//! literal is part of its id (two callsites on one line differ by it).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use caro_format::dictionary::{
-    encode_callsite, encode_message, encode_string, CallsiteKind, CallsiteRef, Level,
+    encode_callsite, encode_string, CallsiteKind, CallsiteRef, EncodedEntry, Level,
 };
 use caro_format::layout::LaneClass;
+use caro_format::DropReason;
 use tracing_core::Metadata;
 
 /// Field names whose values are never written, only their length: the
@@ -27,22 +32,31 @@ pub fn denied(name: &str) -> bool {
 /// What a record needs to know about its callsite.
 #[derive(Clone, Copy, Debug)]
 pub struct CallsiteInfo {
+    /// Dictionary id; 0 until the callsite's first record registers it.
     pub id: u64,
     /// Bit `i` set: field `i`'s values are withheld.
     pub redact: u32,
     pub class: LaneClass,
-    /// Position in the table, for the message-literal cache.
+    /// Position in the table.
     pub slot: usize,
 }
+
+/// Slot states.
+const PREPARED: u32 = 1;
+const REGISTERING: u32 = 2;
+const READY: u32 = 3;
+const FAILED: u32 = 4;
 
 #[derive(Debug, Default)]
 struct CallsiteSlot {
     key: AtomicUsize,
+    state: AtomicU32,
     id: AtomicU64,
     redact: AtomicU32,
     alert: AtomicU32,
-    /// Address of the message literal registered for this callsite.
-    message: AtomicUsize,
+    /// Address and length of the message literal in the callsite's entry.
+    message_ptr: AtomicUsize,
+    message_len: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -70,9 +84,6 @@ fn hash(p: usize) -> usize {
         .rotate_left(20) as usize
 }
 
-/// The result of registering something in the dictionary.
-pub type Registered<T> = Result<T, caro_format::DropReason>;
-
 impl Default for Tables {
     fn default() -> Self {
         Tables {
@@ -83,72 +94,93 @@ impl Default for Tables {
 }
 
 impl Tables {
-    /// The callsite of `meta`, registering it with `register` on first use.
+    /// The callsite of `meta`, prepared (deny-list mask, lane class) on
+    /// first sight. Its `id` is 0 until [`Tables::register`] has run.
     #[inline]
-    pub fn callsite(
-        &self,
-        meta: &'static Metadata<'static>,
-        register: impl FnOnce(&caro_format::dictionary::EncodedEntry) -> bool,
-    ) -> Registered<CallsiteInfo> {
+    pub fn callsite(&self, meta: &'static Metadata<'static>) -> Result<CallsiteInfo, DropReason> {
         let key = meta as *const Metadata<'static> as usize;
         let start = hash(key);
         for i in 0..PROBES {
             let slot_index = (start + i) % CALLSITES;
             let slot = &self.callsites[slot_index];
-            let k = slot.key.load(Ordering::Acquire);
-            if k == key {
-                let id = slot.id.load(Ordering::Acquire);
-                if id != 0 {
-                    return Ok(CallsiteInfo {
-                        id,
-                        redact: slot.redact.load(Ordering::Relaxed),
-                        class: if slot.alert.load(Ordering::Relaxed) != 0 {
-                            LaneClass::Alert
-                        } else {
-                            LaneClass::Main
-                        },
-                        slot: slot_index,
-                    });
-                }
-                return self.fill(slot_index, meta, register);
-            }
+            let mut k = slot.key.load(Ordering::Acquire);
             if k == 0 {
-                match slot
+                k = match slot
                     .key
                     .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
                 {
-                    Ok(_) => return self.fill(slot_index, meta, register),
-                    Err(k) if k == key => return self.fill(slot_index, meta, register),
-                    Err(_) => continue,
-                }
+                    Ok(_) => {
+                        prepare(slot, meta);
+                        key
+                    }
+                    Err(k) => k,
+                };
             }
+            if k != key {
+                continue;
+            }
+            return match slot.state.load(Ordering::Acquire) {
+                FAILED => Err(DropReason::DictionaryFull),
+                // Another thread is between claiming and preparing it.
+                0 => {
+                    prepare(slot, meta);
+                    Ok(self.info(slot_index))
+                }
+                _ => Ok(self.info(slot_index)),
+            };
         }
-        Err(caro_format::DropReason::CallsiteTableFull)
+        Err(DropReason::CallsiteTableFull)
     }
 
-    /// Slow path: encode the callsite, put it in the dictionary, remember
-    /// its id. Racing threads do the same work and store the same values.
+    #[inline(always)]
+    fn info(&self, slot_index: usize) -> CallsiteInfo {
+        let slot = &self.callsites[slot_index];
+        let ready = slot.state.load(Ordering::Acquire) == READY;
+        CallsiteInfo {
+            id: if ready {
+                slot.id.load(Ordering::Relaxed)
+            } else {
+                0
+            },
+            redact: slot.redact.load(Ordering::Relaxed),
+            class: if slot.alert.load(Ordering::Relaxed) != 0 {
+                LaneClass::Alert
+            } else {
+                LaneClass::Main
+            },
+            slot: slot_index,
+        }
+    }
+
+    /// Whether `text` is the message literal registered with `info`.
+    #[inline(always)]
+    pub fn is_message(&self, info: &CallsiteInfo, text: &str) -> bool {
+        let slot = &self.callsites[info.slot];
+        slot.message_ptr.load(Ordering::Relaxed) == text.as_ptr() as usize
+            && slot.message_len.load(Ordering::Relaxed) == text.len()
+    }
+
+    /// Slow path: puts the callsite, with the message literal its first
+    /// record carried, in the dictionary. Returns the id to record with;
+    /// racing threads register the same entry (or, for a literal that
+    /// varies, each their own), and one of them fills the table.
     #[cold]
-    fn fill(
+    pub fn register(
         &self,
-        slot_index: usize,
+        info: &CallsiteInfo,
         meta: &'static Metadata<'static>,
-        register: impl FnOnce(&caro_format::dictionary::EncodedEntry) -> bool,
-    ) -> Registered<CallsiteInfo> {
+        literal: Option<&str>,
+        register: impl FnOnce(&EncodedEntry) -> bool,
+    ) -> Result<u64, DropReason> {
         let mut names = [""; caro_format::value::MAX_FIELDS];
-        let mut redact = 0u32;
         let mut n = 0;
         for (i, f) in meta.fields().iter().take(names.len()).enumerate() {
             names[i] = f.name();
-            if denied(f.name()) {
-                redact |= 1 << i;
-            }
             n = i + 1;
         }
-        let level = level_of(meta.level());
-        let file = meta.file().map(source_file).unwrap_or("");
+        let message = literal.unwrap_or("");
         let entry = encode_callsite(&CallsiteRef {
-            level,
+            level: level_of(meta.level()),
             kind: if meta.is_span() {
                 CallsiteKind::Span
             } else {
@@ -156,54 +188,31 @@ impl Tables {
             },
             name: meta.name(),
             target: meta.target(),
-            file,
+            file: meta.file().map(source_file).unwrap_or(""),
             line: meta.line().unwrap_or(0),
             fields: &names[..n],
+            message,
         });
-        if !register(&entry) {
-            return Err(caro_format::DropReason::DictionaryFull);
-        }
-        let slot = &self.callsites[slot_index];
-        let alert = level >= Level::Warn;
-        slot.redact.store(redact, Ordering::Relaxed);
-        slot.alert.store(alert as u32, Ordering::Relaxed);
-        slot.id.store(entry.id, Ordering::Release);
-        Ok(CallsiteInfo {
-            id: entry.id,
-            redact,
-            class: if alert {
-                LaneClass::Alert
-            } else {
-                LaneClass::Main
-            },
-            slot: slot_index,
-        })
-    }
-
-    /// Whether `text` (a static literal) is the message literal already
-    /// registered for callsite `info`; registers it if the callsite has
-    /// none yet. False means: record it as a plain static string.
-    #[inline]
-    pub fn message(
-        &self,
-        info: &CallsiteInfo,
-        text: &str,
-        register: impl FnOnce(&caro_format::dictionary::EncodedEntry) -> bool,
-    ) -> bool {
         let slot = &self.callsites[info.slot];
-        let ptr = text.as_ptr() as usize;
-        match slot.message.load(Ordering::Acquire) {
-            p if p == ptr => true,
-            0 => {
-                if !register(&encode_message(info.id, text)) {
-                    return false;
-                }
-                slot.message
-                    .compare_exchange(0, ptr, Ordering::AcqRel, Ordering::Acquire)
-                    .map_or_else(|p| p == ptr, |_| true)
-            }
-            _ => false,
+        if !register(&entry) {
+            // The dictionary only grows: do not try again on every record.
+            let _ =
+                slot.state
+                    .compare_exchange(PREPARED, FAILED, Ordering::AcqRel, Ordering::Acquire);
+            return Err(DropReason::DictionaryFull);
         }
+        if slot
+            .state
+            .compare_exchange(PREPARED, REGISTERING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            slot.message_ptr
+                .store(message.as_ptr() as usize, Ordering::Relaxed);
+            slot.message_len.store(message.len(), Ordering::Relaxed);
+            slot.id.store(entry.id, Ordering::Relaxed);
+            slot.state.store(READY, Ordering::Release);
+        }
+        Ok(entry.id)
     }
 
     /// The dictionary id of static string `s`, registering it on first use.
@@ -211,8 +220,8 @@ impl Tables {
     pub fn string(
         &self,
         s: &str,
-        register: impl FnOnce(&caro_format::dictionary::EncodedEntry) -> bool,
-    ) -> Registered<u64> {
+        register: impl FnOnce(&EncodedEntry) -> bool,
+    ) -> Result<u64, DropReason> {
         let (ptr, len) = (s.as_ptr() as usize, s.len());
         let start = hash(ptr ^ len.rotate_left(48));
         for i in 0..PROBES {
@@ -231,7 +240,7 @@ impl Tables {
                     .is_ok()
             {
                 slot.len.store(len, Ordering::Release);
-                return self.fill_string(slot, s, register);
+                return fill_string(slot, s, register);
             }
         }
         // Table full: still correct, just not cached.
@@ -239,24 +248,43 @@ impl Tables {
         if register(&entry) {
             Ok(entry.id)
         } else {
-            Err(caro_format::DropReason::DictionaryFull)
+            Err(DropReason::DictionaryFull)
         }
     }
+}
 
-    #[cold]
-    fn fill_string(
-        &self,
-        slot: &StringSlot,
-        s: &str,
-        register: impl FnOnce(&caro_format::dictionary::EncodedEntry) -> bool,
-    ) -> Registered<u64> {
-        let entry = encode_string(s);
-        if !register(&entry) {
-            return Err(caro_format::DropReason::DictionaryFull);
+/// Fills a claimed slot's mask and class. Idempotent, so a thread that
+/// finds a slot claimed but not yet prepared may do it too.
+#[cold]
+fn prepare(slot: &CallsiteSlot, meta: &'static Metadata<'static>) {
+    let mut redact = 0u32;
+    for (i, f) in meta.fields().iter().take(32).enumerate() {
+        if denied(f.name()) {
+            redact |= 1 << i;
         }
-        slot.id.store(entry.id, Ordering::Release);
-        Ok(entry.id)
     }
+    slot.redact.store(redact, Ordering::Relaxed);
+    slot.alert.store(
+        (level_of(meta.level()) >= Level::Warn) as u32,
+        Ordering::Relaxed,
+    );
+    let _ = slot
+        .state
+        .compare_exchange(0, PREPARED, Ordering::AcqRel, Ordering::Acquire);
+}
+
+#[cold]
+fn fill_string(
+    slot: &StringSlot,
+    s: &str,
+    register: impl FnOnce(&EncodedEntry) -> bool,
+) -> Result<u64, DropReason> {
+    let entry = encode_string(s);
+    if !register(&entry) {
+        return Err(DropReason::DictionaryFull);
+    }
+    slot.id.store(entry.id, Ordering::Release);
+    Ok(entry.id)
 }
 
 pub fn level_of(level: &tracing_core::Level) -> Level {

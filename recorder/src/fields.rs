@@ -48,9 +48,44 @@ pub struct FieldEncoder<'a> {
     pub recorder: &'a Recorder,
     pub callsite: &'a CallsiteInfo,
     pub out: ValueWriter,
+    /// The message literal seen, for a callsite not yet registered: it
+    /// becomes part of the callsite's dictionary entry.
+    pub literal: Option<&'static str>,
+}
+
+impl<'a> FieldEncoder<'a> {
+    pub fn new(
+        recorder: &'a Recorder,
+        callsite: &'a CallsiteInfo,
+        out: ValueWriter,
+    ) -> FieldEncoder<'a> {
+        FieldEncoder {
+            recorder,
+            callsite,
+            out,
+            literal: None,
+        }
+    }
 }
 
 impl FieldEncoder<'_> {
+    /// Whether `text` can be written as the callsite's message literal:
+    /// it is the one registered, or the callsite is not registered yet and
+    /// will be with this one.
+    #[inline]
+    fn is_message(&mut self, text: &'static str) -> bool {
+        if self.callsite.id != 0 {
+            return self.recorder.tables.is_message(self.callsite, text);
+        }
+        match self.literal {
+            None => {
+                self.literal = Some(text);
+                true
+            }
+            Some(l) => std::ptr::eq(l, text),
+        }
+    }
+
     #[inline(always)]
     fn redacted(&self, field: &Field) -> bool {
         field.index() < 32 && self.callsite.redact & (1 << field.index()) != 0
@@ -117,7 +152,10 @@ impl Visit for FieldEncoder<'_> {
 
     #[inline]
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.redacted(field) {
+        // A message built at run time is withheld like a deny-listed field.
+        if self.redacted(field)
+            || (field.name() == "message" && self.recorder.statics.as_static(value).is_none())
+        {
             return self.out.redacted(field.index(), value.len());
         }
         // A short string costs less copied than looked up.
@@ -139,7 +177,7 @@ impl Visit for FieldEncoder<'_> {
         match probe.single {
             _ if self.redacted(field) => self.out.redacted(field.index(), probe.len),
             Some(text) if probe.writes == 1 => {
-                if field.name() == "message" && self.recorder.message_literal(self.callsite, text) {
+                if field.name() == "message" && self.is_message(text) {
                     self.out.message(field.index());
                 } else {
                     self.static_str(field, text);

@@ -61,10 +61,10 @@ where
             .and_then(|p| p.extensions().get::<RingSpan>().map(|r| r.ring_id))
             .unwrap_or(0);
         let ring_id = self.rec.new_span_id();
-        if let Some(info) = self.rec.span_new(attrs, ring_id, parent) {
+        if let Some((info, callsite)) = self.rec.span_new(attrs, ring_id, parent) {
             span.extensions_mut().insert(RingSpan {
                 ring_id,
-                callsite: info.id,
+                callsite,
                 class: info.class,
             });
         }

@@ -22,7 +22,7 @@ use crate::thread::THREAD;
 #[derive(Debug)]
 pub struct Recorder {
     pub(crate) ring: Ring,
-    tables: Tables,
+    pub(crate) tables: Tables,
     pub(crate) statics: StaticMemory,
     pub(crate) filter: Targets,
     pub(crate) max_level: LevelFilter,
@@ -59,29 +59,44 @@ impl Recorder {
         self.ring.register(entry).is_ok()
     }
 
-    /// The callsite of `meta`, registered on first use; `None` (and the
-    /// drop counted) when the ring or the table has no room for it.
+    /// The callsite of `meta`, prepared on first sight; `None` (and the
+    /// drop counted) when the table has no room or it could not be
+    /// registered.
     #[inline]
     pub(crate) fn callsite(&self, meta: &'static Metadata<'static>) -> Option<CallsiteInfo> {
-        match self.tables.callsite(meta, |e| self.register(e)) {
-            Ok(info) => Some(info),
-            Err(why) => {
-                self.ring.count_drop(why);
-                None
-            }
-        }
+        self.tables
+            .callsite(meta)
+            .map_err(|why| self.ring.count_drop(why))
+            .ok()
+    }
+
+    /// Visits `record`'s fields into `out` and returns the callsite id to
+    /// write them with, registering the callsite on its first record.
+    #[inline]
+    fn encode(
+        &self,
+        meta: &'static Metadata<'static>,
+        info: &CallsiteInfo,
+        out: ValueWriter,
+        record: impl FnOnce(&mut dyn Visit),
+    ) -> Option<(u64, ValueWriter)> {
+        let mut enc = FieldEncoder::new(self, info, out);
+        record(&mut enc);
+        let id = match info.id {
+            0 => self
+                .tables
+                .register(info, meta, enc.literal, |e| self.register(e))
+                .map_err(|why| self.ring.count_drop(why))
+                .ok()?,
+            id => id,
+        };
+        Some((id, enc.out))
     }
 
     /// The dictionary id of a read-only string.
     #[inline]
     pub(crate) fn string_id(&self, s: &str) -> Option<u64> {
         self.tables.string(s, |e| self.register(e)).ok()
-    }
-
-    /// Whether `text` is (now) the message literal of `callsite`.
-    #[inline]
-    pub(crate) fn message_literal(&self, callsite: &CallsiteInfo, text: &str) -> bool {
-        self.tables.message(callsite, text, |e| self.register(e))
     }
 
     /// Writes a record stamped now by this thread.
@@ -115,34 +130,31 @@ impl Recorder {
     /// Records an event whose span (0 for none) is `span`.
     #[inline]
     pub(crate) fn event(&self, event: &Event<'_>, span: u32) {
-        let Some(info) = self.callsite(event.metadata()) else {
+        let meta = event.metadata();
+        let Some(info) = self.callsite(meta) else {
             return;
         };
-        let mut enc = FieldEncoder {
-            recorder: self,
-            callsite: &info,
-            out: ValueWriter::new(),
-        };
-        event.record(&mut enc as &mut dyn Visit);
-        self.write(info.class, RecordKind::Event, info.id, span, &enc.out);
+        if let Some((id, values)) =
+            self.encode(meta, &info, ValueWriter::new(), |v| event.record(v))
+        {
+            self.write(info.class, RecordKind::Event, id, span, &values);
+        }
     }
 
-    /// Records a new span with its fields.
+    /// Records a new span with its fields; returns its callsite and id.
     pub(crate) fn span_new(
         &self,
         attrs: &tracing_core::span::Attributes<'_>,
         ring_id: u32,
         parent: u32,
-    ) -> Option<CallsiteInfo> {
-        let info = self.callsite(attrs.metadata())?;
-        let mut enc = FieldEncoder {
-            recorder: self,
-            callsite: &info,
-            out: ValueWriter::with_parent(parent),
-        };
-        attrs.record(&mut enc as &mut dyn Visit);
-        self.write(info.class, RecordKind::SpanNew, info.id, ring_id, &enc.out);
-        Some(info)
+    ) -> Option<(CallsiteInfo, u64)> {
+        let meta = attrs.metadata();
+        let info = self.callsite(meta)?;
+        let (id, values) = self.encode(meta, &info, ValueWriter::with_parent(parent), |v| {
+            attrs.record(v)
+        })?;
+        self.write(info.class, RecordKind::SpanNew, id, ring_id, &values);
+        Some((info, id))
     }
 
     /// Records values given to a span after its creation.
@@ -155,19 +167,10 @@ impl Recorder {
         let Some(info) = self.callsite(meta) else {
             return;
         };
-        let mut enc = FieldEncoder {
-            recorder: self,
-            callsite: &info,
-            out: ValueWriter::new(),
-        };
-        values.record(&mut enc as &mut dyn Visit);
-        self.write(
-            info.class,
-            RecordKind::SpanRecord,
-            info.id,
-            ring_id,
-            &enc.out,
-        );
+        if let Some((id, out)) = self.encode(meta, &info, ValueWriter::new(), |v| values.record(v))
+        {
+            self.write(info.class, RecordKind::SpanRecord, id, ring_id, &out);
+        }
     }
 
     /// Records a span's enter, exit or close.
@@ -211,7 +214,8 @@ struct SpanSlot {
     meta: MetadataCell,
 }
 
-const SPAN_TABLE: usize = 8192;
+/// Spans open at once, across all threads, whose closes are recorded.
+const SPAN_TABLE: usize = 16384;
 
 impl Default for SpanTable {
     fn default() -> Self {
@@ -222,16 +226,17 @@ impl Default for SpanTable {
 }
 
 impl SpanTable {
-    /// Takes a free entry for a span, starting near `hint`; returns its
-    /// index + 1, or 0 when none is free nearby.
+    /// Takes a free entry for a span, the first free one from `hint` on;
+    /// returns its index + 1, or 0 when the table is full.
     pub fn open(&self, hint: usize, callsite: u64, meta: &'static Metadata<'static>) -> u32 {
-        for i in 0..64 {
+        for i in 0..SPAN_TABLE {
             let at = (hint + i) % SPAN_TABLE;
             let slot = &self.slots[at];
-            if slot
-                .refs
-                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+            if slot.refs.load(Ordering::Relaxed) == 0
+                && slot
+                    .refs
+                    .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
             {
                 slot.callsite.store(callsite, Ordering::Relaxed);
                 slot.meta.set(meta);

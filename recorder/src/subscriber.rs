@@ -68,8 +68,9 @@ impl RingSubscriber {
 impl Subscriber for RingSubscriber {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         if self.rec.wants(meta) {
-            // Register now, so the first event pays nothing extra.
-            let _ = self.rec.callsite(meta);
+            // Prepare its table entry now; it reaches the dictionary with
+            // its first record, which is not dropped if this fails.
+            let _ = self.rec.tables.callsite(meta);
             Interest::always()
         } else {
             Interest::never()
@@ -95,13 +96,13 @@ impl Subscriber for RingSubscriber {
             None => 0,
         };
         let ring_id = self.rec.new_span_id();
-        let info = self.rec.span_new(attrs, ring_id, parent);
-        let tid = THREAD.try_with(|t| t.tid()).unwrap_or(0) as usize;
-        let (slot, alert) = match info {
-            Some(info) => (
-                self.rec
-                    .spans
-                    .open(tid.wrapping_mul(97), info.id, attrs.metadata()),
+        let (slot, alert) = match self.rec.span_new(attrs, ring_id, parent) {
+            Some((info, callsite)) => (
+                THREAD
+                    .try_with(|t| {
+                        t.span_slot(|hint| self.rec.spans.open(hint, callsite, attrs.metadata()))
+                    })
+                    .unwrap_or(0),
                 info.class == LaneClass::Alert,
             ),
             None => (0, false),

@@ -73,6 +73,8 @@ pub struct ThreadState {
     lane: Cell<u32>,
     next_span: Cell<u32>,
     span_end: Cell<u32>,
+    /// Where this thread looks for a free span-table entry next.
+    span_cursor: Cell<usize>,
     pub stack: RefCell<SpanStack>,
 }
 
@@ -83,6 +85,7 @@ thread_local! {
             lane: Cell::new(u32::MAX),
             next_span: Cell::new(0),
             span_end: Cell::new(0),
+            span_cursor: Cell::new(usize::MAX),
             stack: RefCell::new(SpanStack::new()),
         }
     };
@@ -125,6 +128,21 @@ impl ThreadState {
         self.next_span.set(first + 1);
         self.span_end.set(first + SPAN_ID_BLOCK);
         first
+    }
+
+    /// A span-table entry from `open`, which searches from the hint it is
+    /// given; threads start apart and each moves on from its last entry.
+    #[inline]
+    pub fn span_slot(&self, open: impl FnOnce(usize) -> u32) -> u32 {
+        let hint = match self.span_cursor.get() {
+            usize::MAX => (self.tid() as usize).wrapping_mul(97),
+            c => c,
+        };
+        let slot = open(hint);
+        if slot != 0 {
+            self.span_cursor.set(slot as usize);
+        }
+        slot
     }
 
     /// The innermost entered span, if any.

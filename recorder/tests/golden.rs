@@ -6,9 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use caro_format::dictionary::{
-    encode_callsite, encode_message, encode_string, CallsiteKind, CallsiteRef, Level,
-};
+use caro_format::dictionary::{encode_callsite, encode_string, CallsiteKind, CallsiteRef, Level};
 use caro_format::layout::{LaneClass, LANE_HEADER_SIZE, SLOT_SIZE};
 use caro_format::slot::{stamp, RecordHead, RecordKind, SlotState};
 use caro_format::{Geometry, ValueWriter};
@@ -63,6 +61,7 @@ fn make_golden(path: &Path) {
         file: "src/agent.rs",
         line: 40,
         fields: &span_fields,
+        message: "",
     });
     let event_fields = ["message", "backend", "query_length", "confidence", "query"];
     let event_cs = encode_callsite(&CallsiteRef {
@@ -73,6 +72,7 @@ fn make_golden(path: &Path) {
         file: "src/agent.rs",
         line: 52,
         fields: &event_fields,
+        message: "generating command",
     });
     let mixed_fields: Vec<String> = (0..24).map(|i| format!("f_{i}")).collect();
     let mixed_refs: Vec<&str> = mixed_fields.iter().map(String::as_str).collect();
@@ -84,6 +84,7 @@ fn make_golden(path: &Path) {
         file: "src/mix.rs",
         line: 7,
         fields: &mixed_refs,
+        message: "",
     });
     let warn_fields = ["message", "error", "latency_ms"];
     let warn_cs = encode_callsite(&CallsiteRef {
@@ -94,17 +95,10 @@ fn make_golden(path: &Path) {
         file: "src/backends/embedded.rs",
         line: 88,
         fields: &warn_fields,
+        message: "backend slow, \"retrying\"\n",
     });
     let embedded = encode_string("embedded");
-    for e in [
-        &span_cs,
-        &event_cs,
-        &mixed_cs,
-        &warn_cs,
-        &embedded,
-        &encode_message(event_cs.id, "generating command"),
-        &encode_message(warn_cs.id, "backend slow, \"retrying\"\n"),
-    ] {
+    for e in [&span_cs, &event_cs, &mixed_cs, &warn_cs, &embedded] {
         ring.register(e).unwrap();
     }
     // Registering twice adds nothing.

@@ -27,6 +27,24 @@ fn events_and_spans_come_back_decoded() {
         tracing::warn!(error = "backend_timeout", "slow");
         tracing::trace!("not recorded");
     }
+    // Two callsites on one line differ only by their literal.
+    for ok in [true, false, true] {
+        connect(ok);
+    }
+    // A message that is a runtime string keeps only its length.
+    tracing::info!(message = query.as_str());
+    // Many spans alive at once are all tracked: current span, close.
+    let spans: Vec<_> = (0..300u64)
+        .map(|i| tracing::info_span!("worker", i))
+        .collect();
+    for s in &spans {
+        let _e = s.enter();
+        assert_eq!(
+            tracing::Span::current().metadata().map(|m| m.name()),
+            Some("worker")
+        );
+    }
+    drop(spans);
     drop(guard);
 
     let bytes = std::fs::read(&path).unwrap();
@@ -39,7 +57,28 @@ fn events_and_spans_come_back_decoded() {
         .iter()
         .filter(|r| r.kind == RecordKind::Event)
         .collect();
-    assert_eq!(events.len(), 4, "{text}");
+    assert_eq!(events.len(), 8, "{text}");
+    assert_eq!(
+        text.matches("message=\"connected to backend\"").count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("message=\"FAILED to connect\"").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("message=<redacted 23 bytes>").count(),
+        1,
+        "{text}"
+    );
+    let closes = d
+        .records
+        .iter()
+        .filter(|r| r.kind == RecordKind::SpanClose)
+        .count();
+    assert_eq!(closes, 301, "every span's close is recorded");
     let first = events[0];
     let span_new = d
         .records
@@ -54,4 +93,9 @@ fn events_and_spans_come_back_decoded() {
     assert!(text.contains("message=<redacted 35 bytes>"), "{text}");
     assert!(d.records.iter().any(|r| r.kind == RecordKind::ProcessExit));
     assert!(d.records.iter().any(|r| r.kind == RecordKind::SpanClose));
+}
+
+#[rustfmt::skip]
+fn connect(ok: bool) {
+    if ok { tracing::info!("connected to backend") } else { tracing::info!("FAILED to connect") }
 }

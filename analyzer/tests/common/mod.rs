@@ -7,7 +7,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use caro_format::dictionary::{encode_callsite, encode_message, encode_string, EncodedEntry};
+use caro_format::dictionary::{encode_callsite, encode_string, EncodedEntry};
 use caro_format::{
     CallsiteKind, CallsiteRef, Geometry, Level, RecordHead, RecordKind, SlotImages, ValueWriter,
 };
@@ -75,7 +75,7 @@ impl RingBuilder {
         self.set_u64(region, tail + 8 * words.len() as u64);
     }
 
-    /// Adds a callsite; returns its id.
+    /// Adds a callsite without a message literal; returns its id.
     pub fn callsite(
         &mut self,
         level: Level,
@@ -83,6 +83,18 @@ impl RingBuilder {
         name: &str,
         target: &str,
         fields: &[&str],
+    ) -> u64 {
+        self.callsite_with_message(level, kind, name, target, fields, "")
+    }
+
+    fn callsite_with_message(
+        &mut self,
+        level: Level,
+        kind: CallsiteKind,
+        name: &str,
+        target: &str,
+        fields: &[&str],
+        message: &str,
     ) -> u64 {
         let line = self.next_line;
         self.next_line += 1;
@@ -94,6 +106,7 @@ impl RingBuilder {
             file: "src/agent.rs",
             line,
             fields,
+            message,
         });
         self.entry(&e);
         e.id
@@ -108,9 +121,7 @@ impl RingBuilder {
         fields: &[&str],
     ) -> u64 {
         let name = format!("event src/agent.rs:{}", self.next_line);
-        let id = self.callsite(level, CallsiteKind::Event, &name, target, fields);
-        self.entry(&encode_message(id, message));
-        id
+        self.callsite_with_message(level, CallsiteKind::Event, &name, target, fields, message)
     }
 
     /// Adds a string entry; returns the id STATIC_STR values use.
