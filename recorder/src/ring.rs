@@ -12,10 +12,12 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
-use caro_format::decode::{lanes, Header};
+use caro_format::decode::{parse_lanes, Header};
 use caro_format::dictionary::EncodedEntry;
-use caro_format::layout::MAX_PAYLOAD;
-use caro_format::layout::{header_offset, DictHeader, DropReason, LaneClass, LANE_HEADER_SIZE};
+use caro_format::layout::{
+    header_offset, DictHeader, DropReason, LaneClass, HEADER_SIZE, LANE_HEADER_SIZE, MAX_PAYLOAD,
+    SLOT_SIZE,
+};
 use caro_format::slot::{
     cont_slot, continuations_for, head_slot, stamp, PaddedPayload, RecordHead, SlotState,
 };
@@ -132,13 +134,42 @@ impl Ring {
                 actual,
             });
         }
-        let lanes_end = h.lanes_offset as usize + h.lane_count as usize * LANE_HEADER_SIZE as usize;
-        let mut head_bytes = vec![0u8; lanes_end];
-        file.read_exact_at(&mut head_bytes, 0)
+        // Read only the lane headers and the dictionary header, wherever
+        // the header puts them (it was checked to lie inside the file).
+        let mut lane_bytes = vec![0u8; h.lane_count as usize * LANE_HEADER_SIZE as usize];
+        file.read_exact_at(&mut lane_bytes, h.lanes_offset)
             .map_err(io_err(path, "read"))?;
-        let lanes = lanes(&header, &head_bytes).map_err(format_err)?;
+        let lanes = parse_lanes(&header, &lane_bytes).map_err(format_err)?;
+        // A writer must never write one region over another.
+        let mut regions = vec![
+            (0, u64::from(HEADER_SIZE)),
+            (h.dict_offset, h.dict_offset + h.dict_size),
+            (h.lanes_offset, h.lanes_offset + lane_bytes.len() as u64),
+        ];
+        regions.extend(lanes.iter().map(|l| {
+            (
+                l.slots_offset,
+                l.slots_offset + l.slots() * u64::from(SLOT_SIZE),
+            )
+        }));
+        regions.sort_unstable();
+        if regions.windows(2).any(|w| w[0].1 > w[1].0) {
+            return Err(format_err(DecodeError::BadGeometry("regions overlap")));
+        }
+        let mut dict_bytes = [0u8; 16];
+        file.read_exact_at(&mut dict_bytes, h.dict_offset)
+            .map_err(io_err(path, "read"))?;
+        let dh: DictHeader = bytemuck::pod_read_unaligned(&dict_bytes);
 
         let map = Mapping::new(file).map_err(io_err(path, "map"))?;
+        if map.words().len() as u64 * 8 != h.file_size {
+            // Truncated between the check and the mapping.
+            return Err(OpenError::SizeMismatch {
+                path: path.to_owned(),
+                header: h.file_size,
+                actual: map.words().len() as u64 * 8,
+            });
+        }
         let mut ring = Ring {
             map,
             path: path.to_owned(),
@@ -167,9 +198,6 @@ impl Ring {
             )));
         }
         let dict_words = h.dict_size as usize / 8;
-        let dh: DictHeader = bytemuck::pod_read_unaligned(
-            &head_bytes[h.dict_offset as usize..h.dict_offset as usize + 16],
-        );
         let index_len = dh.index_len as usize;
         if !index_len.is_power_of_two() || 2 + index_len > dict_words {
             return Err(format_err(DecodeError::BadGeometry("dictionary index")));
@@ -353,8 +381,19 @@ fn open_existing(path: &Path) -> io::Result<File> {
 /// Creates a complete ring beside `path`, then links it into place, so
 /// that no process ever sees a half-made file.
 fn create(path: &Path, size: u64, now_ns: u64) -> Result<File, OpenError> {
+    static ATTEMPT: AtomicU64 = AtomicU64::new(0);
     let geometry = Geometry::for_size(size);
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    remove_stale_temporaries(path);
+    // Unique across processes, threads and PID namespaces sharing a folder.
+    let tmp = temporary(
+        path,
+        &format!(
+            "{}-{}-{}",
+            std::process::id(),
+            now_ns,
+            ATTEMPT.fetch_add(1, Ordering::Relaxed)
+        ),
+    );
     let made = (|| -> io::Result<()> {
         let file = OpenOptions::new()
             .read(true)
@@ -391,4 +430,35 @@ fn create(path: &Path, size: u64, now_ns: u64) -> Result<File, OpenError> {
     let _ = fs::remove_file(&tmp);
     made.map_err(io_err(path, "create"))?;
     open_existing(path).map_err(io_err(path, "open"))
+}
+
+/// `path`'s temporary sibling named by `tag`: `.events.ring.<tag>.tmp`.
+fn temporary(path: &Path, tag: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "ring".into(), |n| n.to_string_lossy());
+    path.with_file_name(format!(".{name}.{tag}.tmp"))
+}
+
+/// Removes temporaries that creators killed mid-way left behind (older
+/// than ten minutes: a live creator takes milliseconds).
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 600));
+        if file_name.starts_with(&prefix) && file_name.ends_with(".tmp") && old {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
