@@ -6,9 +6,10 @@
 //! ticks at one rate on every core, in every power state), a record's time
 //! is the wall-clock time at start-up plus the ticks since, scaled.
 //!
-//! The tick rate is measured against the monotonic clock over as long a
-//! baseline as possible: the first process after a boot leaves an anchor
-//! (ticks and monotonic time) in the ring header's writer-private words;
+//! The tick rate is measured against the boot clock (CLOCK_BOOTTIME, which
+//! counts suspended time as the counter does) over as long a baseline as
+//! possible: the first process after a boot leaves an anchor (ticks and
+//! boot-clock time) in the ring header's writer-private words;
 //! later processes measure from it, over seconds to days, for free. Only a
 //! process that finds no anchor older than 50 ms spins for 2 ms.
 
@@ -45,8 +46,11 @@ impl Clock {
         match self.tsc {
             #[cfg(target_arch = "x86_64")]
             Some(s) => {
-                let ticks = crate::sys::tsc().wrapping_sub(s.base);
-                s.wall + ((u128::from(ticks) * u128::from(s.mult)) >> 32) as u64
+                // Signed: a core whose counter is a hair behind the base's
+                // gives a time a hair earlier, not one centuries away.
+                let ticks = crate::sys::tsc().wrapping_sub(s.base) as i64;
+                let ns = (i128::from(ticks) * i128::from(s.mult)) >> 32;
+                s.wall.wrapping_add_signed(ns as i64)
             }
             _ => wall_ns(),
         }
@@ -60,8 +64,14 @@ pub fn wall_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// Whether the counter ticks at one rate everywhere and the kernel trusts
+/// it (it falls back to another clock source when it finds it unstable).
 fn invariant_tsc() -> bool {
+    let trusted =
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .map_or(true, |source| source.trim() == "tsc");
     cfg!(target_arch = "x86_64")
+        && trusted
         && std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
             info.lines()
                 .find(|l| l.starts_with("flags"))
@@ -72,25 +82,46 @@ fn invariant_tsc() -> bool {
         })
 }
 
+/// A counter reading and a boot-clock reading taken together: the pair
+/// whose counter reads bracket the clock read most tightly of a few tries,
+/// so a preemption between them does not skew the rate.
+#[cfg(target_arch = "x86_64")]
+fn paired() -> (u64, u64) {
+    let mut best = (u64::MAX, 0, 0);
+    for _ in 0..5 {
+        let t0 = crate::sys::tsc();
+        let ns = crate::sys::boottime_ns();
+        let t1 = crate::sys::tsc();
+        let width = t1.wrapping_sub(t0);
+        if width < best.0 {
+            best = (width, t0 + width / 2, ns);
+        }
+    }
+    (best.1, best.2)
+}
+
 #[cfg(target_arch = "x86_64")]
 fn calibrate(ring: &Ring) -> Option<TscScale> {
     let anchor = ring.clock_anchor();
     let boot = boot_id();
-    let (tsc_now, mono_now) = (crate::sys::tsc(), crate::sys::monotonic_ns());
-    let (a_boot, a_tsc, a_mono) = anchor.read();
-    let hz = if a_boot == boot && a_mono != 0 && mono_now > a_mono + 50_000_000 && tsc_now > a_tsc {
-        (tsc_now - a_tsc) as f64 * 1e9 / (mono_now - a_mono) as f64
+    let (tsc_now, ns_now) = paired();
+    let (a_boot, a_tsc, a_ns) = anchor.read();
+    let usable = a_boot == boot && a_ns != 0 && ns_now > a_ns && tsc_now > a_tsc;
+    let hz = if usable && ns_now - a_ns > 50_000_000 {
+        (tsc_now - a_tsc) as f64 * 1e9 / (ns_now - a_ns) as f64
     } else {
-        if a_boot != boot {
-            anchor.write(boot, tsc_now, mono_now);
+        if !usable {
+            // First process of this boot, or an anchor the counter has
+            // gone back past (a reset in deep sleep): start a new one.
+            anchor.write(boot, tsc_now, ns_now);
         }
         let start = Instant::now();
-        let (t0, m0) = (crate::sys::tsc(), crate::sys::monotonic_ns());
+        let (t0, n0) = paired();
         while start.elapsed() < Duration::from_millis(2) {
             std::hint::spin_loop();
         }
-        let (t1, m1) = (crate::sys::tsc(), crate::sys::monotonic_ns());
-        (t1.wrapping_sub(t0)) as f64 * 1e9 / (m1.saturating_sub(m0)).max(1) as f64
+        let (t1, n1) = paired();
+        t1.wrapping_sub(t0) as f64 * 1e9 / n1.saturating_sub(n0).max(1) as f64
     };
     // Implausible rates (a VM that traps the counter badly): wall clock.
     if !(1e8..1e11).contains(&hz) {
@@ -100,7 +131,7 @@ fn calibrate(ring: &Ring) -> Option<TscScale> {
     let wall = wall_ns();
     let after = crate::sys::tsc();
     Some(TscScale {
-        base: before + (after - before) / 2,
+        base: before.wrapping_add(after.wrapping_sub(before) / 2),
         wall,
         mult: (1e9 * 4_294_967_296.0 / hz) as u64,
     })
@@ -118,7 +149,7 @@ fn boot_id() -> u64 {
 }
 
 /// The clock anchor in the ring header's writer-private words: a check
-/// word over boot id, ticks and monotonic time, so that a torn or
+/// word over boot id, ticks and boot-clock time, so that a torn or
 /// half-written anchor reads as none rather than as a wrong one.
 #[derive(Debug)]
 pub struct ClockAnchor<'a> {

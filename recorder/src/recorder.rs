@@ -32,6 +32,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub(crate) fn new(ring: Ring, filter: Targets) -> Recorder {
+        crate::thread::watch_forks();
         let max_level = filter
             .iter()
             .map(|(_, l)| l)
@@ -110,6 +111,7 @@ impl Recorder {
         values: &ValueWriter,
     ) {
         let _ = THREAD.try_with(|t| {
+            t.renew_after_fork();
             let lane = t.lane(|| self.ring.next_lane());
             let head = RecordHead {
                 time_ns: self.clock.now_ns(),
@@ -189,7 +191,10 @@ impl Recorder {
     #[inline]
     pub(crate) fn new_span_id(&self) -> u32 {
         THREAD
-            .try_with(|t| t.span_id(|n| self.ring.reserve_span_ids(n)))
+            .try_with(|t| {
+                t.renew_after_fork();
+                t.span_id(|n| self.ring.reserve_span_ids(n))
+            })
             .unwrap_or_else(|_| self.ring.reserve_span_ids(1))
     }
 

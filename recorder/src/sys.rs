@@ -98,15 +98,23 @@ pub fn usage() -> Usage {
     }
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: one clock for every process of a boot.
-pub fn monotonic_ns() -> u64 {
+/// CLOCK_BOOTTIME in nanoseconds: one clock for every process of a boot,
+/// counting time suspended, as the time-stamp counter does.
+pub fn boottime_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec for clock_gettime to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec.max(0) as u64
+}
+
+/// Calls `child` in the child process after every `fork`.
+pub fn on_fork_in_child(child: extern "C" fn()) {
+    // SAFETY: registers a handler that only does an atomic add, which is
+    // async-signal-safe as fork handlers must be.
+    unsafe { libc::pthread_atfork(None, None, Some(child)) };
 }
 
 /// The time-stamp counter, where the CPU has one.
@@ -117,7 +125,7 @@ pub fn tsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-/// Address ranges of the executable's read-only mappings: where string
+/// Address ranges of the executable's read-only segments: where string
 /// literals live.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StaticMemory {
@@ -126,35 +134,42 @@ pub struct StaticMemory {
 }
 
 impl StaticMemory {
-    /// Reads the executable's read-only mappings from `/proc/self/maps`.
+    /// The executable's loaded read-only segments, as the dynamic loader
+    /// reports them: what stays mapped and unchanged for the process's life
+    /// (not, say, a copy of the executable mapped to read debug info).
     pub fn of_this_process() -> StaticMemory {
-        let mut mem = StaticMemory::default();
-        let (Ok(exe), Ok(maps)) = (
-            std::fs::read_link("/proc/self/exe"),
-            std::fs::read_to_string("/proc/self/maps"),
-        ) else {
-            return mem;
-        };
-        let exe = exe.to_string_lossy();
-        for line in maps.lines() {
-            let mut parts = line.split_whitespace();
-            let (Some(range), Some(perms)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            let path = parts.nth(3).unwrap_or("");
-            if path != exe || perms.as_bytes().get(1) != Some(&b'-') {
-                continue;
+        unsafe extern "C" fn visit(
+            info: *mut libc::dl_phdr_info,
+            _size: usize,
+            data: *mut libc::c_void,
+        ) -> libc::c_int {
+            // SAFETY: dl_iterate_phdr passes an `info` valid for this call,
+            // and `data` is the `StaticMemory` that `of_this_process` lent it.
+            let (info, mem) = unsafe { (&*info, &mut *data.cast::<StaticMemory>()) };
+            if info.dlpi_phdr.is_null() {
+                return 1;
             }
-            let Some((a, b)) = range.split_once('-') else {
-                continue;
-            };
-            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
-                if mem.len < mem.ranges.len() {
-                    mem.ranges[mem.len] = (a, b);
+            // SAFETY: the loader's program headers: `dlpi_phnum` of them at
+            // `dlpi_phdr`, valid for this call.
+            let headers =
+                unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
+            for h in headers {
+                if h.p_type == libc::PT_LOAD
+                    && h.p_flags & libc::PF_W == 0
+                    && mem.len < mem.ranges.len()
+                {
+                    let start = (info.dlpi_addr as usize).wrapping_add(h.p_vaddr as usize);
+                    mem.ranges[mem.len] = (start, start.saturating_add(h.p_memsz as usize));
                     mem.len += 1;
                 }
             }
+            // The first object is the executable: stop there.
+            1
         }
+        let mut mem = StaticMemory::default();
+        // SAFETY: `visit` matches the callback's contract and only writes
+        // through `data`, which points to `mem` for the whole call.
+        unsafe { libc::dl_iterate_phdr(Some(visit), (&mut mem as *mut StaticMemory).cast()) };
         mem
     }
 
@@ -170,8 +185,8 @@ impl StaticMemory {
         {
             return None;
         }
-        // SAFETY: the bytes lie inside a read-only mapping of the executable
-        // file, which the process never unmaps nor writes while it runs.
+        // SAFETY: the bytes lie inside a read-only segment the loader mapped
+        // for the executable, which stays mapped and unwritten until exit.
         Some(unsafe { &*(s as *const str) })
     }
 }

@@ -4,6 +4,22 @@
 //! allocates.
 
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+
+/// Bumped in the child after every `fork`: the forking thread's state was
+/// copied, and its thread id and span ids belong to the parent.
+static FORKS: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn forked() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Arranges for thread state to be renewed in forked children.
+pub fn watch_forks() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| crate::sys::on_fork_in_child(forked));
+}
 
 /// Deepest span nesting tracked; deeper spans still record, but events
 /// inside them are attributed to the deepest tracked one.
@@ -75,6 +91,8 @@ pub struct ThreadState {
     span_end: Cell<u32>,
     /// Where this thread looks for a free span-table entry next.
     span_cursor: Cell<usize>,
+    /// [`FORKS`] when this state was made.
+    forks: Cell<u32>,
     pub stack: RefCell<SpanStack>,
 }
 
@@ -86,12 +104,25 @@ thread_local! {
             next_span: Cell::new(0),
             span_end: Cell::new(0),
             span_cursor: Cell::new(usize::MAX),
+            forks: Cell::new(0),
             stack: RefCell::new(SpanStack::new()),
         }
     };
 }
 
 impl ThreadState {
+    /// Forgets what a fork copied from the parent's thread.
+    #[inline(always)]
+    pub fn renew_after_fork(&self) {
+        let forks = FORKS.load(Ordering::Relaxed);
+        if self.forks.get() != forks {
+            self.forks.set(forks);
+            self.tid.set(0);
+            self.next_span.set(0);
+            self.span_end.set(0);
+        }
+    }
+
     #[inline(always)]
     pub fn tid(&self) -> u32 {
         match self.tid.get() {
