@@ -71,18 +71,20 @@ impl Recorder {
             .ok()
     }
 
-    /// Visits `record`'s fields into `out` and returns the callsite id to
-    /// write them with, registering the callsite on its first record.
+    /// Visits `record`'s fields into `enc` and writes them as a record of
+    /// `kind`, registering the callsite on its first record. The encoder
+    /// stays where the caller made it: its buffer is never copied.
     #[inline]
-    fn encode(
+    fn encode_and_write(
         &self,
+        kind: RecordKind,
+        span: u32,
         meta: &'static Metadata<'static>,
-        info: &CallsiteInfo,
-        out: ValueWriter,
+        enc: &mut FieldEncoder<'_>,
         record: impl FnOnce(&mut dyn Visit),
-    ) -> Option<(u64, ValueWriter)> {
-        let mut enc = FieldEncoder::new(self, info, out);
-        record(&mut enc);
+    ) -> Option<u64> {
+        record(enc);
+        let info = enc.callsite;
         let id = match info.id {
             0 => self
                 .tables
@@ -91,7 +93,8 @@ impl Recorder {
                 .ok()?,
             id => id,
         };
-        Some((id, enc.out))
+        self.write(info.class, kind, id, span, &enc.out);
+        Some(id)
     }
 
     /// The dictionary id of a read-only string.
@@ -136,11 +139,8 @@ impl Recorder {
         let Some(info) = self.callsite(meta) else {
             return;
         };
-        if let Some((id, values)) =
-            self.encode(meta, &info, ValueWriter::new(), |v| event.record(v))
-        {
-            self.write(info.class, RecordKind::Event, id, span, &values);
-        }
+        let mut enc = FieldEncoder::new(self, &info, ValueWriter::new());
+        self.encode_and_write(RecordKind::Event, span, meta, &mut enc, |v| event.record(v));
     }
 
     /// Records a new span with its fields; returns its callsite and id.
@@ -152,10 +152,10 @@ impl Recorder {
     ) -> Option<(CallsiteInfo, u64)> {
         let meta = attrs.metadata();
         let info = self.callsite(meta)?;
-        let (id, values) = self.encode(meta, &info, ValueWriter::with_parent(parent), |v| {
+        let mut enc = FieldEncoder::new(self, &info, ValueWriter::with_parent(parent));
+        let id = self.encode_and_write(RecordKind::SpanNew, ring_id, meta, &mut enc, |v| {
             attrs.record(v)
         })?;
-        self.write(info.class, RecordKind::SpanNew, id, ring_id, &values);
         Some((info, id))
     }
 
@@ -169,10 +169,10 @@ impl Recorder {
         let Some(info) = self.callsite(meta) else {
             return;
         };
-        if let Some((id, out)) = self.encode(meta, &info, ValueWriter::new(), |v| values.record(v))
-        {
-            self.write(info.class, RecordKind::SpanRecord, id, ring_id, &out);
-        }
+        let mut enc = FieldEncoder::new(self, &info, ValueWriter::new());
+        self.encode_and_write(RecordKind::SpanRecord, ring_id, meta, &mut enc, |v| {
+            values.record(v)
+        });
     }
 
     /// Records a span's enter, exit or close.

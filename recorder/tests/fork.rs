@@ -6,7 +6,10 @@ use caro_format::{decode, RecordKind};
 fn a_forked_child_records_as_itself() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ring");
-    let guard = caro_recorder::Config::default().ring_path(&path).ring_size(1 << 20).init();
+    let guard = caro_recorder::Config::default()
+        .ring_path(&path)
+        .ring_size(1 << 20)
+        .init();
     let parent_span = tracing::info_span!("parent");
     parent_span.in_scope(|| tracing::info!("before fork"));
 
@@ -28,12 +31,19 @@ fn a_forked_child_records_as_itself() {
     drop((parent_span, again, guard));
 
     let d = decode(&std::fs::read(&path).unwrap()).unwrap();
-    let spans: Vec<_> = d.records.iter().filter(|r| r.kind == RecordKind::SpanNew).collect();
+    let spans: Vec<_> = d
+        .records
+        .iter()
+        .filter(|r| r.kind == RecordKind::SpanNew)
+        .collect();
     assert_eq!(spans.len(), 3);
     let mut ids: Vec<_> = spans.iter().map(|r| r.span).collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 3, "span ids are unique across parent and child");
     let threads: std::collections::BTreeSet<_> = spans.iter().map(|r| r.thread).collect();
-    assert!(threads.contains(&(pid as u32)), "the child writes with its own thread id: {threads:?}");
+    assert!(
+        threads.contains(&(pid as u32)),
+        "the child writes with its own thread id: {threads:?}"
+    );
 }
