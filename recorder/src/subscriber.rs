@@ -54,6 +54,21 @@ impl SpanKey {
     }
 }
 
+/// The ring id of a new span's or an event's parent: the explicit one,
+/// else the thread's current span when the parent is contextual, else none.
+#[inline]
+fn parent_ring_id(explicit: Option<&Id>, contextual: bool) -> u32 {
+    match explicit {
+        Some(p) => SpanKey::from_id(p).ring_id,
+        None if contextual => THREAD
+            .try_with(|t| t.current())
+            .ok()
+            .flatten()
+            .map_or(0, |e| e.ring_id),
+        None => 0,
+    }
+}
+
 impl RingSubscriber {
     pub(crate) fn new(rec: Arc<Recorder>) -> RingSubscriber {
         RingSubscriber { rec }
@@ -86,15 +101,7 @@ impl Subscriber for RingSubscriber {
     }
 
     fn new_span(&self, attrs: &Attributes<'_>) -> Id {
-        let parent = match attrs.parent() {
-            Some(p) => SpanKey::from_id(p).ring_id,
-            None if attrs.is_contextual() => THREAD
-                .try_with(|t| t.current())
-                .ok()
-                .flatten()
-                .map_or(0, |e| e.ring_id),
-            None => 0,
-        };
+        let parent = parent_ring_id(attrs.parent(), attrs.is_contextual());
         let ring_id = self.rec.new_span_id();
         let (slot, alert) = match self.rec.span_new(attrs, ring_id, parent) {
             Some((info, callsite)) => (
@@ -126,15 +133,7 @@ impl Subscriber for RingSubscriber {
 
     #[inline]
     fn event(&self, event: &Event<'_>) {
-        let span = match event.parent() {
-            Some(p) => SpanKey::from_id(p).ring_id,
-            None if event.is_contextual() => THREAD
-                .try_with(|t| t.current())
-                .ok()
-                .flatten()
-                .map_or(0, |e| e.ring_id),
-            None => 0,
-        };
+        let span = parent_ring_id(event.parent(), event.is_contextual());
         self.rec.event(event, span);
     }
 
