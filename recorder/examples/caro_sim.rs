@@ -41,6 +41,9 @@ struct Args {
     /// After the requests, log N INFO events as fast as possible.
     #[arg(long, default_value_t = 0)]
     flood: u64,
+    /// Abort (SIGABRT, no unwinding, no exit record) after writing the truth.
+    #[arg(long)]
+    abort: bool,
     /// Write a JSON summary of what was simulated here.
     #[arg(long)]
     truth: Option<std::path::PathBuf>,
@@ -323,6 +326,9 @@ fn main() {
             eprintln!("caro_sim: cannot write {}: {e}", path.display());
             std::process::exit(1);
         }
+    }
+    if args.abort {
+        std::process::abort();
     }
 }
 

@@ -116,3 +116,32 @@ fn panics_are_recorded_without_their_message() {
         "a panic message reached the ring"
     );
 }
+
+#[test]
+fn records_written_before_an_abort_survive_it() {
+    let home = DataDir::new();
+    let truth = home.path().join("truth.json");
+    let out = home
+        .spawn_sim(&[
+            "--queries",
+            "100",
+            "--seed",
+            "6",
+            "--threads",
+            "2",
+            "--abort",
+            "--truth",
+            truth.to_str().unwrap(),
+        ])
+        .wait_with_output()
+        .unwrap();
+    assert!(!out.status.success(), "the sim aborted");
+    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(&truth).unwrap()).unwrap();
+    let lines = home.logs_json();
+    assert_eq!(
+        caro_tests::counts(caro_tests::logged_events(&lines)),
+        caro_tests::counts(caro_tests::truth_events(&truth))
+    );
+    let status = home.status_json();
+    assert_eq!(status["corrupt"], 0, "{status}");
+}
