@@ -3,9 +3,11 @@
 //!
 //! Strings that live in the program's read-only memory (literals, derived
 //! `Debug` names of enum variants) are program text, not user data: they
-//! go to the dictionary once and are referred to by id. A message written
-//! with runtime arguments, a `Debug` or `Display` value built at run time,
-//! and any value of a deny-listed field keep only their length.
+//! go to the dictionary once and are referred to by id (short ones are
+//! simply copied). A message built at run time, a `Debug` or `Display`
+//! value built at run time, and any value of a deny-listed field keep only
+//! their length. Other string values are kept, cut at 127 bytes, for the
+//! analyzer's scrubber.
 
 use std::fmt;
 
@@ -66,9 +68,7 @@ impl<'a> FieldEncoder<'a> {
             literal: None,
         }
     }
-}
 
-impl FieldEncoder<'_> {
     /// Whether `text` can be written as the callsite's message literal:
     /// it is the one registered, or the callsite is not registered yet and
     /// will be with this one.
