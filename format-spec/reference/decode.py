@@ -287,7 +287,7 @@ def walk_lane(data, lane_index, lane):
         elif d != 0 or state == EMPTY:
             st["unstamped"].append((s, None))
         elif state == WRITING:
-            st["unstamped"].append((s, words[0]))
+            st["unstamped"].append((s, check))   # coarse time: time_ns >> 20
         elif state == CONT:
             st["corrupt" if head_seen else "lost"] += 1
         else:
@@ -310,9 +310,10 @@ def walk_lane(data, lane_index, lane):
 def classify_unstamped(stats, lanes):
     newest = max((r["time"] for st in stats for r in st["records"]), default=0)
     for st, lane in zip(stats, lanes):
+        n = (newest >> 20) % 2**32
         st["pending"] = sum(1 for s, t in st["unstamped"]
                             if s + 16 >= lane["head"] and t is not None
-                            and t + 10**9 >= newest)
+                            and ((n - t) % 2**32 <= 954 or (n - t) % 2**32 >= 2**32 - 954))
         st["abandoned"] = len(st["unstamped"]) - st["pending"]
 
 

@@ -10,14 +10,14 @@ use bytemuck::pod_read_unaligned;
 
 use crate::dictionary::Dictionary;
 use crate::layout::*;
-use crate::slot::{checksum, seq_order, stamp, stamp_state, RecordKind, SeqOrder, SlotState};
+use crate::slot::{
+    checksum, seq_order, stamp, stamp_state, writing_is_recent, RecordKind, SeqOrder, SlotState,
+};
 use crate::value::{decode_values, FieldValue};
 
-/// A claimed slot this close to its lane's head, and no more than
-/// [`PENDING_NS`] older than the newest record, may still be being written.
+/// A claimed slot this close to its lane's head, whose writing stamp is
+/// about a second from the newest record, may still be being written.
 pub const PENDING_WINDOW: u64 = 16;
-/// See [`PENDING_WINDOW`].
-pub const PENDING_NS: u64 = 1_000_000_000;
 
 /// Why a file could not be read as a ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,9 +288,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         let lane = &lanes[u.lane];
         let s = &mut stats[u.lane];
         let recent_seq = u.seq + PENDING_WINDOW >= lane.head;
-        let recent_time = u
-            .time_ns
-            .is_some_and(|t| t.saturating_add(PENDING_NS) >= newest);
+        let recent_time = u.time.is_some_and(|t| writing_is_recent(t, newest));
         if recent_seq && recent_time {
             s.pending += 1;
             s.first_pending = Some(s.first_pending.map_or(u.seq, |p| p.min(u.seq)));
@@ -327,7 +325,8 @@ pub fn dictionary_log<'a>(header: &Header, bytes: &'a [u8]) -> Option<&'a [u8]> 
 struct Unstamped {
     lane: usize,
     seq: u64,
-    time_ns: Option<u64>,
+    /// A writing stamp's coarse time (see [`crate::slot::WRITING_TIME_SHIFT`]).
+    time: Option<u32>,
 }
 
 fn slot_words(bytes: &[u8], lane: &Lane, seq: u64) -> [u64; 8] {
@@ -367,7 +366,7 @@ fn scan_lane(
                 unstamped.push(Unstamped {
                     lane: lane.index,
                     seq: s,
-                    time_ns: None,
+                    time: None,
                 });
                 s += 1;
             }
@@ -375,7 +374,7 @@ fn scan_lane(
                 unstamped.push(Unstamped {
                     lane: lane.index,
                     seq: s,
-                    time_ns: Some(w[1]),
+                    time: Some((w[0] >> 32) as u32),
                 });
                 s += 1;
             }

@@ -26,6 +26,27 @@ pub const fn stamp(seq: u64, state: SlotState) -> u32 {
     (((seq & SEQ_MASK) as u32) << 2) | state as u32
 }
 
+/// A writing stamp's check field holds the writer's time in units of
+/// 2^20 ns (about a millisecond): enough for a reader to tell a write in
+/// progress from one a killed writer abandoned long ago.
+pub const WRITING_TIME_SHIFT: u32 = 20;
+/// A write this many units of 2^20 ns from the newest record (about a
+/// second) may still be in progress.
+pub const WRITING_RECENT: u32 = 954;
+
+/// The stamp word a writer opens slot `seq` with, at `time_ns`.
+#[inline(always)]
+pub const fn writing_word(seq: u64, time_ns: u64) -> u64 {
+    stamp(seq, SlotState::Writing) as u64 | ((time_ns >> WRITING_TIME_SHIFT) as u32 as u64) << 32
+}
+
+/// Whether a writing stamp's coarse time `t` is within about a second of
+/// `newest_ns`, either side.
+pub const fn writing_is_recent(t: u32, newest_ns: u64) -> bool {
+    let d = ((newest_ns >> WRITING_TIME_SHIFT) as u32).wrapping_sub(t);
+    d <= WRITING_RECENT || d >= 0u32.wrapping_sub(WRITING_RECENT)
+}
+
 /// The state bits of a stamp.
 pub const fn stamp_state(stamp: u32) -> SlotState {
     match stamp & 3 {

@@ -19,7 +19,7 @@ use caro_format::layout::{
     SLOT_SIZE,
 };
 use caro_format::slot::{
-    cont_slot, continuations_for, head_slot, stamp, PaddedPayload, RecordHead, SlotState,
+    cont_slot, continuations_for, head_slot, writing_word, PaddedPayload, RecordHead,
 };
 use caro_format::ValueWriter;
 use caro_format::{DecodeError, Geometry};
@@ -302,7 +302,7 @@ impl Ring {
         let at = |i: usize| lane.slots + (((seq + i as u64) & lane.mask) as usize) * 8;
         for i in 0..=cont {
             words[at(i)].store(
-                u64::from(stamp(seq + i as u64, SlotState::Writing)),
+                writing_word(seq + i as u64, head.time_ns),
                 Ordering::Relaxed,
             );
         }

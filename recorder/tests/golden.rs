@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use caro_format::dictionary::{encode_callsite, encode_string, CallsiteKind, CallsiteRef, Level};
 use caro_format::layout::{LaneClass, LANE_HEADER_SIZE, SLOT_SIZE};
-use caro_format::slot::{stamp, RecordHead, RecordKind, SlotState};
+use caro_format::slot::{writing_word, RecordHead, RecordKind};
 use caro_format::{Geometry, ValueWriter};
 use caro_recorder::ring::Ring;
 
@@ -352,18 +352,8 @@ fn make_golden(path: &Path) {
     let lane2 = g.lanes_offset() + 2 * u64::from(LANE_HEADER_SIZE);
     word(&mut bytes, lane2, 6);
     let slot = |i: u32, seq: u64| g.lane_slots_offset(i) + seq * u64::from(SLOT_SIZE);
-    word(
-        &mut bytes,
-        slot(2, 4),
-        u64::from(stamp(4, SlotState::Writing)),
-    );
-    word(&mut bytes, slot(2, 4) + 8, T0 - 5_000_000_000);
-    word(
-        &mut bytes,
-        slot(2, 5),
-        u64::from(stamp(5, SlotState::Writing)),
-    );
-    word(&mut bytes, slot(2, 5) + 8, T0 + 40_000);
+    word(&mut bytes, slot(2, 4), writing_word(4, T0 - 5_000_000_000));
+    word(&mut bytes, slot(2, 5), writing_word(5, T0 + 40_000));
     // Lane 3: flip one payload bit of the first record.
     bytes[(slot(3, 0) + 40) as usize] ^= 0x10;
     std::fs::write(path, bytes).unwrap();

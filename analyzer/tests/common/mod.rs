@@ -204,8 +204,7 @@ impl RingBuilder {
     pub fn claim(&mut self, lane: u32, time_ns: u64) -> u64 {
         let seq = self.head(lane);
         let off = self.slot_offset(lane, seq);
-        self.set_u64(off, (seq & ((1 << 30) - 1)) << 2 | 1);
-        self.set_u64(off + 8, time_ns);
+        self.set_u64(off, caro_format::slot::writing_word(seq, time_ns));
         self.set_head(lane, seq + 1);
         seq
     }
