@@ -43,10 +43,29 @@ pub fn path_or_default(path: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-/// Reads and decodes the ring at `path`.
+/// Reads and decodes the ring at `path`, judging writes in progress by
+/// this machine's clock. A read that catches a writer mid-record (a slot
+/// pending, or torn so that its checksum fails) is taken again a moment
+/// later, a few times, so a live ring's counts are not a copy's accidents.
 pub fn load(path: &Path) -> Result<Ring> {
+    let mut ring = load_once(path)?;
+    for _ in 0..3 {
+        let t = ring.decoded.totals();
+        if t.pending == 0 && t.corrupt == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        ring = load_once(path)?;
+    }
+    Ok(ring)
+}
+
+fn load_once(path: &Path) -> Result<Ring> {
     let bytes = read(path)?;
-    let decoded = caro_format::decode(&bytes).map_err(|source| Error::Decode {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let decoded = caro_format::decode_at(&bytes, Some(now)).map_err(|source| Error::Decode {
         path: path.to_owned(),
         source,
     })?;

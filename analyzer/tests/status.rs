@@ -101,13 +101,20 @@ fn status_json_numbers_match_the_ring() {
 fn abandoned_pending_and_corrupt_slots_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ring");
-    let mut b = RingBuilder::new(T0);
+    // Writes in progress are judged by the clock: this ring was written
+    // ten seconds ago, but for one slot claimed just now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let t0 = now - 10_000_000_000;
+    let mut b = RingBuilder::new(t0);
     let cs = b.event_callsite(Level::Info, "caro", "tick", &["message"]);
-    b.set_head(MAIN, 1); // abandoned: never stamped
-    let bad = b.event(MAIN, T0 + 10, cs, 0, &values(|w| w.message(0)));
-    b.event(MAIN, T0 + 20, cs, 0, &values(|w| w.message(0)));
-    b.claim(MAIN, T0 + 30); // pending: being written moments ago
-                            // Flip a payload bit of the record at `bad`: its checksum fails.
+    b.set_head(MAIN, 1); // abandoned: never stamped, ten seconds ago
+    let bad = b.event(MAIN, t0 + 10, cs, 0, &values(|w| w.message(0)));
+    b.event(MAIN, t0 + 20, cs, 0, &values(|w| w.message(0)));
+    b.claim(MAIN, now); // pending: being written this moment
+                        // Flip a payload bit of the record at `bad`: its checksum fails.
     let off = b.geometry.lane_slots_offset(MAIN) + 64 * bad + 40;
     b.bytes[off as usize] ^= 1;
     b.write_to(&path);

@@ -101,6 +101,13 @@ def read_lane_headers(data, hdr):
                 or lane["slots_offset"] + 64 * lane["n"] > hdr["file_size"]):
             raise RingError("lane %d: slots outside the file" % i)
         lanes.append(lane)
+    # Check 11: no two regions overlap.
+    regions = sorted([(0, 4096),
+                      (hdr["dict_offset"], hdr["dict_offset"] + hdr["dict_size"]),
+                      (hdr["lanes_offset"], hdr["lanes_offset"] + 64 * hdr["lane_count"])]
+                     + [(l["slots_offset"], l["slots_offset"] + 64 * l["n"]) for l in lanes])
+    if any(a[1] > b[0] for a, b in zip(regions, regions[1:])):
+        raise RingError("regions overlap")
     return lanes
 
 
@@ -214,7 +221,7 @@ def read_dictionary(data, hdr):
     while len(log) - p >= 16:
         stamp = u32(log, p)
         words, state = (stamp >> 2) & 0x3FFF, stamp & 3
-        if stamp >> 16 != 0xCA70 or words < 2 or p + 8 * words > len(log):
+        if stamp >> 16 != 0xCA70 or words < 3 or p + 8 * words > len(log):
             d["skipped"] += 8
             p += 8
             continue
@@ -307,13 +314,23 @@ def walk_lane(data, lane_index, lane):
     return st
 
 
+def is_recent(t, reference):
+    """Section 8: a coarse time t within about a second of reference."""
+    d = ((reference >> 20) - t) % 2**32
+    return d <= 954 or d >= 2**32 - 954
+
+
 def classify_unstamped(stats, lanes):
     newest = max((r["time"] for st in stats for r in st["records"]), default=0)
     for st, lane in zip(stats, lanes):
-        n = (newest >> 20) % 2**32
-        st["pending"] = sum(1 for s, t in st["unstamped"]
-                            if s + 16 >= lane["head"] and t is not None
-                            and ((n - t) % 2**32 <= 954 or (n - t) % 2**32 >= 2**32 - 954))
+        # A slot never stamped takes the time of its lane's newest record.
+        lane_newest = max((r["time"] for r in st["records"]), default=None)
+        lane_t = None if lane_newest is None else (lane_newest >> 20) % 2**32
+        st["pending"] = 0
+        for s, t in st["unstamped"]:
+            t = lane_t if t is None else t
+            if s + 16 >= lane["head"] and t is not None and is_recent(t, newest):
+                st["pending"] += 1
         st["abandoned"] = len(st["unstamped"]) - st["pending"]
 
 
@@ -403,9 +420,11 @@ def canonical_text(data):
     keys = ("records", "lost", "abandoned", "pending", "corrupt", "unknown")
     totals = dict.fromkeys(keys, 0)
     for i, (lane, st) in enumerate(zip(lanes, stats)):
-        counts = dict(st, records=len(st["records"]))
+        # Section 8: counts saturate at 2^64 - 1.
+        counts = {k: min(v, MASK64) for k, v in dict(st, records=len(st["records"])).items()
+                  if k in keys}
         for k in keys:
-            totals[k] += counts[k]
+            totals[k] = min(totals[k] + counts[k], MASK64)
         lines.append("lane %d %s slots=%d head=%d records=%d lost_to_laps=%d "
                      "abandoned=%d pending=%d corrupt=%d unknown_kinds=%d" % (
                          i, "alert" if lane["cls"] else "main", lane["n"],

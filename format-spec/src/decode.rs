@@ -12,6 +12,7 @@ use crate::dictionary::Dictionary;
 use crate::layout::*;
 use crate::slot::{
     checksum, seq_order, stamp, stamp_state, writing_is_recent, RecordKind, SeqOrder, SlotState,
+    WRITING_TIME_SHIFT,
 };
 use crate::value::{decode_values, FieldValue};
 
@@ -192,6 +193,32 @@ pub fn parse_lanes(header: &Header, region: &[u8]) -> Result<Vec<Lane>, DecodeEr
         .collect()
 }
 
+/// Refuses a file whose regions overlap: the header page, the dictionary,
+/// the lane headers and every lane's slots must each stand alone, so no
+/// slot is read twice and no writer writes one region over another.
+pub fn check_regions(header: &Header, lanes: &[Lane]) -> Result<(), DecodeError> {
+    let h = &header.raw;
+    let mut regions = vec![
+        (0, u64::from(HEADER_SIZE)),
+        (h.dict_offset, h.dict_offset + h.dict_size),
+        (
+            h.lanes_offset,
+            h.lanes_offset + u64::from(h.lane_count) * u64::from(LANE_HEADER_SIZE),
+        ),
+    ];
+    regions.extend(lanes.iter().map(|l| {
+        (
+            l.slots_offset,
+            l.slots_offset + l.slots() * u64::from(SLOT_SIZE),
+        )
+    }));
+    regions.sort_unstable();
+    if regions.windows(2).any(|w| w[0].1 > w[1].0) {
+        return Err(DecodeError::BadGeometry("regions overlap"));
+    }
+    Ok(())
+}
+
 /// A decoded record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
@@ -228,13 +255,14 @@ pub struct LaneStats {
 }
 
 impl LaneStats {
+    /// Counts saturate: a hostile head near 2^64 must not wrap them.
     fn add(&mut self, o: &LaneStats) {
-        self.records += o.records;
-        self.lost_to_laps += o.lost_to_laps;
-        self.abandoned += o.abandoned;
-        self.pending += o.pending;
-        self.corrupt += o.corrupt;
-        self.unknown_kinds += o.unknown_kinds;
+        self.records = self.records.saturating_add(o.records);
+        self.lost_to_laps = self.lost_to_laps.saturating_add(o.lost_to_laps);
+        self.abandoned = self.abandoned.saturating_add(o.abandoned);
+        self.pending = self.pending.saturating_add(o.pending);
+        self.corrupt = self.corrupt.saturating_add(o.corrupt);
+        self.unknown_kinds = self.unknown_kinds.saturating_add(o.unknown_kinds);
     }
 }
 
@@ -260,7 +288,9 @@ impl Decoded {
 
     /// Slots claimed since the ring was created.
     pub fn slots_written(&self) -> u64 {
-        self.lanes.iter().map(|(l, _)| l.head).sum()
+        self.lanes
+            .iter()
+            .fold(0u64, |n, (l, _)| n.saturating_add(l.head))
     }
 
     /// Slots the ring holds.
@@ -269,10 +299,20 @@ impl Decoded {
     }
 }
 
-/// Decodes a whole ring file.
+/// Decodes a whole ring file, judging unfinished writes against the
+/// newest record: the deterministic reading, as the canonical text has it.
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    decode_at(bytes, None)
+}
+
+/// Decodes a whole ring file. A claimed slot not yet committed is pending
+/// (a writer may still be on it) when it is among the newest of its lane
+/// and its writer's time is within about a second of `now_ns` — a live
+/// reader's clock — or, when `now_ns` is `None`, of the newest record.
+pub fn decode_at(bytes: &[u8], now_ns: Option<u64>) -> Result<Decoded, DecodeError> {
     let header = Header::parse(bytes)?;
     let lanes = lanes(&header, bytes)?;
+    check_regions(&header, &lanes)?;
     let dictionary = dictionary_log(&header, bytes)
         .map(Dictionary::parse)
         .unwrap_or_default();
@@ -283,12 +323,23 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         stats.push(scan_lane(lane, bytes, &mut records, &mut unstamped));
     }
     // Claimed-but-unwritten slots: pending if recent, abandoned otherwise.
-    let newest = records.iter().map(|r| r.time_ns).max().unwrap_or(0);
+    // A slot claimed but not even stamped has no time of its own: its
+    // lane's newest record stands in for it.
+    let reference = now_ns.unwrap_or_else(|| records.iter().map(|r| r.time_ns).max().unwrap_or(0));
+    let mut lane_newest = vec![None; lanes.len()];
+    for r in &records {
+        let t = (r.time_ns >> WRITING_TIME_SHIFT) as u32;
+        let newest: &mut Option<(u64, u32)> = &mut lane_newest[r.lane];
+        if newest.is_none_or(|(ns, _)| r.time_ns > ns) {
+            *newest = Some((r.time_ns, t));
+        }
+    }
     for u in unstamped {
         let lane = &lanes[u.lane];
         let s = &mut stats[u.lane];
-        let recent_seq = u.seq + PENDING_WINDOW >= lane.head;
-        let recent_time = u.time.is_some_and(|t| writing_is_recent(t, newest));
+        let recent_seq = u.seq.saturating_add(PENDING_WINDOW) >= lane.head;
+        let time = u.time.or(lane_newest[u.lane].map(|(_, t)| t));
+        let recent_time = time.is_some_and(|t| writing_is_recent(t, reference));
         if recent_seq && recent_time {
             s.pending += 1;
             s.first_pending = Some(s.first_pending.map_or(u.seq, |p| p.min(u.seq)));
@@ -325,7 +376,7 @@ pub fn dictionary_log<'a>(header: &Header, bytes: &'a [u8]) -> Option<&'a [u8]> 
 struct Unstamped {
     lane: usize,
     seq: u64,
-    /// A writing stamp's coarse time (see [`crate::slot::WRITING_TIME_SHIFT`]).
+    /// A writing stamp's coarse time (see [`WRITING_TIME_SHIFT`]).
     time: Option<u32>,
 }
 
@@ -359,7 +410,7 @@ fn scan_lane(
         let st_word = w[0] as u32;
         match (seq_order(st_word, s), stamp_state(st_word)) {
             (SeqOrder::Newer, _) => {
-                st.lost_to_laps += 1;
+                st.lost_to_laps = st.lost_to_laps.saturating_add(1);
                 s += 1;
             }
             (SeqOrder::Older, _) | (SeqOrder::Same, SlotState::Empty) => {
@@ -383,7 +434,7 @@ fn scan_lane(
                 if seen_head {
                     st.corrupt += 1;
                 } else {
-                    st.lost_to_laps += 1;
+                    st.lost_to_laps = st.lost_to_laps.saturating_add(1);
                 }
                 s += 1;
             }
@@ -428,7 +479,7 @@ fn read_record(
     if cont as usize > MAX_CONT || crate::slot::continuations_for(len) != cont as usize {
         return Err(());
     }
-    if seq + cont >= lane.head || cont >= lane.slots() {
+    if seq.saturating_add(cont) >= lane.head {
         return Err(());
     }
     let mut payload = Vec::with_capacity(HEAD_PAYLOAD + cont as usize * CONT_PAYLOAD);

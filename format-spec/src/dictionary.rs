@@ -252,7 +252,7 @@ impl Dictionary {
             let words = ((stamp >> 2) & 0x3FFF) as usize;
             let state = stamp & 3;
             let plausible =
-                stamp >> 16 == ENTRY_MAGIC && words >= 2 && pos + words * 8 <= log.len();
+                stamp >> 16 == ENTRY_MAGIC && words >= 3 && pos + words * 8 <= log.len();
             if !plausible {
                 dict.skipped_bytes += 8;
                 pos += 8;

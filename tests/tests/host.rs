@@ -145,3 +145,13 @@ fn records_written_before_an_abort_survive_it() {
     let status = home.status_json();
     assert_eq!(status["corrupt"], 0, "{status}");
 }
+
+#[test]
+fn the_data_folder_and_ring_are_private_to_the_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = DataDir::new();
+    home.sim(&["--queries", "2", "--seed", "1"]);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(home.ring().parent().unwrap()), 0o700);
+    assert_eq!(mode(&home.ring()), 0o600);
+}
