@@ -13,19 +13,29 @@ use caro_format::DecodeError;
 #[non_exhaustive]
 pub enum Error {
     /// No file at the ring's path.
-    #[error("no ring at {}: nothing has been recorded yet (or pass --ring FILE)", path.display())]
+    #[error(
+        "no ring at {}: nothing has been recorded yet (or pass --ring FILE)",
+        caro_recorder::paths::shown(path)
+    )]
     NotFound { path: PathBuf },
     /// The path exists but is a folder, a device or a pipe.
-    #[error("{} is not a regular file, so it cannot be a ring", path.display())]
+    #[error(
+        "{} is not a regular file, so it cannot be a ring",
+        caro_recorder::paths::shown(path)
+    )]
     NotAFile { path: PathBuf },
     /// The file is larger than any ring can be; refused before reading it.
-    #[error("{} is {size} bytes, larger than a ring can be ({} bytes)", path.display(), crate::ring::MAX_RING_BYTES)]
+    #[error(
+        "{} is {size} bytes, larger than a ring can be ({} bytes)",
+        caro_recorder::paths::shown(path),
+        crate::ring::MAX_RING_BYTES
+    )]
     TooLarge { path: PathBuf, size: u64 },
     /// The file could not be opened or read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {source}", caro_recorder::paths::shown(path))]
     Read { path: PathBuf, source: io::Error },
     /// The file was read but is not a ring this reader understands.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", caro_recorder::paths::shown(path))]
     Decode { path: PathBuf, source: DecodeError },
     /// `--ring` was not given and there is no home folder to look in.
     #[error(

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
-use crate::logs::{records, LogPrinter};
+use crate::logs::{slots, LogPrinter};
 use crate::ring::{self, Probe, Ring};
 
 /// Time between polls.
@@ -170,7 +170,7 @@ impl Follower {
             );
         }
         if got.lost_to_laps > 0 {
-            let n = records(got.lost_to_laps);
+            let n = slots(got.lost_to_laps);
             let _ = writeln!(err, "caro-analyze: {n} lost to laps while following");
         }
         Ok(())

@@ -95,22 +95,23 @@ impl<W: Write> LogPrinter<W> {
 }
 
 /// The line that tells what a ring lost, or `None` when it lost nothing:
-/// `1234 records lost to laps, 1 abandoned by killed writers, 0 corrupt`.
+/// `1234 slots lost to laps, 1 abandoned by killed writers, 0 corrupt`.
 pub fn loss_summary(totals: &LaneStats) -> Option<String> {
     let lost = totals.lost_to_laps + totals.abandoned + totals.corrupt;
     (lost > 0).then(|| {
         format!(
             "{} lost to laps, {} abandoned by killed writers, {} corrupt",
-            records(totals.lost_to_laps),
+            slots(totals.lost_to_laps),
             totals.abandoned,
             totals.corrupt
         )
     })
 }
 
-/// `1 record`, `2 records`.
-pub(crate) fn records(n: u64) -> String {
-    format!("{n} record{}", if n == 1 { "" } else { "s" })
+/// `1 slot`, `2 slots`: losses are counted in slots, and a record takes
+/// one unless its values overflow into more.
+pub(crate) fn slots(n: u64) -> String {
+    format!("{n} slot{}", if n == 1 { "" } else { "s" })
 }
 
 /// What `caro-analyze logs` was asked to do.
@@ -175,7 +176,7 @@ mod tests {
         };
         assert_eq!(
             loss_summary(&t).unwrap(),
-            "1234 records lost to laps, 1 abandoned by killed writers, 0 corrupt"
+            "1234 slots lost to laps, 1 abandoned by killed writers, 0 corrupt"
         );
     }
 }

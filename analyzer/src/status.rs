@@ -201,7 +201,7 @@ impl Status {
     pub fn rows(&self) -> Vec<(&'static str, String)> {
         let when = |t: Option<u64>| t.map_or_else(|| "none".to_owned(), time::rfc3339);
         let mut rows = vec![
-            ("path", self.path.display().to_string()),
+            ("path", caro_recorder::paths::shown(&self.path)),
             ("file size", format!("{} bytes", self.file_size)),
             (
                 "format version",

@@ -363,7 +363,7 @@ fn records_lost_to_laps_are_summarised_on_stderr_once() {
     );
     assert_eq!(
         stderr(&o),
-        "caro-analyze: 4 records lost to laps, 0 abandoned by killed writers, 0 corrupt\n"
+        "caro-analyze: 4 slots lost to laps, 0 abandoned by killed writers, 0 corrupt\n"
     );
 
     // A claimed slot nobody stamped, long before the newest record: abandoned.
@@ -375,7 +375,7 @@ fn records_lost_to_laps_are_summarised_on_stderr_once() {
     let o = run(analyze(&["logs", "--ring"]).arg(&path));
     assert_eq!(
         stderr(&o),
-        "caro-analyze: 0 records lost to laps, 1 abandoned by killed writers, 0 corrupt\n"
+        "caro-analyze: 0 slots lost to laps, 1 abandoned by killed writers, 0 corrupt\n"
     );
     assert_eq!(
         stdout(&o).lines().count(),

@@ -134,7 +134,7 @@ fn abandoned_pending_and_corrupt_slots_are_counted() {
     let o = run(analyze(&["logs", "--ring"]).arg(&path));
     assert_eq!(
         stderr(&o),
-        "caro-analyze: 0 records lost to laps, 1 abandoned by killed writers, 1 corrupt\n"
+        "caro-analyze: 0 slots lost to laps, 1 abandoned by killed writers, 1 corrupt\n"
     );
 }
 

@@ -70,9 +70,6 @@ pub struct FieldValue {
 pub struct ValueWriter {
     buf: [u8; MAX_PAYLOAD],
     len: usize,
-    /// Room the writer may use (less than the buffer for span records,
-    /// whose parent id takes the first bytes).
-    cap: usize,
     next_field: usize,
     truncated: bool,
 }
@@ -89,7 +86,6 @@ impl ValueWriter {
         ValueWriter {
             buf: [0; MAX_PAYLOAD],
             len: 0,
-            cap: MAX_PAYLOAD,
             next_field: 0,
             truncated: false,
         }
@@ -130,7 +126,7 @@ impl ValueWriter {
         }
         let mut skip = field - self.next_field;
         let skip_bytes = if skip > 15 { 1 } else { 0 };
-        if self.len + skip_bytes + 1 + size > self.cap {
+        if self.len + skip_bytes + 1 + size > MAX_PAYLOAD {
             self.truncated = true;
             return None;
         }

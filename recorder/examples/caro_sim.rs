@@ -93,6 +93,7 @@ const ERRORS: &[&str] = &[
     "parse_error",
     "config_error",
     "internal_error",
+    "unsafe_command",
     "validation_failed",
 ];
 const PATTERNS: &[&str] = &[
@@ -190,7 +191,7 @@ impl Sim<'_> {
         };
         total_ms += gen_ms;
         if self.args.panics && rng.unit() < 0.005 {
-            t.panics += 1;
+            // Counted by the caller, which catches it.
             panic!("simulated bug in request {id}");
         }
         if let Some(category) = failure {
@@ -206,8 +207,16 @@ impl Sim<'_> {
                 .or_default() += 1;
             return;
         }
-        if rng.unit() < 0.04 {
-            let _r = info_span!(target: "caro::agent", "repair_command").entered();
+        // Repair loops: a first answer that failed to parse is repaired, one
+        // that failed validation is refined.
+        let repair = rng.unit();
+        if repair < 0.06 {
+            let span = if repair < 0.03 {
+                info_span!(target: "caro::agent", "repair_command")
+            } else {
+                info_span!(target: "caro::agent", "refine_command")
+            };
+            let _r = span.enter();
             let ms = rng.latency_ms(gen_ms.min(200.0) / 2.0);
             self.sleep_ms(ms);
             total_ms += ms;

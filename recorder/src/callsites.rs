@@ -6,6 +6,7 @@
 //! `tracing` registers it: only then is its message literal known, and the
 //! literal is part of its id (two callsites on one line differ by it).
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use caro_format::dictionary::{
@@ -101,7 +102,7 @@ impl Tables {
         let key = meta as *const Metadata<'static> as usize;
         let start = hash(key);
         for i in 0..PROBES {
-            let slot_index = (start + i) % CALLSITES;
+            let slot_index = start.wrapping_add(i) % CALLSITES;
             let slot = &self.callsites[slot_index];
             let mut k = slot.key.load(Ordering::Acquire);
             if k == 0 {
@@ -179,6 +180,7 @@ impl Tables {
             n = i + 1;
         }
         let message = literal.unwrap_or("");
+        let name = source_name(meta.name());
         let entry = encode_callsite(&CallsiteRef {
             level: level_of(meta.level()),
             kind: if meta.is_span() {
@@ -186,7 +188,7 @@ impl Tables {
             } else {
                 CallsiteKind::Event
             },
-            name: meta.name(),
+            name: &name,
             target: meta.target(),
             file: meta.file().map(source_file).unwrap_or(""),
             line: meta.line().unwrap_or(0),
@@ -225,7 +227,7 @@ impl Tables {
         let (ptr, len) = (s.as_ptr() as usize, s.len());
         let start = hash(ptr ^ len.rotate_left(48));
         for i in 0..PROBES {
-            let slot = &self.strings[(start + i) % STRINGS];
+            let slot = &self.strings[start.wrapping_add(i) % STRINGS];
             let p = slot.ptr.load(Ordering::Acquire);
             if p == ptr && slot.len.load(Ordering::Acquire) == len {
                 let id = slot.id.load(Ordering::Acquire);
@@ -311,6 +313,20 @@ pub fn source_file(path: &str) -> &str {
     }
 }
 
+/// A callsite name as the dictionary keeps it: `tracing` names events
+/// `event {file}:{line}`, and the file goes through [`source_file`].
+pub fn source_name(name: &str) -> Cow<'_, str> {
+    match name
+        .strip_prefix("event ")
+        .and_then(|rest| rest.rsplit_once(':'))
+    {
+        Some((file, line)) if source_file(file) != file => {
+            Cow::Owned(format!("event {}:{line}", source_file(file)))
+        }
+        _ => Cow::Borrowed(name),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +339,16 @@ mod tests {
         assert!(denied("auth.key"));
         assert!(!denied("query_length"));
         assert!(!denied("backend"));
+    }
+
+    #[test]
+    fn event_names_lose_their_home_too() {
+        assert_eq!(source_name("event src/main.rs:7"), "event src/main.rs:7");
+        assert_eq!(
+            source_name("event /home/alice/.cargo/registry/src/x-1.0/src/lib.rs:12"),
+            "event src/lib.rs:12"
+        );
+        assert_eq!(source_name("process_query"), "process_query");
     }
 
     #[test]

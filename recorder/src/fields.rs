@@ -4,10 +4,11 @@
 //! Strings that live in the program's read-only memory (literals, derived
 //! `Debug` names of enum variants) are program text, not user data: they
 //! go to the dictionary once and are referred to by id (short ones are
-//! simply copied). A message built at run time, a `Debug` or `Display`
-//! value built at run time, and any value of a deny-listed field keep only
-//! their length. Other string values are kept, cut at 127 bytes, for the
-//! analyzer's scrubber.
+//! simply copied). Every string built at run time — a message with
+//! arguments, a `&str` field, a `Debug` or `Display` value — and any value
+//! of a deny-listed field keep only their length: nothing the user typed,
+//! no path, no name can reach the ring. Measuring a `Debug` value's length
+//! runs its formatter into a counter; nothing formatted is kept.
 
 use std::fmt;
 
@@ -152,16 +153,13 @@ impl Visit for FieldEncoder<'_> {
 
     #[inline]
     fn record_str(&mut self, field: &Field, value: &str) {
-        // A message built at run time is withheld like a deny-listed field.
-        if self.redacted(field)
-            || (field.name() == "message" && self.recorder.statics.as_static(value).is_none())
-        {
-            return self.out.redacted(field.index(), value.len());
-        }
-        // A short string costs less copied than looked up.
+        // Program text is kept (a short one costs less copied than looked
+        // up); a string built at run time keeps only its length.
         match self.recorder.statics.as_static(value) {
+            _ if self.redacted(field) => self.out.redacted(field.index(), value.len()),
             Some(s) if s.len() > SHORT_STR => self.static_str(field, s),
-            _ => self.out.str(field.index(), value),
+            Some(s) => self.out.str(field.index(), s),
+            None => self.out.redacted(field.index(), value.len()),
         }
     }
 

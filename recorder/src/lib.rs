@@ -3,9 +3,10 @@
 //! ring file shared by all of the user's caro processes,
 //! `$XDG_CACHE_HOME/caro/events.ring` (default `~/.cache/caro/events.ring`).
 //!
-//! Recording costs a timestamp, one atomic add and a few stores into a
-//! shared cache line of the ring: no lock, no system call, no allocation,
-//! no formatting. Formatting happens later, offline, in `caro-analyze`.
+//! Recording costs a timestamp, one atomic add and a few stores into the
+//! ring: no lock, no system call, no allocation, and nothing formatted into
+//! the record (a `Debug` value's formatter runs only to measure its length).
+//! Formatting happens later, offline, in `caro-analyze`.
 //!
 //! One line turns it on; it never fails the host:
 //!
@@ -33,9 +34,10 @@
 //! `info`); `XDG_CACHE_HOME` moves the data folder; `CARO_RING_SIZE` sets
 //! the size of a new ring (`16M` by default; `K`, `M`, `G` suffixes).
 //!
-//! Values of fields named like user data (`query`, `path`, `user`, …),
-//! messages with runtime arguments and `Debug` values built at run time are
-//! never written: only their length is.
+//! Program text (literal messages, static strings, enum names) is kept.
+//! Every string built at run time — a message with arguments, a `&str` or
+//! `Debug` value — and every value of a field named like user data
+//! (`query`, `path`, `user`, …) is never written: only its length is.
 #![deny(unsafe_code)]
 
 mod callsites;

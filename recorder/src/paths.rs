@@ -1,6 +1,6 @@
 //! Where caro keeps its data: `$XDG_CACHE_HOME/caro`, else `~/.cache/caro`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use etcetera::base_strategy::{BaseStrategy, Xdg};
 
@@ -16,4 +16,32 @@ pub fn data_dir() -> Option<PathBuf> {
 /// The ring's default path, `data_dir()/events.ring`.
 pub fn ring_path() -> Option<PathBuf> {
     Some(data_dir()?.join(RING_FILE))
+}
+
+/// `path` for a one-line message: control characters (a newline in a
+/// folder name) are escaped so the message stays one line.
+pub fn shown(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.display().to_string().chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_paths_stay_on_one_line() {
+        assert_eq!(
+            shown(Path::new("/tmp/a\nb/events.ring")),
+            "/tmp/a\\nb/events.ring"
+        );
+        assert_eq!(shown(Path::new("/tmp/é/x")), "/tmp/é/x");
+    }
 }

@@ -235,7 +235,7 @@ impl SpanTable {
     /// returns its index + 1, or 0 when the table is full.
     pub fn open(&self, hint: usize, callsite: u64, meta: &'static Metadata<'static>) -> u32 {
         for i in 0..SPAN_TABLE {
-            let at = (hint + i) % SPAN_TABLE;
+            let at = hint.wrapping_add(i) % SPAN_TABLE;
             let slot = &self.slots[at];
             if slot.refs.load(Ordering::Relaxed) == 0
                 && slot

@@ -50,12 +50,12 @@ impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OpenError::NoDataDir => write!(f, "no cache folder (set XDG_CACHE_HOME or HOME)"),
-            OpenError::Io { path, what, err } => write!(f, "cannot {what} {}: {err}", path.display()),
-            OpenError::Format { path, err } => write!(f, "{}: {err}", path.display()),
+            OpenError::Io { path, what, err } => write!(f, "cannot {what} {}: {err}", crate::paths::shown(path)),
+            OpenError::Format { path, err } => write!(f, "{}: {err}", crate::paths::shown(path)),
             OpenError::SizeMismatch { path, header, actual } => write!(
                 f,
                 "{}: file is {actual} bytes but its header says {header}; remove it to start a new ring",
-                path.display()
+                crate::paths::shown(path)
             ),
         }
     }
@@ -330,7 +330,7 @@ impl Ring {
     pub fn register(&self, entry: &EncodedEntry) -> Result<(), DictionaryFull> {
         let key = entry.index_key();
         let mask = self.dict_index_len - 1;
-        let probe = |i: usize| self.word(self.dict_index + ((key as usize + i) & mask));
+        let probe = |i: usize| self.word(self.dict_index + ((key as usize).wrapping_add(i) & mask));
         for i in 0..self.dict_index_len {
             match probe(i).load(Ordering::Acquire) {
                 k if k == key => return Ok(()),

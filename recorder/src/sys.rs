@@ -110,11 +110,15 @@ pub fn boottime_ns() -> u64 {
     ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec.max(0) as u64
 }
 
-/// Calls `child` in the child process after every `fork`.
+/// Calls `child` in the child process after every `fork`. `child` runs
+/// where only async-signal-safe work is allowed: an atomic store or add.
+/// Should registration fail (out of memory), children simply keep the
+/// parent's thread state, as they would without it.
 pub fn on_fork_in_child(child: extern "C" fn()) {
-    // SAFETY: registers a handler that only does an atomic add, which is
-    // async-signal-safe as fork handlers must be.
-    unsafe { libc::pthread_atfork(None, None, Some(child)) };
+    // SAFETY: pthread_atfork only stores the function pointer, which is
+    // valid for the life of the program; the contract above is the
+    // caller's.
+    let _ = unsafe { libc::pthread_atfork(None, None, Some(child)) };
 }
 
 /// The time-stamp counter, where the CPU has one.
