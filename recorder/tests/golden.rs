@@ -74,7 +74,7 @@ fn make_golden(path: &Path) {
         fields: &event_fields,
         message: "generating command",
     });
-    let mixed_fields: Vec<String> = (0..24).map(|i| format!("f_{i}")).collect();
+    let mixed_fields: Vec<String> = (0..32).map(|i| format!("f_{i}")).collect();
     let mixed_refs: Vec<&str> = mixed_fields.iter().map(String::as_str).collect();
     let mixed_cs = encode_callsite(&CallsiteRef {
         level: Level::Debug,
@@ -165,7 +165,7 @@ fn make_golden(path: &Path) {
     v.f64(8, 1e16);
     v.static_str(9, 0xDEAD_BEEF);
     v.str(11, "tab\there \\ \u{7f}");
-    v.u64(23, 1);
+    v.u64(31, 1); // 19 fields on: a SKIP tag
     write(
         &ring,
         (LaneClass::Main, 0),
@@ -339,6 +339,34 @@ fn make_golden(path: &Path) {
         0,
         &v,
     );
+    // A value type of a newer minor version (EXT), then a value after it.
+    let mut ext = vec![0xF0, 3, 2, 9, 9, 0x00];
+    ext.extend_from_slice(&7u64.to_le_bytes());
+    ring.write(
+        LaneClass::Main,
+        0,
+        &head(RecordKind::Event, T0 + 8_700, mixed_cs.id, 0, false),
+        &ext,
+    );
+
+    // Alert lane 3 (16 slots): a record of two slots at sequences 4 and 5,
+    // then single ones to 19; patched below into a lapped lane.
+    for i in 0..18u64 {
+        let mut v = ValueWriter::new();
+        if i == 4 {
+            v.str(1, "a value long enough to need a continuation slot");
+        }
+        v.u64(2, i);
+        write(
+            &ring,
+            (LaneClass::Alert, 3),
+            RecordKind::Event,
+            50_000 + i,
+            warn_cs.id,
+            0,
+            &v,
+        );
+    }
     drop(ring);
 
     // What no well-behaved writer leaves: patch the bytes.
@@ -356,6 +384,38 @@ fn make_golden(path: &Path) {
     word(&mut bytes, slot(2, 5), writing_word(5, T0 + 40_000));
     // Lane 3: flip one payload bit of the first record.
     bytes[(slot(3, 0) + 40) as usize] ^= 0x10;
+    // Alert lane 3 (lane 7): a writer claimed sequence 20 and died before
+    // stamping it, so sequences 5 to 20 are held: 5 is the continuation of
+    // a lapped head, and 7's slot was overwritten by a later lap (23).
+    let lane7 = g.lanes_offset() + 7 * u64::from(LANE_HEADER_SIZE);
+    word(&mut bytes, lane7, 21);
+    word(
+        &mut bytes,
+        slot(7, 7),
+        u64::from(caro_format::slot::stamp(
+            23,
+            caro_format::slot::SlotState::Head,
+        )),
+    );
+    // The dictionary: an entry a killed writer left unfinished, then one
+    // damaged after it was committed.
+    let dict = g.dict_offset();
+    let tail = u64::from_le_bytes(bytes[dict as usize..dict as usize + 8].try_into().unwrap());
+    let mut at = dict + g.dict_log_offset() + tail;
+    let half = caro_format::dictionary::encode_string("half written");
+    let damaged = caro_format::dictionary::encode_string("damaged");
+    for (entry, first) in [
+        (&half, half.writing_word()),
+        (&damaged, damaged.committed_word()),
+    ] {
+        word(&mut bytes, at, first);
+        for (i, w) in entry.words.iter().enumerate().skip(1) {
+            word(&mut bytes, at + 8 * i as u64, *w);
+        }
+        at += 8 * entry.words.len() as u64;
+    }
+    bytes[(at - 3) as usize] ^= 0x40;
+    word(&mut bytes, dict, at - dict - g.dict_log_offset());
     std::fs::write(path, bytes).unwrap();
 }
 
