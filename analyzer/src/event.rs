@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use caro_format::text::field_name;
+use caro_format::text::{field_name, shown, Shown};
 use caro_format::{Dictionary, Record, RecordKind, Value};
 
 /// Level shown for an event whose callsite is not in the dictionary.
@@ -49,23 +49,11 @@ impl FieldValue {
             Value::F64(x) if x.is_finite() => FieldValue::F64(*x),
             Value::F64(x) => FieldValue::Str(x.to_string()),
             Value::Bool(x) => FieldValue::Bool(*x),
-            Value::Str { text, truncated } => {
-                let mut s = text.clone();
-                if *truncated {
-                    s.push('…');
-                }
-                FieldValue::Str(s)
-            }
-            Value::StaticStr(id) => FieldValue::Str(match dict.strings.get(id) {
-                Some(s) => s.clone(),
-                None => format!("<string {id:016x}>"),
+            _ => FieldValue::Str(match shown(v, callsite, dict) {
+                Some(Shown::Text { text, cut }) => text.to_owned() + if cut { "…" } else { "" },
+                Some(Shown::Placeholder(p)) => p,
+                None => String::new(),
             }),
-            Value::Message => FieldValue::Str(match dict.messages.get(&callsite) {
-                Some(m) => m.clone(),
-                None => "<message missing>".to_owned(),
-            }),
-            Value::Redacted(n) => FieldValue::Str(format!("<redacted {n} bytes>")),
-            Value::Ext { .. } => FieldValue::Str("<ext>".to_owned()),
         }
     }
 }
@@ -352,7 +340,7 @@ mod tests {
                 ext_type: 1,
                 len: 3
             }),
-            FieldValue::Str("<ext>".to_owned())
+            FieldValue::Str("<ext 1 3 bytes>".to_owned())
         );
     }
 

@@ -7,10 +7,13 @@
 //! decoder reject a torn slot rather than misread it.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
+use std::mem::size_of;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use caro_format::layout::{LANE_HEADER_SIZE, MAGIC, MAX_LANES};
+use caro_format::decode::{parse_lanes, Header};
+use caro_format::layout::{FileHeader, LANE_HEADER_SIZE};
 use caro_format::Decoded;
 
 use crate::error::{Error, Result};
@@ -145,32 +148,25 @@ impl Probe {
     }
 
     /// Reads the probe of the file at `path`: its header and lane headers
-    /// only. `None` when they cannot be read; a full read says why.
+    /// only, checked as the decoder checks them. `None` when they cannot
+    /// be read; a full read says why.
     pub fn read(path: &Path) -> Option<Probe> {
-        let mut file = File::open(path).ok()?;
+        let file = File::open(path).ok()?;
         let file_size = file.metadata().ok()?.len();
-        let mut header = [0u8; 224];
-        file.read_exact(&mut header).ok()?;
-        if header[..8] != MAGIC {
-            return None;
-        }
-        let u32_at = |o: usize| u32::from_le_bytes(header[o..o + 4].try_into().unwrap());
-        let u64_at = |o: usize| u64::from_le_bytes(header[o..o + 8].try_into().unwrap());
-        let lane_count = u32_at(20);
-        if lane_count == 0 || lane_count > MAX_LANES {
-            return None;
-        }
-        let (lanes_offset, created_ns) = (u64_at(56), u64_at(64));
-        let mut lanes = vec![0u8; (lane_count * LANE_HEADER_SIZE) as usize];
-        file.seek(SeekFrom::Start(lanes_offset)).ok()?;
-        file.read_exact(&mut lanes).ok()?;
-        let heads = lanes
-            .chunks_exact(LANE_HEADER_SIZE as usize)
-            .map(|l| u64::from_le_bytes(l[..8].try_into().unwrap()))
+        let mut prefix = [0u8; size_of::<FileHeader>()];
+        file.read_exact_at(&mut prefix, 0).ok()?;
+        let header = Header::parse_prefix(&prefix, file_size).ok()?;
+        let h = header.raw;
+        let mut region = vec![0u8; h.lane_count as usize * LANE_HEADER_SIZE as usize];
+        file.read_exact_at(&mut region, h.lanes_offset).ok()?;
+        let heads = parse_lanes(&header, &region)
+            .ok()?
+            .iter()
+            .map(|l| l.head)
             .collect();
         Some(Probe {
             file_size,
-            created_ns,
+            created_ns: h.created_ns,
             heads,
         })
     }

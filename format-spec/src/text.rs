@@ -125,6 +125,39 @@ pub fn field_name(r: &Record, dict: &Dictionary, i: usize) -> String {
     name.map_or_else(|| format!("f{i}"), str::to_owned)
 }
 
+/// A value that is not a number or a bool, as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shown<'a> {
+    /// A string the ring holds: a STR, a dictionary string, a message
+    /// literal. `cut` when the writer cut it.
+    Text { text: &'a str, cut: bool },
+    /// What stands in for a value the ring does not hold, or cannot show.
+    Placeholder(String),
+}
+
+/// `v`, a value of a record of callsite `callsite`, as text; `None` for
+/// numbers and bools. Every reader shows strings and placeholders this way.
+pub fn shown<'a>(v: &'a Value, callsite: u64, dict: &'a Dictionary) -> Option<Shown<'a>> {
+    let text = |text: &'a str| Shown::Text { text, cut: false };
+    Some(match v {
+        Value::StaticStr(id) => match dict.strings.get(id) {
+            Some(s) => text(s),
+            None => Shown::Placeholder(format!("<string {id:016x}>")),
+        },
+        Value::Str { text, truncated } => Shown::Text {
+            text,
+            cut: *truncated,
+        },
+        Value::Redacted(len) => Shown::Placeholder(format!("<redacted {len} bytes>")),
+        Value::Message => match dict.messages.get(&callsite) {
+            Some(m) => text(m),
+            None => Shown::Placeholder("<message missing>".to_owned()),
+        },
+        Value::Ext { ext_type, len } => Shown::Placeholder(format!("<ext {ext_type} {len} bytes>")),
+        _ => return None,
+    })
+}
+
 /// A value in the canonical text form.
 pub fn value_text(v: &Value, callsite: u64, dict: &Dictionary) -> String {
     match v {
@@ -134,23 +167,11 @@ pub fn value_text(v: &Value, callsite: u64, dict: &Dictionary) -> String {
         Value::I128(x) => x.to_string(),
         Value::F64(x) => x.to_string(),
         Value::Bool(x) => x.to_string(),
-        Value::StaticStr(id) => match dict.strings.get(id) {
-            Some(s) => quote(s),
-            None => format!("<string {id:016x}>"),
+        _ => match shown(v, callsite, dict) {
+            Some(Shown::Text { text, cut }) => quote(text) + if cut { "(truncated)" } else { "" },
+            Some(Shown::Placeholder(p)) => p,
+            None => String::new(),
         },
-        Value::Str { text, truncated } => {
-            let mut s = quote(text);
-            if *truncated {
-                s.push_str("(truncated)");
-            }
-            s
-        }
-        Value::Redacted(len) => format!("<redacted {len} bytes>"),
-        Value::Message => match dict.messages.get(&callsite) {
-            Some(m) => quote(m),
-            None => "<message missing>".to_owned(),
-        },
-        Value::Ext { ext_type, len } => format!("<ext {ext_type} {len} bytes>"),
     }
 }
 

@@ -195,7 +195,9 @@ impl Sim<'_> {
             panic!("simulated bug in request {id}");
         }
         if let Some(category) = failure {
-            error!(target: "caro::agent", request_id = id,
+            error!(
+                target: "caro::agent",
+                request_id = id,
                 error = category,
                 backend,
                 monotonic_counter.caro_commands_failed_total = 1u64,
@@ -224,12 +226,11 @@ impl Sim<'_> {
 
         let risk = {
             let _v = info_span!(target: "caro::safety", "validate_safety").entered();
-            for check in ["check_destructive_patterns", "check_privilege_escalation"] {
-                let span = if check == "check_destructive_patterns" {
-                    info_span!(target: "caro::safety", "check_destructive_patterns")
-                } else {
-                    info_span!(target: "caro::safety", "check_privilege_escalation")
-                };
+            // Span names are literals, so each check names its own.
+            for span in [
+                info_span!(target: "caro::safety", "check_destructive_patterns"),
+                info_span!(target: "caro::safety", "check_privilege_escalation"),
+            ] {
                 let _c = span.enter();
                 let ms = rng.latency_ms(0.1);
                 self.sleep_ms(ms);
@@ -244,7 +245,9 @@ impl Sim<'_> {
         };
         if risk == "high" || risk == "critical" {
             let pattern = rng.pick(PATTERNS);
-            warn!(target: "caro::safety", request_id = id,
+            warn!(
+                target: "caro::safety",
+                request_id = id,
                 risk_level = risk,
                 pattern,
                 monotonic_counter.caro_safety_blocks_total = 1u64,
@@ -255,7 +258,9 @@ impl Sim<'_> {
             return;
         }
         if total_ms > 1000.0 {
-            warn!(target: "caro::agent", request_id = id,
+            warn!(
+                target: "caro::agent",
+                request_id = id,
                 latency_ms = total_ms as u64,
                 backend,
                 "slow request"
@@ -263,7 +268,9 @@ impl Sim<'_> {
             self.note(t, id, "WARN", "slow request");
             t.slow_requests += 1;
         }
-        info!(target: "caro::agent", request_id = id,
+        info!(
+            target: "caro::agent",
+            request_id = id,
             backend,
             risk_level = risk,
             latency_ms = total_ms as u64,

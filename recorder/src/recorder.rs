@@ -184,7 +184,9 @@ impl Recorder {
         callsite: u64,
         ring_id: u32,
     ) {
-        self.write(class, kind, callsite, ring_id, &ValueWriter::new());
+        // No payload: share one empty writer rather than zero a new one.
+        static EMPTY: ValueWriter = ValueWriter::new();
+        self.write(class, kind, callsite, ring_id, &EMPTY);
     }
 
     /// A fresh span id for the ring.

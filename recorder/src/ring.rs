@@ -12,11 +12,10 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
-use caro_format::decode::{parse_lanes, Header};
+use caro_format::decode::{check_regions, parse_lanes, Header};
 use caro_format::dictionary::EncodedEntry;
 use caro_format::layout::{
-    header_offset, DictHeader, DropReason, LaneClass, HEADER_SIZE, LANE_HEADER_SIZE, MAX_PAYLOAD,
-    SLOT_SIZE,
+    header_offset, DictHeader, DropReason, LaneClass, LANE_HEADER_SIZE, MAX_LANES, MAX_PAYLOAD,
 };
 use caro_format::slot::{
     cont_slot, continuations_for, head_slot, writing_word, PaddedPayload, RecordHead,
@@ -73,13 +72,17 @@ struct LaneWords {
     mask: u64,
 }
 
+/// A class's lanes, repeated to fill [`MAX_LANES`] entries, so a thread's
+/// lane number picks its lane with a mask rather than a division.
+type LaneTable = [LaneWords; MAX_LANES as usize];
+
 /// An open ring.
 #[derive(Debug)]
 pub struct Ring {
     map: Mapping,
     path: PathBuf,
-    main: Vec<LaneWords>,
-    alert: Vec<LaneWords>,
+    main: LaneTable,
+    alert: LaneTable,
     /// Word index of the dictionary's tail counter.
     dict_tail: usize,
     dict_index: usize,
@@ -141,21 +144,7 @@ impl Ring {
             .map_err(io_err(path, "read"))?;
         let lanes = parse_lanes(&header, &lane_bytes).map_err(format_err)?;
         // A writer must never write one region over another.
-        let mut regions = vec![
-            (0, u64::from(HEADER_SIZE)),
-            (h.dict_offset, h.dict_offset + h.dict_size),
-            (h.lanes_offset, h.lanes_offset + lane_bytes.len() as u64),
-        ];
-        regions.extend(lanes.iter().map(|l| {
-            (
-                l.slots_offset,
-                l.slots_offset + l.slots() * u64::from(SLOT_SIZE),
-            )
-        }));
-        regions.sort_unstable();
-        if regions.windows(2).any(|w| w[0].1 > w[1].0) {
-            return Err(format_err(DecodeError::BadGeometry("regions overlap")));
-        }
+        check_regions(&header, &lanes).map_err(format_err)?;
         let mut dict_bytes = [0u8; 16];
         file.read_exact_at(&mut dict_bytes, h.dict_offset)
             .map_err(io_err(path, "read"))?;
@@ -170,41 +159,42 @@ impl Ring {
                 actual: map.words().len() as u64 * 8,
             });
         }
-        let mut ring = Ring {
-            map,
-            path: path.to_owned(),
-            main: Vec::new(),
-            alert: Vec::new(),
-            dict_tail: h.dict_offset as usize / 8,
-            dict_index: h.dict_offset as usize / 8 + 2,
-            dict_index_len: 0,
-            dict_log: 0,
-            dict_log_words: 0,
+        let words_of = |class| -> Vec<LaneWords> {
+            lanes
+                .iter()
+                .filter(|l| l.class == class)
+                .map(|l| LaneWords {
+                    head: (h.lanes_offset as usize + l.index * LANE_HEADER_SIZE as usize) / 8,
+                    slots: l.slots_offset as usize / 8,
+                    mask: l.slots() - 1,
+                })
+                .collect()
         };
-        for lane in &lanes {
-            let words = LaneWords {
-                head: (h.lanes_offset as usize + lane.index * LANE_HEADER_SIZE as usize) / 8,
-                slots: lane.slots_offset as usize / 8,
-                mask: lane.slots() - 1,
-            };
-            match lane.class {
-                LaneClass::Main => ring.main.push(words),
-                LaneClass::Alert => ring.alert.push(words),
-            }
-        }
-        if ring.main.is_empty() || ring.alert.is_empty() {
+        let (main, alert) = (words_of(LaneClass::Main), words_of(LaneClass::Alert));
+        if main.is_empty() || alert.is_empty() {
             return Err(format_err(DecodeError::BadGeometry(
                 "a lane class has no lanes",
             )));
         }
+        let table =
+            |lanes: &[LaneWords]| -> LaneTable { std::array::from_fn(|i| lanes[i % lanes.len()]) };
         let dict_words = h.dict_size as usize / 8;
         let index_len = dh.index_len as usize;
         if !index_len.is_power_of_two() || 2 + index_len > dict_words {
             return Err(format_err(DecodeError::BadGeometry("dictionary index")));
         }
-        ring.dict_index_len = index_len;
-        ring.dict_log = ring.dict_index + index_len;
-        ring.dict_log_words = dict_words - 2 - index_len;
+        let dict_index = h.dict_offset as usize / 8 + 2;
+        let ring = Ring {
+            map,
+            path: path.to_owned(),
+            main: table(&main),
+            alert: table(&alert),
+            dict_tail: h.dict_offset as usize / 8,
+            dict_index,
+            dict_index_len: index_len,
+            dict_log: dict_index + index_len,
+            dict_log_words: dict_words - 2 - index_len,
+        };
         Ok(ring)
     }
 
@@ -257,7 +247,8 @@ impl Ring {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Writes one record into lane `lane` (taken modulo the class's lanes)
+    /// Writes one record into lane `lane` (any number: it picks one of the
+    /// class's lanes)
     /// of `class`. Never blocks, never fails: a record a lap overtakes
     /// while it is written is caught by readers' checksums.
     #[inline]
@@ -293,7 +284,7 @@ impl Ring {
             LaneClass::Main => &self.main,
             LaneClass::Alert => &self.alert,
         };
-        let lane = lanes[lane as usize % lanes.len()];
+        let lane = lanes[lane as usize & (MAX_LANES as usize - 1)];
         let cont = continuations_for(len);
         let seq = self
             .word(lane.head)
