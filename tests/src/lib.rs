@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! let home = caro_tests::DataDir::new();
-//! home.sim(&["--queries", "10", "--seed", "1"]).status.success();
+//! home.sim(&["--queries", "10", "--seed", "1"]); // fails the test if the sim fails
 //! let lines = home.logs_json();
 //! assert!(!lines.is_empty());
 //! ```
