@@ -8,9 +8,21 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 use crate::logs::{self, LogFormat, LogsOptions};
-use crate::{ring, status};
+use crate::ingest::{self, DataPaths};
+use crate::report::Report;
+use crate::{clear, ring, status, time};
 
-/// Reads caro's flight-recorder ring: its events as logs, and its status.
+/// The data folder, with the ring `--ring` names instead of its own.
+fn data_paths(ring: &RingArg) -> Result<DataPaths> {
+    let mut paths = DataPaths::default_dir()?;
+    if let Some(r) = &ring.ring {
+        paths.ring = r.clone();
+    }
+    Ok(paths)
+}
+
+/// Reads caro's flight-recorder ring: its events as logs, its status, and
+/// reports over the days it recorded.
 #[derive(Debug, Parser)]
 #[command(name = "caro-analyze", version)]
 pub struct Args {
@@ -23,8 +35,49 @@ pub struct Args {
 pub enum Command {
     /// Print the recorded events as log lines, oldest first.
     Logs(LogsArgs),
-    /// Summarise the ring: capacity, records, writers and what was lost.
+    /// Summarise the ring and the store: capacity, records, writers, what
+    /// was lost, what is stored.
     Status(StatusArgs),
+    /// Fold what the ring recorded since the last ingest into the store.
+    Ingest(IngestArgs),
+    /// Report on the last days: requests, latencies, failures, bottleneck.
+    Report(ReportArgs),
+    /// Delete what is older than the retention limits (30 days for the
+    /// store, 7 for telemetry.log).
+    Gc,
+    /// Delete everything recorded and stored for this user.
+    Clear(ClearArgs),
+}
+
+/// `caro-analyze ingest`.
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub ring: RingArg,
+}
+
+/// `caro-analyze report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The window: the last N UTC days, today included.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub days: u64,
+    /// Print one JSON object (its schema is in the analyzer's docs).
+    #[arg(long)]
+    pub json: bool,
+    /// Report on the store as it is, without ingesting first.
+    #[arg(long)]
+    pub no_ingest: bool,
+    #[command(flatten)]
+    pub ring: RingArg,
+}
+
+/// `caro-analyze clear`.
+#[derive(Debug, clap::Args)]
+pub struct ClearArgs {
+    /// Do not ask (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// Where the ring is.
@@ -77,8 +130,45 @@ pub fn run(args: &Args) -> Result<()> {
         }
         Command::Status(a) => {
             let path = ring::path_or_default(a.ring.ring.as_deref())?;
-            status::run(&path, a.json, &mut out)?;
+            let db = DataPaths::default_dir().ok().map(|p| p.db);
+            status::run(&path, db.as_deref(), a.json, &mut out)?;
         }
+        Command::Ingest(a) => {
+            let paths = data_paths(&a.ring)?;
+            let mut store = paths.open_store()?;
+            let s = ingest::ingest(&mut store, &paths, time::now_ns()?, true)?;
+            let c = &s.counts;
+            writeln!(
+                out,
+                "ingested {} records ({} requests); {} slots lost to laps, {} abandoned, {} dropped",
+                c.written, s.requests, c.lost, c.abandoned, c.dropped
+            )?;
+            if let Some(p) = &s.snapshot {
+                writeln!(out, "a panic was recorded: ring saved to {}", caro_recorder::paths::shown(p))?;
+            }
+        }
+        Command::Report(a) => {
+            let paths = data_paths(&a.ring)?;
+            let now = time::now_ns()?;
+            let mut store = paths.open_store()?;
+            if !a.no_ingest && paths.ring.exists() {
+                ingest::ingest(&mut store, &paths, now, true)?;
+            }
+            let r = Report::build(&store, a.days, now)?;
+            if a.json {
+                serde_json::to_writer(&mut out, &r.to_json()).map_err(io::Error::from)?;
+                writeln!(out)?;
+            } else {
+                r.write_text(&mut out, crate::report::color_wanted())?;
+            }
+        }
+        Command::Gc => {
+            let paths = DataPaths::default_dir()?;
+            let mut store = paths.open_store()?;
+            let n = ingest::gc(&mut store, &paths, time::now_ns()?)?;
+            writeln!(out, "removed {n} expired rows and days")?;
+        }
+        Command::Clear(a) => clear::run(&DataPaths::default_dir()?, a.yes, &mut out)?,
     }
     out.flush()?;
     Ok(())

@@ -45,6 +45,40 @@ pub enum Error {
     /// `CARO_LOG_FORMAT` holds something other than `json` or `pretty`.
     #[error("CARO_LOG_FORMAT is {value:?}, expected \"json\" or \"pretty\"")]
     BadLogFormat { value: String },
+    /// `CARO_NOW` is not an RFC 3339 time.
+    #[error("CARO_NOW is {value:?}, expected an RFC 3339 time such as 2026-01-15T14:32:15Z")]
+    BadNow { value: String },
+    /// Another process holds the store's write lock for too long.
+    #[error(
+        "{} is locked by another process (an ingest still running?); try again",
+        caro_recorder::paths::shown(path)
+    )]
+    StoreLocked { path: PathBuf },
+    /// The store is not a SQLite database, or not ours.
+    #[error(
+        "{} is not a caro metrics store ({why}); move it away or delete it with `caro-analyze clear`",
+        caro_recorder::paths::shown(path)
+    )]
+    NotAStore { path: PathBuf, why: String },
+    /// The store was written by a newer caro-analyze.
+    #[error(
+        "{} has schema version {version}, newer than this caro-analyze ({}); upgrade caro-analyze",
+        caro_recorder::paths::shown(path),
+        crate::store::SCHEMA_VERSION
+    )]
+    NewerStore { path: PathBuf, version: i64 },
+    /// SQLite failed otherwise (a full disk, a read-only folder, I/O).
+    #[error("{}: {source}", caro_recorder::paths::shown(path))]
+    Store {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// A file beside the store could not be written or read.
+    #[error("cannot write {}: {source}", caro_recorder::paths::shown(path))]
+    Write { path: PathBuf, source: io::Error },
+    /// `clear` without `--yes` where nobody can be asked.
+    #[error("clear deletes everything listed above; pass --yes to confirm (stdin is not a terminal)")]
+    ClearNeedsYes,
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[source] io::Error),

@@ -19,7 +19,7 @@ pub const UNKNOWN_TARGET: &str = "<unknown callsite>";
 pub const MESSAGE_FIELD: &str = "message";
 
 /// A field value, resolved against the dictionary.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum FieldValue {
     U64(u64),
     I64(i64),
@@ -54,6 +54,26 @@ impl FieldValue {
                 Some(Shown::Placeholder(p)) => p,
                 None => String::new(),
             }),
+        }
+    }
+}
+
+impl FieldValue {
+    /// The value as a number, if it is one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            FieldValue::U64(x) => Some(x as f64),
+            FieldValue::I64(x) => Some(x as f64),
+            FieldValue::F64(x) => Some(x),
+            FieldValue::Bool(_) | FieldValue::Str(_) => None,
+        }
+    }
+
+    /// The value as text, if it is text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            FieldValue::Str(s) => Some(s),
+            _ => None,
         }
     }
 }

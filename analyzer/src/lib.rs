@@ -46,15 +46,21 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod assemble;
+pub mod clear;
 pub mod cli;
 pub mod error;
 pub mod event;
 pub mod follow;
+pub mod ingest;
 pub mod json;
 pub mod logs;
 pub mod pretty;
+pub mod report;
 pub mod ring;
+pub mod scrub;
 pub mod status;
+pub mod store;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@ use caro_format::{LaneClass, RecordKind, Value};
 use serde_json::{json, Map};
 
 use crate::ring::Ring;
+use crate::store::StoreStatus;
 use crate::time;
 
 /// The lanes of one class and the slots they hold.
@@ -261,12 +262,7 @@ impl Status {
 
     /// Writes the status as an aligned table.
     pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
-        let rows = self.rows();
-        let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 1;
-        for (name, value) in rows {
-            writeln!(out, "{:<width$}  {value}", format!("{name}:"))?;
-        }
-        Ok(())
+        write_rows(&self.rows(), out)
     }
 
     /// Writes the status as one line of JSON.
@@ -276,13 +272,75 @@ impl Status {
     }
 }
 
-/// Runs `caro-analyze status`: the ring at `path` summarised on `out`.
-pub fn run(path: &std::path::Path, as_json: bool, out: &mut dyn Write) -> crate::Result<()> {
+/// `name:  value` lines, values aligned.
+fn write_rows(rows: &[(&str, String)], out: &mut dyn Write) -> io::Result<()> {
+    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 1;
+    for (name, value) in rows {
+        writeln!(out, "{:<width$}  {value}", format!("{name}:"))?;
+    }
+    Ok(())
+}
+
+/// The store's lines of the status.
+pub fn store_rows(store: Option<&StoreStatus>) -> Vec<(&'static str, String)> {
+    let Some(s) = store else {
+        return vec![("store", "none yet (caro-analyze ingest creates it)".to_owned())];
+    };
+    vec![
+        ("store", caro_recorder::paths::shown(&s.path)),
+        ("store size", format!("{} bytes", s.size)),
+        (
+            "days covered",
+            s.days.map_or_else(
+                || "none".to_owned(),
+                |(a, b)| format!("{} to {} ({} days)", time::day_name(a), time::day_name(b), b - a + 1),
+            ),
+        ),
+        ("requests stored", s.requests.to_string()),
+        (
+            "last ingest",
+            s.last_ingest_ns.map_or_else(|| "never".to_owned(), time::rfc3339),
+        ),
+    ]
+}
+
+/// The store's part of the JSON status (`null` without a store).
+pub fn store_json(store: Option<&StoreStatus>) -> serde_json::Value {
+    store.map_or(serde_json::Value::Null, |s| {
+        json!({
+            "path": s.path.display().to_string(),
+            "size": s.size,
+            "first_day": s.days.map(|(a, _)| time::day_name(a)),
+            "last_day": s.days.map(|(_, b)| time::day_name(b)),
+            "requests": s.requests,
+            "last_ingest_ns": s.last_ingest_ns,
+            "last_ingest": s.last_ingest_ns.map(time::rfc3339),
+        })
+    })
+}
+
+/// Runs `caro-analyze status`: the ring at `path`, and the store at `db`
+/// if there is one, summarised on `out`.
+pub fn run(
+    path: &std::path::Path,
+    db: Option<&std::path::Path>,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> crate::Result<()> {
     let status = Status::of(&crate::ring::load(path)?);
+    let store = match db {
+        Some(db) => StoreStatus::read(db)?,
+        None => None,
+    };
     if as_json {
-        status.write_json(out)?;
+        let mut v = status.to_json();
+        v["store"] = store_json(store.as_ref());
+        serde_json::to_writer(&mut *out, &v).map_err(io::Error::from)?;
+        out.write_all(b"\n")?;
     } else {
-        status.write_text(out)?;
+        let mut rows = status.rows();
+        rows.extend(store_rows(store.as_ref()));
+        write_rows(&rows, out)?;
     }
     out.flush()?;
     Ok(())

@@ -310,6 +310,21 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
 /// and its writer's time is within about a second of `now_ns` — a live
 /// reader's clock — or, when `now_ns` is `None`, of the newest record.
 pub fn decode_at(bytes: &[u8], now_ns: Option<u64>) -> Result<Decoded, DecodeError> {
+    decode_range(bytes, now_ns, &[], &[])
+}
+
+/// Like [`decode_at`], but reads lane `i` only from sequence `from[i]` up
+/// to, not including, `until[i]` (a lane past the end of a slice is read
+/// from its start, or up to its head): how an incremental reader takes only
+/// what is new since its last read. Slots outside the range are neither
+/// returned nor counted; slots inside it that were overwritten before this
+/// read are counted as lost.
+pub fn decode_range(
+    bytes: &[u8],
+    now_ns: Option<u64>,
+    from: &[u64],
+    until: &[u64],
+) -> Result<Decoded, DecodeError> {
     let header = Header::parse(bytes)?;
     let lanes = lanes(&header, bytes)?;
     check_regions(&header, &lanes)?;
@@ -320,7 +335,9 @@ pub fn decode_at(bytes: &[u8], now_ns: Option<u64>) -> Result<Decoded, DecodeErr
     let mut stats = Vec::new();
     let mut unstamped = Vec::new();
     for lane in &lanes {
-        stats.push(scan_lane(lane, bytes, &mut records, &mut unstamped));
+        let from = from.get(lane.index).copied().unwrap_or(0);
+        let until = until.get(lane.index).copied().unwrap_or(u64::MAX);
+        stats.push(scan_lane(lane, from, until, bytes, &mut records, &mut unstamped));
     }
     // Claimed-but-unwritten slots: pending if recent, abandoned otherwise.
     // A slot claimed but not even stamped has no time of its own: its
@@ -396,16 +413,20 @@ fn sealed(w: &[u64; 8]) -> bool {
 
 fn scan_lane(
     lane: &Lane,
+    from: u64,
+    until: u64,
     bytes: &[u8],
     records: &mut Vec<Record>,
     unstamped: &mut Vec<Unstamped>,
 ) -> LaneStats {
     let mut st = LaneStats::default();
-    let start = lane.head.saturating_sub(lane.slots());
-    st.lost_to_laps = start;
+    let oldest = lane.head.saturating_sub(lane.slots());
+    let start = oldest.max(from);
+    st.lost_to_laps = oldest.saturating_sub(from);
     let mut seen_head = false;
     let mut s = start;
-    while s < lane.head {
+    let end = lane.head.min(until);
+    while s < end {
         let w = slot_words(bytes, lane, s);
         let st_word = w[0] as u32;
         match (seq_order(st_word, s), stamp_state(st_word)) {

@@ -31,7 +31,7 @@ pub mod slot;
 pub mod text;
 pub mod value;
 
-pub use decode::{decode, decode_at, DecodeError, Decoded, LaneStats, Record};
+pub use decode::{decode, decode_at, decode_range, DecodeError, Decoded, LaneStats, Record};
 pub use dictionary::{Callsite, CallsiteKind, CallsiteRef, Dictionary, Level};
 pub use geometry::Geometry;
 pub use layout::{DropReason, LaneClass};

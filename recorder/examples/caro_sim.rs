@@ -1,24 +1,36 @@
 //! A simulated caro: plays caro's request pipeline (span tree, backends,
-//! outcomes and latency mix of shared/CARO-WORKLOAD.md) with scaled-down
-//! sleeps, deterministic for a seed, recording through
-//! `caro_recorder::init()` exactly as the real host does.
+//! outcomes and latency mix of shared/CARO-WORKLOAD.md), deterministic for
+//! a seed, recording through the recorder exactly as the real host does —
+//! except for the clock.
 //!
 //! ```text
 //! cargo run --release -p caro-recorder --example caro_sim -- --queries 200 --seed 7 \
-//!     [--threads 2] [--time-scale 0.001] [--panics] [--flood N] [--truth truth.json]
+//!     [--threads 2] [--time-scale 0.001] [--start 2026-11-01T09:00:00Z] \
+//!     [--panics] [--flood N] [--truth truth.json]
 //! ```
 //!
+//! Time is simulated: each thread has its own clock, which the recorder
+//! reads through [`caro_recorder::Config::clock`] and which moves only by
+//! the simulated latencies, so a model load of 1.4 s is recorded as 1.4 s
+//! exactly while hours of use play in seconds. The clocks start at
+//! `--start` (by default early enough that the session ends before now);
+//! `--time-scale` sleeps, in real time, that fraction of simulated time so
+//! that processes and threads really overlap.
+//!
 //! `--truth FILE` writes what the simulation did (requests per backend,
-//! errors per category, safety blocks per risk level, panics, and every
-//! event it emitted) for tests to hold the analyzer to.
+//! errors per category, safety blocks per risk level, panics, slow
+//! requests, every span's and request's duration, and every event it
+//! emitted) for tests to hold the analyzer to.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use clap::Parser;
 use serde_json::json;
-use tracing::{debug, error, info, info_span, trace, warn};
+use tracing::{debug, error, info, info_span, trace, warn, Span};
 
 #[derive(Parser, Debug)]
 #[command(about = "Plays caro's request pipeline into the flight recorder")]
@@ -32,9 +44,14 @@ struct Args {
     /// Threads serving requests at once.
     #[arg(long, default_value_t = 1)]
     threads: u64,
-    /// Simulated seconds per real second (1 s of model time sleeps 1 ms).
+    /// Real seconds slept per simulated second (0.001: a 1.4 s model
+    /// load sleeps 1.4 ms; 0: no sleeping at all).
     #[arg(long, default_value_t = 0.001)]
     time_scale: f64,
+    /// When the simulated clocks start (RFC 3339) [default: early enough
+    /// that the simulated session ends before now].
+    #[arg(long, value_parser = parse_start)]
+    start: Option<u64>,
     /// Let about one request in 200 panic (caught, so the run goes on).
     #[arg(long)]
     panics: bool,
@@ -109,9 +126,67 @@ struct Truth {
     errors_per_category: BTreeMap<String, u64>,
     safety_blocks_per_risk: BTreeMap<String, u64>,
     panics: u64,
+    /// Requests that took longer than a second.
     slow_requests: u64,
+    /// Each request's duration, by backend.
+    request_ns: BTreeMap<String, Vec<u64>>,
+    /// Each span's duration, by span name.
+    span_ns: BTreeMap<String, Vec<u64>>,
     /// (request id, level, message) of every event emitted.
     events: Vec<(u64, &'static str, &'static str)>,
+}
+
+/// When the simulated clocks start, Unix nanoseconds.
+static START_NS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's simulated time; 0 until the thread starts its clock.
+    static NOW_NS: Cell<u64> = const { Cell::new(0) };
+    /// Durations of the spans closed on this thread since the last drain.
+    static CLOSED: RefCell<Vec<(&'static str, u64)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The recorder's clock: this thread's simulated time.
+fn sim_now() -> u64 {
+    match NOW_NS.try_with(Cell::get) {
+        Ok(t) if t != 0 => t,
+        _ => START_NS.load(Ordering::Relaxed),
+    }
+}
+
+fn advance(ns: u64) {
+    NOW_NS.with(|t| t.set(t.get().max(START_NS.load(Ordering::Relaxed)) + ns));
+}
+
+fn parse_start(s: &str) -> Result<u64, String> {
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|e| e.to_string())?;
+    t.timestamp_nanos_opt()
+        .and_then(|ns| u64::try_from(ns).ok())
+        .ok_or_else(|| "out of range".to_owned())
+}
+
+/// An entered span that notes its simulated duration when it closes.
+struct Timed {
+    name: &'static str,
+    start_ns: u64,
+    _span: tracing::span::EnteredSpan,
+}
+
+impl Timed {
+    fn new(name: &'static str, span: Span) -> Timed {
+        Timed {
+            name,
+            start_ns: sim_now(),
+            _span: span.entered(),
+        }
+    }
+}
+
+impl Drop for Timed {
+    fn drop(&mut self) {
+        let d = sim_now() - self.start_ns;
+        CLOSED.with(|c| c.borrow_mut().push((self.name, d)));
+    }
 }
 
 struct Sim<'a> {
@@ -119,8 +194,11 @@ struct Sim<'a> {
 }
 
 impl Sim<'_> {
+    /// Lets `simulated_ms` of simulated time pass on this thread.
     fn sleep_ms(&self, simulated_ms: f64) {
-        let real = Duration::from_secs_f64((simulated_ms / 1000.0 * self.args.time_scale).max(0.0));
+        let ms = simulated_ms.max(0.0);
+        advance((ms * 1e6).round() as u64);
+        let real = Duration::from_secs_f64(ms / 1000.0 * self.args.time_scale);
         if !real.is_zero() {
             std::thread::sleep(real);
         }
@@ -130,40 +208,43 @@ impl Sim<'_> {
         t.events.push((id, level, message));
     }
 
-    /// One request, start to finish. Returns what the truth file counts.
-    fn request(&self, id: u64, rng: &mut Rng, t: &mut Truth) {
+    /// One request, start to finish, counted into `t`; returns its backend.
+    fn request(&self, id: u64, rng: &mut Rng, t: &mut Truth, backend: &mut &'static str) {
         let intent = rng.pick(INTENTS);
         let query_length = 5 + rng.next() % 120;
-        let roll = rng.unit();
-        let backend = match roll {
+        let started = sim_now();
+        *backend = match rng.unit() {
             r if r < 0.80 => "static",
             r if r < 0.92 => "embedded",
             r if r < 0.97 => "ollama",
             r if r < 0.99 => "vllm",
             _ => "exo",
         };
-        *t.requests_per_backend
-            .entry(backend.to_owned())
-            .or_default() += 1;
-        let span = info_span!(target: "caro::agent", "process_query", request_id = id, intent, query_length);
-        let _request = span.enter();
+        let backend = *backend;
+        let _request = Timed::new(
+            "process_query",
+            info_span!(target: "caro::agent", "process_query", request_id = id, intent, query_length),
+        );
         info!(target: "caro::agent", request_id = id, query_length, intent, "processing query");
         self.note(t, id, "INFO", "processing query");
-        let mut total_ms = 0.0;
 
         {
-            let _s = info_span!(target: "caro::agent", "select_backend").entered();
-            let ms = rng.latency_ms(0.05);
-            self.sleep_ms(ms);
-            total_ms += ms;
+            let _s = Timed::new(
+                "select_backend",
+                info_span!(target: "caro::agent", "select_backend"),
+            );
+            self.sleep_ms(rng.latency_ms(0.05));
             debug!(target: "caro::agent", request_id = id, backend, "backend selected");
             self.note(t, id, "DEBUG", "backend selected");
         }
 
         let failure = (rng.unit() < 0.06).then(|| rng.pick(ERRORS));
-        let gen_ms = {
-            let _g = info_span!(target: "caro::agent", "generate_command", backend).entered();
-            let mut ms = 0.0;
+        let generated_at = sim_now();
+        {
+            let _g = Timed::new(
+                "generate_command",
+                info_span!(target: "caro::agent", "generate_command", backend),
+            );
             let steps: &[(&str, f64)] = match backend {
                 "static" => &[("tokenize", 0.3), ("decode", 0.2)],
                 "embedded" => &[
@@ -176,20 +257,25 @@ impl Sim<'_> {
             };
             for (step, median) in steps {
                 let step_ms = rng.latency_ms(*median);
-                let span = match *step {
-                    "load_model" => info_span!(target: "caro::backends", "load_model"),
-                    "tokenize" => info_span!(target: "caro::backends", "tokenize"),
-                    "inference" => info_span!(target: "caro::backends", "inference"),
-                    _ => info_span!(target: "caro::backends", "decode"),
+                let _e = match *step {
+                    "load_model" => Timed::new(
+                        "load_model",
+                        info_span!(target: "caro::backends", "load_model"),
+                    ),
+                    "tokenize" => {
+                        Timed::new("tokenize", info_span!(target: "caro::backends", "tokenize"))
+                    }
+                    "inference" => Timed::new(
+                        "inference",
+                        info_span!(target: "caro::backends", "inference"),
+                    ),
+                    _ => Timed::new("decode", info_span!(target: "caro::backends", "decode")),
                 };
-                let _e = span.enter();
                 trace!(target: "caro::backends", request_id = id, step_ms, "step done");
                 self.sleep_ms(step_ms);
-                ms += step_ms;
             }
-            ms
-        };
-        total_ms += gen_ms;
+        }
+        let gen_ms = (sim_now() - generated_at) as f64 / 1e6;
         if self.args.panics && rng.unit() < 0.005 {
             // Counted by the caller, which catches it.
             panic!("simulated bug in request {id}");
@@ -213,28 +299,39 @@ impl Sim<'_> {
         // that failed validation is refined.
         let repair = rng.unit();
         if repair < 0.06 {
-            let span = if repair < 0.03 {
-                info_span!(target: "caro::agent", "repair_command")
+            let _r = if repair < 0.03 {
+                Timed::new(
+                    "repair_command",
+                    info_span!(target: "caro::agent", "repair_command"),
+                )
             } else {
-                info_span!(target: "caro::agent", "refine_command")
+                Timed::new(
+                    "refine_command",
+                    info_span!(target: "caro::agent", "refine_command"),
+                )
             };
-            let _r = span.enter();
-            let ms = rng.latency_ms(gen_ms.min(200.0) / 2.0);
-            self.sleep_ms(ms);
-            total_ms += ms;
+            self.sleep_ms(rng.latency_ms(gen_ms.min(200.0) / 2.0));
         }
 
         let risk = {
-            let _v = info_span!(target: "caro::safety", "validate_safety").entered();
-            // Span names are literals, so each check names its own.
-            for span in [
-                info_span!(target: "caro::safety", "check_destructive_patterns"),
-                info_span!(target: "caro::safety", "check_privilege_escalation"),
-            ] {
-                let _c = span.enter();
-                let ms = rng.latency_ms(0.1);
-                self.sleep_ms(ms);
-                total_ms += ms;
+            let _v = Timed::new(
+                "validate_safety",
+                info_span!(target: "caro::safety", "validate_safety"),
+            );
+            // Span names are literals, so each check names its own; each
+            // span is created as its check starts.
+            for check in 0..2 {
+                let _c = match check {
+                    0 => Timed::new(
+                        "check_destructive_patterns",
+                        info_span!(target: "caro::safety", "check_destructive_patterns"),
+                    ),
+                    _ => Timed::new(
+                        "check_privilege_escalation",
+                        info_span!(target: "caro::safety", "check_privilege_escalation"),
+                    ),
+                };
+                self.sleep_ms(rng.latency_ms(0.1));
             }
             match rng.unit() {
                 r if r < 0.90 => "safe",
@@ -257,23 +354,23 @@ impl Sim<'_> {
             *t.safety_blocks_per_risk.entry(risk.to_owned()).or_default() += 1;
             return;
         }
-        if total_ms > 1000.0 {
+        let total_ms = (sim_now() - started) / 1_000_000;
+        if total_ms >= 1000 {
             warn!(
                 target: "caro::agent",
                 request_id = id,
-                latency_ms = total_ms as u64,
+                latency_ms = total_ms,
                 backend,
                 "slow request"
             );
             self.note(t, id, "WARN", "slow request");
-            t.slow_requests += 1;
         }
         info!(
             target: "caro::agent",
             request_id = id,
             backend,
             risk_level = risk,
-            latency_ms = total_ms as u64,
+            latency_ms = total_ms,
             confidence = 0.5 + rng.unit() / 2.0,
             monotonic_counter.caro_commands_generated_total = 1u64,
             histogram.caro_backend_latency_seconds = gen_ms / 1000.0,
@@ -285,36 +382,60 @@ impl Sim<'_> {
 
 fn main() {
     let args = Args::parse();
+    let threads = args.threads.max(1);
+    let start = args.start.unwrap_or_else(|| {
+        // No request of the workload takes 3 s on average: the session
+        // ends before now.
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let per_thread = args.queries.div_ceil(threads) + 1;
+        wall.saturating_sub(per_thread.saturating_mul(3_000_000_000))
+    });
+    START_NS.store(start, Ordering::Relaxed);
     if args.panics {
         // Simulated bugs are expected: keep stderr quiet. The recorder's
         // hook, installed by init() below, still records each one.
         std::panic::set_hook(Box::new(|_| {}));
     }
-    let _guard = caro_recorder::init();
+    let guard = caro_recorder::Config::from_env().clock(sim_now).init();
     let truth = Mutex::new(Truth::default());
-    let threads = args.threads.max(1);
+    let ends = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for thread in 0..threads {
-            let (args, truth) = (&args, &truth);
+            let (args, truth, ends) = (&args, &truth, &ends);
             scope.spawn(move || {
+                advance(0);
                 let sim = Sim { args };
                 let mut rng = Rng(args.seed.wrapping_mul(1_000_003).wrapping_add(thread));
                 // Request ids are unique across processes with distinct seeds.
                 let mut id = args.seed * 1_000_000 + thread;
                 while id - args.seed * 1_000_000 < args.queries {
                     let mut t = Truth::default();
+                    let mut backend = "static";
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        sim.request(id, &mut rng, &mut t)
+                        sim.request(id, &mut rng, &mut t, &mut backend)
                     }));
                     if outcome.is_err() {
                         t.panics = 1;
                     }
+                    *t.requests_per_backend.entry(backend.to_owned()).or_default() += 1;
+                    for (name, ns) in CLOSED.with(|c| std::mem::take(&mut *c.borrow_mut())) {
+                        if name == "process_query" {
+                            t.request_ns.entry(backend.to_owned()).or_default().push(ns);
+                            t.slow_requests += u64::from(ns > 1_000_000_000);
+                        }
+                        t.span_ns.entry(name.to_owned()).or_default().push(ns);
+                    }
                     merge(&mut truth.lock().unwrap(), t);
                     id += threads;
                 }
+                ends.lock().unwrap().push(sim_now());
             });
         }
     });
+    // The process goes on, and exits, when its last thread is done.
+    NOW_NS.with(|t| t.set(ends.into_inner().unwrap().into_iter().max().unwrap_or(start)));
     for i in 0..args.flood {
         info!(seed = args.seed, flood = i, "flood");
     }
@@ -331,14 +452,18 @@ fn main() {
             "threads": threads,
             "flood": args.flood,
             "pid": std::process::id(),
+            "start_ns": start,
+            "end_ns": sim_now(),
             "requests_per_backend": t.requests_per_backend,
             "errors_per_category": t.errors_per_category,
             "safety_blocks_per_risk": t.safety_blocks_per_risk,
             "panics": t.panics,
             "slow_requests": t.slow_requests,
+            "request_ns": t.request_ns,
+            "span_ns": t.span_ns,
             "events": events,
         });
-        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&summary).unwrap()) {
+        if let Err(e) = std::fs::write(path, serde_json::to_string(&summary).unwrap()) {
             eprintln!("caro_sim: cannot write {}: {e}", path.display());
             std::process::exit(1);
         }
@@ -346,6 +471,7 @@ fn main() {
     if args.abort {
         std::process::abort();
     }
+    drop(guard);
 }
 
 fn merge(into: &mut Truth, t: Truth) {
@@ -357,6 +483,12 @@ fn merge(into: &mut Truth, t: Truth) {
     }
     for (k, v) in t.safety_blocks_per_risk {
         *into.safety_blocks_per_risk.entry(k).or_default() += v;
+    }
+    for (k, v) in t.request_ns {
+        into.request_ns.entry(k).or_default().extend(v);
+    }
+    for (k, v) in t.span_ns {
+        into.span_ns.entry(k).or_default().extend(v);
     }
     into.panics += t.panics;
     into.slow_requests += t.slow_requests;

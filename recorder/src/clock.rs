@@ -20,14 +20,18 @@ use crate::ring::Ring;
 
 /// The recorder's clock.
 #[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    /// `None`: no usable counter, read the wall clock.
-    tsc: Option<TscScale>,
+pub enum Clock {
+    /// The invariant time-stamp counter, scaled.
+    Tsc(TscScale),
+    /// No usable counter: the wall clock.
+    Wall,
+    /// The host's own clock ([`Config::clock`](crate::Config::clock)).
+    Host(fn() -> u64),
 }
 
 /// Ticks to wall-clock nanoseconds: `wall + ((ticks - base) * mult) >> 32`.
 #[derive(Clone, Copy, Debug)]
-struct TscScale {
+pub struct TscScale {
     base: u64,
     wall: u64,
     mult: u64,
@@ -35,23 +39,25 @@ struct TscScale {
 
 impl Clock {
     pub fn new(ring: &Ring) -> Clock {
-        Clock {
-            tsc: invariant_tsc().then(|| calibrate(ring)).flatten(),
+        match invariant_tsc().then(|| calibrate(ring)).flatten() {
+            Some(scale) => Clock::Tsc(scale),
+            None => Clock::Wall,
         }
     }
 
     /// Now, in nanoseconds since 1970-01-01T00:00:00Z.
     #[inline(always)]
     pub fn now_ns(&self) -> u64 {
-        match self.tsc {
+        match *self {
             #[cfg(target_arch = "x86_64")]
-            Some(s) => {
+            Clock::Tsc(s) => {
                 // Signed: a core whose counter is a hair behind the base's
                 // gives a time a hair earlier, not one centuries away.
                 let ticks = crate::sys::tsc().wrapping_sub(s.base) as i64;
                 let ns = (i128::from(ticks) * i128::from(s.mult)) >> 32;
                 s.wall.wrapping_add_signed(ns as i64)
             }
+            Clock::Host(now) => now(),
             _ => wall_ns(),
         }
     }

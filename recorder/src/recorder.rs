@@ -31,7 +31,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub(crate) fn new(ring: Ring, filter: Targets) -> Recorder {
+    pub(crate) fn new(ring: Ring, filter: Targets, clock: Option<fn() -> u64>) -> Recorder {
         crate::thread::watch_forks();
         let max_level = filter
             .iter()
@@ -40,7 +40,7 @@ impl Recorder {
             .max()
             .unwrap_or(LevelFilter::OFF);
         Recorder {
-            clock: Clock::new(&ring),
+            clock: clock.map_or_else(|| Clock::new(&ring), Clock::Host),
             ring,
             tables: Tables::default(),
             statics: StaticMemory::of_this_process(),

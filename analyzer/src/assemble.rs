@@ -1,0 +1,548 @@
+//! Folding records into what the store keeps: span trees rebuilt across
+//! threads into requests, latency histograms, metrics, per-level counts,
+//! process exits, panics and the scrubbed log lines.
+//!
+//! Records arrive ingest by ingest, so a request may start in one ingest
+//! and end in the next: the spans and requests still open are the
+//! [`Assembly`], which the store keeps between ingests in the same
+//! transaction as the cursor. Everything complete goes into a [`Batch`].
+//!
+//! A request is a root span (caro's `process_query`). Its backend, intent,
+//! error category and risk level are the `backend`, `intent`, `error` and
+//! `risk_level` fields of its spans and events; it failed when an ERROR
+//! event or a panic happened in it, and was blocked when an event gave it
+//! a `risk_level` of `high` or `critical`, which caro's policy refuses.
+
+use std::collections::HashMap;
+
+use caro_format::{Dictionary, Level, Record, RecordKind};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Field, FieldValue, LogEvent, SpanView, Spans};
+use crate::{json, scrub, time};
+
+/// Histogram values are microseconds: spans and requests from their
+/// records' nanoseconds, `histogram.*` metrics from their values × 10⁶
+/// (so `histogram.x_seconds` is in microseconds too).
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// Spans and requests still open after this long, measured against the
+/// newest record seen, are given up (their process was killed).
+pub const GIVE_UP_NS: u64 = time::DAY_NS;
+
+/// Above this a request is slow.
+pub const SLOW_REQUEST_NS: u64 = 1_000_000_000;
+
+/// What a histogram measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HistKind {
+    /// Duration of requests (root spans), by backend.
+    Request,
+    /// Duration of every span, by name.
+    Span,
+    /// Duration of the spans of requests, by name and backend.
+    SpanBackend,
+    /// A `histogram.NAME` metric.
+    Metric,
+}
+
+impl HistKind {
+    pub const ALL: [HistKind; 4] = [
+        HistKind::Request,
+        HistKind::Span,
+        HistKind::SpanBackend,
+        HistKind::Metric,
+    ];
+
+    /// The name the store uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            HistKind::Request => "request",
+            HistKind::Span => "span",
+            HistKind::SpanBackend => "span_backend",
+            HistKind::Metric => "metric",
+        }
+    }
+}
+
+/// Which histogram: a UTC day, a kind, a name (span, root span or metric)
+/// and a backend ("" where there is none).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HistKey {
+    pub day: i64,
+    pub kind: HistKind,
+    pub name: String,
+    pub backend: String,
+}
+
+/// A new, empty latency histogram.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new(SIGNIFICANT_DIGITS).expect("3 significant digits are valid")
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Generated,
+    Failed,
+    Blocked,
+    Panicked,
+}
+
+impl Outcome {
+    /// The `event_type` of its row.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Outcome::Generated => "command_generated",
+            Outcome::Failed => "command_failed",
+            Outcome::Blocked => "command_blocked",
+            Outcome::Panicked => "panic",
+        }
+    }
+}
+
+/// One row of the `events` table: a finished request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestRow {
+    pub end_ns: u64,
+    pub duration_ns: u64,
+    pub outcome: Outcome,
+    pub request_id: Option<u64>,
+    pub backend: Option<String>,
+    pub intent: Option<String>,
+    pub error_category: Option<String>,
+    pub risk_level: Option<String>,
+    /// Self time per span name, nanoseconds.
+    pub self_ns: Vec<(String, u64)>,
+}
+
+/// A process's exit record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessRow {
+    pub time_ns: u64,
+    pub pid: u64,
+    pub cpu_user_us: u64,
+    pub cpu_system_us: u64,
+    pub peak_rss_kib: u64,
+    pub open_fds: u64,
+    pub wall_us: u64,
+}
+
+/// A panic record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PanicRow {
+    pub time_ns: u64,
+    pub thread: u32,
+    pub file: String,
+    pub line: u64,
+}
+
+/// Everything complete that one ingest adds to the store.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub histograms: HashMap<HistKey, Histogram<u64>>,
+    /// Counters (`counter.*`, `monotonic_counter.*`) summed by day.
+    pub counters: HashMap<(i64, String), f64>,
+    /// Gauges: the last value of each day and when it was set.
+    pub gauges: HashMap<(i64, String), (u64, f64)>,
+    /// Events per day and level.
+    pub levels: HashMap<(i64, &'static str), u64>,
+    pub requests: Vec<RequestRow>,
+    pub processes: Vec<ProcessRow>,
+    pub panics: Vec<PanicRow>,
+    /// Scrubbed JSON lines for telemetry.log.
+    pub log_lines: Vec<u8>,
+    /// Records folded in.
+    pub records: u64,
+    /// Spans and requests given up as unfinished.
+    pub unfinished: u64,
+}
+
+impl Batch {
+    fn record_ns(&mut self, key: HistKey, ns: u64) {
+        let h = self.histograms.entry(key).or_insert_with(new_histogram);
+        // The histogram grows to fit; `saturating_record` would clamp.
+        if h.record(ns / 1000).is_err() {
+            h.saturating_record(ns / 1000);
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct OpenSpan {
+    name: String,
+    parent: u32,
+    /// The request's root span, or 0 when the span is in no known request.
+    root: u32,
+    start_ns: u64,
+    /// Time spent in closed children.
+    child_ns: u64,
+    fields: Vec<Field>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct OpenRequest {
+    request_id: Option<u64>,
+    backend: Option<String>,
+    intent: Option<String>,
+    error: Option<String>,
+    risk_level: Option<String>,
+    failed: bool,
+    panicked: bool,
+    /// (span name, duration, self time) of its closed spans.
+    spans: Vec<(String, u64, u64)>,
+}
+
+/// The spans and requests still open between ingests.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Assembly {
+    spans: HashMap<u32, OpenSpan>,
+    requests: HashMap<u32, OpenRequest>,
+    /// The request each thread is in: a panic record names only its thread.
+    entered: HashMap<u32, u32>,
+    /// The newest record time seen.
+    newest_ns: u64,
+}
+
+impl Assembly {
+    /// How many spans are open.
+    pub fn open_spans(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Folds `r` in; what completes goes into `batch`.
+    pub fn fold(&mut self, r: &Record, dict: &Dictionary, batch: &mut Batch) {
+        batch.records += 1;
+        self.newest_ns = self.newest_ns.max(r.time_ns);
+        match r.kind {
+            RecordKind::SpanNew => self.span_new(r, dict),
+            RecordKind::SpanRecord => {
+                let fields = scrubbed_fields(r, dict);
+                if let Some(span) = self.spans.get_mut(&r.span) {
+                    let root = span.root;
+                    for (name, value) in fields {
+                        match span.fields.iter_mut().find(|(n, _)| *n == name) {
+                            Some(f) => f.1 = value.clone(),
+                            None => span.fields.push((name.clone(), value.clone())),
+                        }
+                        if let Some(req) = self.requests.get_mut(&root) {
+                            req.take_field(&name, &value, None);
+                        }
+                    }
+                }
+            }
+            RecordKind::SpanEnter => {
+                if self.requests.contains_key(&r.span) {
+                    self.entered.insert(r.thread, r.span);
+                }
+            }
+            RecordKind::SpanExit => {
+                if self.entered.get(&r.thread) == Some(&r.span) {
+                    self.entered.remove(&r.thread);
+                }
+            }
+            RecordKind::SpanClose => self.span_close(r, batch),
+            RecordKind::Event => self.event(r, dict, batch),
+            RecordKind::Panic => self.panic(r, dict, batch),
+            RecordKind::ProcessExit => {
+                let v = |i: u8| {
+                    r.values
+                        .iter()
+                        .find(|f| f.field == i)
+                        .and_then(|f| match f.value {
+                            caro_format::Value::U64(x) => Some(x),
+                            _ => None,
+                        })
+                        .unwrap_or(0)
+                };
+                batch.processes.push(ProcessRow {
+                    time_ns: r.time_ns,
+                    pid: v(0),
+                    cpu_user_us: v(1),
+                    cpu_system_us: v(2),
+                    peak_rss_kib: v(3),
+                    open_fds: v(4),
+                    wall_us: v(5),
+                });
+            }
+            RecordKind::ProcessStart => {}
+        }
+    }
+
+    fn span_new(&mut self, r: &Record, dict: &Dictionary) {
+        let name = dict
+            .callsites
+            .get(&r.callsite)
+            .map_or_else(|| crate::event::UNKNOWN_TARGET.to_owned(), |c| c.name.clone());
+        let fields = scrubbed_fields(r, dict);
+        let root = match r.parent {
+            0 => {
+                self.requests.insert(r.span, OpenRequest::default());
+                r.span
+            }
+            parent => self.spans.get(&parent).map_or(0, |p| p.root),
+        };
+        if let Some(req) = self.requests.get_mut(&root) {
+            for (name, value) in &fields {
+                req.take_field(name, value, None);
+            }
+        }
+        self.spans.insert(
+            r.span,
+            OpenSpan {
+                name,
+                parent: r.parent,
+                root,
+                start_ns: r.time_ns,
+                child_ns: 0,
+                fields,
+            },
+        );
+    }
+
+    fn span_close(&mut self, r: &Record, batch: &mut Batch) {
+        let Some(span) = self.spans.remove(&r.span) else {
+            return;
+        };
+        let duration = r.time_ns.saturating_sub(span.start_ns);
+        let self_ns = duration.saturating_sub(span.child_ns);
+        if let Some(parent) = self.spans.get_mut(&span.parent) {
+            parent.child_ns = parent.child_ns.saturating_add(duration);
+        }
+        let day = time::day(r.time_ns);
+        batch.record_ns(
+            HistKey {
+                day,
+                kind: HistKind::Span,
+                name: span.name.clone(),
+                backend: String::new(),
+            },
+            duration,
+        );
+        if span.root == r.span {
+            if let Some(mut req) = self.requests.remove(&r.span) {
+                req.spans.push((span.name.clone(), duration, self_ns));
+                self.entered.retain(|_, root| *root != r.span);
+                finish(req, &span.name, r.time_ns, duration, batch);
+            }
+        } else if let Some(req) = self.requests.get_mut(&span.root) {
+            req.spans.push((span.name, duration, self_ns));
+        }
+    }
+
+    fn event(&mut self, r: &Record, dict: &Dictionary, batch: &mut Batch) {
+        let level = dict.callsites.get(&r.callsite).map(|c| c.level);
+        let level_name = level.map_or(crate::event::UNKNOWN_LEVEL, Level::name);
+        let day = time::day(r.time_ns);
+        *batch.levels.entry((day, level_name)).or_default() += 1;
+        let fields = scrubbed_fields(r, dict);
+        let root = self.spans.get(&r.span).map_or(0, |s| s.root);
+        if let Some(req) = self.requests.get_mut(&root) {
+            if level == Some(Level::Error) {
+                req.failed = true;
+            }
+            for (name, value) in &fields {
+                req.take_field(name, value, level);
+            }
+        }
+        for (name, value) in &fields {
+            metric(batch, day, r.time_ns, name, value);
+        }
+        self.log_line(r, dict, fields, batch);
+    }
+
+    fn panic(&mut self, r: &Record, dict: &Dictionary, batch: &mut Batch) {
+        let fields = scrubbed_fields(r, dict);
+        let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        batch.panics.push(PanicRow {
+            time_ns: r.time_ns,
+            thread: r.thread,
+            file: get("file")
+                .and_then(FieldValue::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            line: get("line").and_then(FieldValue::as_f64).unwrap_or(0.0) as u64,
+        });
+        *batch
+            .levels
+            .entry((time::day(r.time_ns), "ERROR"))
+            .or_default() += 1;
+        if let Some(root) = self.entered.get(&r.thread) {
+            if let Some(req) = self.requests.get_mut(root) {
+                req.panicked = true;
+            }
+        }
+        self.log_line(r, dict, fields, batch);
+    }
+
+    /// The event as a telemetry.log line, with its span as the open span
+    /// table has it.
+    fn log_line(&self, r: &Record, dict: &Dictionary, fields: Vec<Field>, batch: &mut Batch) {
+        let Some(mut e) = LogEvent::from_record(r, dict, &Spans::default()) else {
+            return;
+        };
+        e.fields = fields;
+        if let Some(i) = e
+            .fields
+            .iter()
+            .position(|(n, _)| n == crate::event::MESSAGE_FIELD)
+        {
+            let m = e.fields.remove(i);
+            e.fields.push(m);
+        } else if r.kind == RecordKind::Panic {
+            e.fields.push((
+                crate::event::MESSAGE_FIELD.to_owned(),
+                FieldValue::Str("panic".to_owned()),
+            ));
+        }
+        e.span = match (r.span, self.spans.get(&r.span)) {
+            (0, _) => None,
+            (_, Some(s)) => Some(SpanView::Known {
+                name: s.name.clone(),
+                fields: s.fields.clone(),
+            }),
+            (id, None) => Some(SpanView::Missing { id }),
+        };
+        // Writing to a Vec cannot fail.
+        let _ = json::write_event(&mut batch.log_lines, &e);
+    }
+
+    /// Gives up spans and requests open for longer than [`GIVE_UP_NS`]
+    /// before the newest record: their process died without closing them.
+    pub fn give_up_stale(&mut self, batch: &mut Batch) {
+        let cutoff = self.newest_ns.saturating_sub(GIVE_UP_NS);
+        let before = self.spans.len() as u64;
+        self.spans.retain(|_, s| s.start_ns >= cutoff);
+        batch.unfinished += before - self.spans.len() as u64;
+        let spans = &self.spans;
+        self.requests.retain(|root, _| spans.contains_key(root));
+        let requests = &self.requests;
+        self.entered.retain(|_, root| requests.contains_key(root));
+    }
+}
+
+impl OpenRequest {
+    /// Takes what a request row needs from a field of one of its spans or
+    /// events (`level` is the event's).
+    fn take_field(&mut self, name: &str, value: &FieldValue, level: Option<Level>) {
+        let text = || value.as_str().map(str::to_owned);
+        match name {
+            "request_id" => {
+                if let FieldValue::U64(id) = value {
+                    self.request_id = Some(*id);
+                }
+            }
+            "backend" if self.backend.is_none() => self.backend = text(),
+            "intent" if self.intent.is_none() => self.intent = text(),
+            "error" if level == Some(Level::Error) && self.error.is_none() => {
+                self.error = Some(text().unwrap_or_else(|| "unknown".to_owned()));
+            }
+            "risk_level" => self.risk_level = text(),
+            _ => {}
+        }
+    }
+}
+
+/// The request ends: its row and its histograms.
+fn finish(req: OpenRequest, root_name: &str, end_ns: u64, duration: u64, batch: &mut Batch) {
+    let blocked = matches!(req.risk_level.as_deref(), Some("high" | "critical"));
+    let outcome = if req.panicked {
+        Outcome::Panicked
+    } else if req.failed {
+        Outcome::Failed
+    } else if blocked {
+        Outcome::Blocked
+    } else {
+        Outcome::Generated
+    };
+    let day = time::day(end_ns);
+    let backend = req.backend.clone().unwrap_or_default();
+    batch.record_ns(
+        HistKey {
+            day,
+            kind: HistKind::Request,
+            name: root_name.to_owned(),
+            backend: backend.clone(),
+        },
+        duration,
+    );
+    let mut self_ns: Vec<(String, u64)> = Vec::new();
+    for (name, d, s) in &req.spans {
+        batch.record_ns(
+            HistKey {
+                day,
+                kind: HistKind::SpanBackend,
+                name: name.clone(),
+                backend: backend.clone(),
+            },
+            *d,
+        );
+        match self_ns.iter_mut().find(|(n, _)| n == name) {
+            Some(e) => e.1 += s,
+            None => self_ns.push((name.clone(), *s)),
+        }
+    }
+    batch.requests.push(RequestRow {
+        end_ns,
+        duration_ns: duration,
+        outcome,
+        request_id: req.request_id,
+        error_category: match outcome {
+            Outcome::Failed => Some(req.error.unwrap_or_else(|| "unknown".to_owned())),
+            _ => None,
+        },
+        backend: req.backend,
+        intent: req.intent,
+        risk_level: req.risk_level,
+        self_ns,
+    });
+}
+
+/// Folds a field into the metrics when its name follows the convention of
+/// tracing-opentelemetry's metrics layer (`monotonic_counter.`, `counter.`,
+/// `histogram.`), or is a `gauge.`.
+fn metric(batch: &mut Batch, day: i64, time_ns: u64, name: &str, value: &FieldValue) {
+    let Some((kind, metric)) = name.split_once('.') else {
+        return;
+    };
+    let Some(x) = value.as_f64() else { return };
+    match kind {
+        "monotonic_counter" | "counter" => {
+            *batch.counters.entry((day, metric.to_owned())).or_default() += x;
+        }
+        "gauge" => {
+            let g = batch
+                .gauges
+                .entry((day, metric.to_owned()))
+                .or_insert((time_ns, x));
+            if time_ns >= g.0 {
+                *g = (time_ns, x);
+            }
+        }
+        "histogram" if x >= 0.0 => batch.record_ns(
+            HistKey {
+                day,
+                kind: HistKind::Metric,
+                name: metric.to_owned(),
+                backend: String::new(),
+            },
+            // Micro-units, recorded as the spans' nanoseconds are.
+            (x * 1e9) as u64,
+        ),
+        _ => {}
+    }
+}
+
+/// The record's fields, resolved and scrubbed.
+fn scrubbed_fields(r: &Record, dict: &Dictionary) -> Vec<Field> {
+    r.values
+        .iter()
+        .map(|fv| {
+            let name = caro_format::text::field_name(r, dict, usize::from(fv.field));
+            let value = FieldValue::resolve(&fv.value, r.callsite, dict);
+            let value = scrub::field(&name, value);
+            (name, value)
+        })
+        .collect()
+}

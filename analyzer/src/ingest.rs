@@ -1,0 +1,457 @@
+//! `caro-analyze ingest`: folds what the ring recorded since the last
+//! ingest into the store, exactly once.
+//!
+//! One ingest is one store transaction: it reads the cursor (where the
+//! last ingest stopped in each lane), decodes only the slots after it,
+//! folds the records in, appends the scrubbed lines to telemetry.log,
+//! snapshots the ring into `crashes/` if a panic was recorded, applies
+//! retention, and commits the new cursor with all of it. telemetry.log's
+//! committed length is part of the transaction: an ingest killed after
+//! appending is undone by the next one, which cuts the file back. A slot
+//! still being written stops its lane's cursor, so the record is taken by
+//! a later ingest.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use caro_format::decode::Header;
+use serde::{Deserialize, Serialize};
+
+use crate::assemble::{Assembly, Batch};
+use crate::error::{Error, Result};
+use crate::store::{RecorderCounts, Store, Writer};
+use crate::time::{self, DAY_NS};
+
+/// telemetry.log days are kept this long.
+pub const LOG_RETENTION_DAYS: u64 = 7;
+
+/// Where the recorder and the analyzer keep a user's data.
+#[derive(Clone, Debug)]
+pub struct DataPaths {
+    pub dir: PathBuf,
+    pub ring: PathBuf,
+    pub db: PathBuf,
+    pub log: PathBuf,
+    pub crashes: PathBuf,
+}
+
+impl DataPaths {
+    /// The files inside the data folder `dir`.
+    pub fn in_dir(dir: &Path) -> DataPaths {
+        DataPaths {
+            dir: dir.to_owned(),
+            ring: dir.join(caro_recorder::paths::RING_FILE),
+            db: dir.join("metrics.db"),
+            log: dir.join("telemetry.log"),
+            crashes: dir.join("crashes"),
+        }
+    }
+
+    /// The per-user data folder, `$XDG_CACHE_HOME/caro`.
+    pub fn default_dir() -> Result<DataPaths> {
+        let dir = caro_recorder::paths::data_dir().ok_or(Error::NoDefaultPath)?;
+        Ok(DataPaths::in_dir(&dir))
+    }
+
+    /// The archive of telemetry.log's `day`.
+    pub fn log_archive(&self, day: i64) -> PathBuf {
+        self.dir
+            .join(format!("telemetry.log.{}.zst", time::day_name(day)))
+    }
+
+    /// Opens the store, creating the data folder (0700) if needed.
+    pub fn open_store(&self) -> Result<Store> {
+        create_private_dir(&self.dir)?;
+        let store = Store::open(&self.db)?;
+        restrict(&self.db);
+        Ok(store)
+    }
+}
+
+/// Where the last ingest stopped.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Cursor {
+    /// The ring's `created_ns`: another value means a new ring.
+    created_ns: u64,
+    /// Per lane, the first sequence not yet ingested.
+    lanes: Vec<u64>,
+    /// The header's dropped counts, added up, as last seen.
+    dropped: u64,
+}
+
+/// What an ingest did.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub counts: RecorderCounts,
+    pub requests: usize,
+    /// The crash snapshot written, if a panic was ingested.
+    pub snapshot: Option<PathBuf>,
+    /// Rows and days removed by retention.
+    pub expired: u64,
+}
+
+/// Ingests the ring at `paths.ring` into `store`, as of `now_ns`.
+pub fn ingest(store: &mut Store, paths: &DataPaths, now_ns: u64, progress: bool) -> Result<Summary> {
+    let w = store.write()?;
+    let mut log = TelemetryLog::prepare(paths, &w, now_ns)?;
+    let mut cursor: Cursor = read_meta(&w, "cursor")?.unwrap_or_default();
+    let mut assembly: Assembly = read_meta(&w, "assembly")?.unwrap_or_default();
+
+    let (bytes, decoded) = read_new(&paths.ring, now_ns, &mut cursor, &mut assembly)?;
+    let mut batch = Batch::default();
+    let mut bar = Progress::new(progress, decoded.records.len() as u64);
+    let until = &cursor.lanes;
+    for (i, r) in decoded.records.iter().enumerate() {
+        if r.seq < until[r.lane] {
+            assembly.fold(r, &decoded.dictionary, &mut batch);
+        }
+        bar.tick(i as u64);
+    }
+    bar.finish();
+    assembly.give_up_stale(&mut batch);
+
+    let totals = decoded.totals();
+    let dropped: u64 = decoded
+        .header
+        .dropped
+        .iter()
+        .fold(0u64, |a, d| a.saturating_add(*d));
+    let counts = RecorderCounts {
+        written: batch.records,
+        lost: totals.lost_to_laps,
+        abandoned: totals.abandoned,
+        dropped: dropped.saturating_sub(cursor.dropped),
+        unfinished: batch.unfinished,
+    };
+    cursor.dropped = dropped;
+    w.add(&batch)?;
+    w.add_recorder(time::day(now_ns), &counts)?;
+    let snapshot = match batch.panics.first() {
+        Some(p) => Some(snapshot(paths, &bytes, p.time_ns, p.thread)?),
+        None => None,
+    };
+    log.append(&batch.log_lines)?;
+    log.expire(paths, now_ns)?;
+    let expired = w.apply_retention(now_ns)?;
+    write_meta(&w, "cursor", &cursor)?;
+    write_meta(&w, "assembly", &assembly)?;
+    log.save(&w)?;
+    w.set_meta("last_ingest_ns", &now_ns.to_string())?;
+    w.commit()?;
+    Ok(Summary {
+        counts,
+        requests: batch.requests.len(),
+        snapshot,
+        expired,
+    })
+}
+
+/// Reads the ring and decodes what is new since `cursor`, which it moves
+/// to where the next ingest starts. A new ring (another `created_ns`)
+/// starts from its beginning, with no spans open.
+fn read_new(
+    ring: &Path,
+    now_ns: u64,
+    cursor: &mut Cursor,
+    assembly: &mut Assembly,
+) -> Result<(Vec<u8>, caro_format::Decoded)> {
+    let decode_err = |source| Error::Decode {
+        path: ring.to_owned(),
+        source,
+    };
+    let mut attempt = 0;
+    loop {
+        let bytes = crate::ring::read(ring)?;
+        let header = Header::parse(&bytes).map_err(decode_err)?;
+        if header.raw.created_ns != cursor.created_ns {
+            *cursor = Cursor {
+                created_ns: header.raw.created_ns,
+                ..Cursor::default()
+            };
+            *assembly = Assembly::default();
+        }
+        let decoded = caro_format::decode_range(&bytes, Some(now_ns), &cursor.lanes, &[])
+            .map_err(decode_err)?;
+        // A copy torn by a writer is taken again, as `logs` does.
+        if decoded.totals().corrupt > 0 && attempt < 3 {
+            attempt += 1;
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        // Stop each lane before its first slot still being written; decode
+        // again so that nothing after it is counted now and again later.
+        let until: Vec<u64> = decoded
+            .lanes
+            .iter()
+            .map(|(l, s)| s.first_pending.unwrap_or(l.head))
+            .collect();
+        let decoded = if decoded.lanes.iter().any(|(_, s)| s.first_pending.is_some()) {
+            caro_format::decode_range(&bytes, Some(now_ns), &cursor.lanes, &until)
+                .map_err(decode_err)?
+        } else {
+            decoded
+        };
+        cursor.lanes = until;
+        return Ok((bytes, decoded));
+    }
+}
+
+fn read_meta<T: for<'de> Deserialize<'de>>(w: &Writer<'_>, key: &str) -> Result<Option<T>> {
+    match w.meta(key)? {
+        None => Ok(None),
+        Some(v) => serde_json::from_str(&v).map(Some).map_err(|e| Error::NotAStore {
+            path: w.path().to_owned(),
+            why: format!("its {key} cannot be read: {e}"),
+        }),
+    }
+}
+
+fn write_meta<T: Serialize>(w: &Writer<'_>, key: &str, value: &T) -> Result<()> {
+    // Serializing plain data to a string cannot fail.
+    w.set_meta(key, &serde_json::to_string(value).unwrap_or_default())
+}
+
+/// Writes the ring's bytes, compressed, to `crashes/`, named after the
+/// panic so that an ingest run again writes the same file.
+fn snapshot(paths: &DataPaths, bytes: &[u8], time_ns: u64, thread: u32) -> Result<PathBuf> {
+    create_private_dir(&paths.crashes)?;
+    let stamp = time::rfc3339(time_ns).replace([':', '-', '.'], "");
+    let path = paths.crashes.join(format!("{stamp}-{thread}.ring.zst"));
+    let compressed = zstd::bulk::compress(bytes, 3).map_err(|source| Error::Write {
+        path: path.clone(),
+        source,
+    })?;
+    write_atomically(&path, &compressed)?;
+    Ok(path)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so the
+/// file is either whole or absent; mode 0600.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let err = |source| Error::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    fs::rename(&tmp, path).map_err(err)
+}
+
+/// Creates `dir` (mode 0700) if it is missing.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    let err = |source| Error::Write {
+        path: dir.to_owned(),
+        source,
+    };
+    if !dir.is_dir() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Makes the store and its journal files readable by the user alone.
+fn restrict(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o600));
+    }
+}
+
+/// telemetry.log: the scrubbed events of the current day as JSON lines;
+/// earlier days are `telemetry.log.YYYY-MM-DD.zst`.
+#[derive(Debug)]
+struct TelemetryLog {
+    path: PathBuf,
+    /// The day the file holds, and its committed length.
+    day: i64,
+    len: u64,
+}
+
+impl TelemetryLog {
+    /// Cuts the file back to its committed length (undoing a killed
+    /// ingest's append) and archives it if its day is over.
+    fn prepare(paths: &DataPaths, w: &Writer<'_>, now_ns: u64) -> Result<TelemetryLog> {
+        let today = time::day(now_ns);
+        let day = read_meta::<i64>(w, "log_day")?.unwrap_or(today);
+        let len = read_meta::<u64>(w, "log_len")?.unwrap_or(0);
+        let mut log = TelemetryLog {
+            path: paths.log.clone(),
+            day,
+            len,
+        };
+        let err = |source| Error::Write {
+            path: paths.log.clone(),
+            source,
+        };
+        let on_disk = match fs::metadata(&log.path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(err(e)),
+        };
+        if on_disk > log.len {
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .open(&log.path)
+                .map_err(err)?;
+            f.set_len(log.len).map_err(err)?;
+        }
+        if log.day < today {
+            let archive = paths.log_archive(log.day);
+            // A file shorter than committed was archived by an ingest
+            // killed before it could commit: the archive stands.
+            if log.len > 0 && on_disk >= log.len {
+                let bytes = fs::read(&log.path).map_err(err)?;
+                let compressed = zstd::bulk::compress(&bytes[..log.len as usize], 19)
+                    .map_err(|source| Error::Write {
+                        path: archive.clone(),
+                        source,
+                    })?;
+                write_atomically(&archive, &compressed)?;
+            }
+            if on_disk > 0 {
+                let f = fs::OpenOptions::new()
+                    .write(true)
+                    .open(&log.path)
+                    .map_err(err)?;
+                f.set_len(0).map_err(err)?;
+            }
+            log.day = today;
+            log.len = 0;
+        } else if on_disk < log.len {
+            // Someone cut or deleted it: go on from what is there.
+            log.len = on_disk;
+        }
+        Ok(log)
+    }
+
+    fn append(&mut self, lines: &[u8]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let err = |source| Error::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&self.path)
+            .map_err(err)?;
+        f.write_all(lines).map_err(err)?;
+        f.sync_data().map_err(err)?;
+        self.len += lines.len() as u64;
+        Ok(())
+    }
+
+    /// Deletes archives of days that ended more than
+    /// [`LOG_RETENTION_DAYS`] before `now_ns`.
+    fn expire(&self, paths: &DataPaths, now_ns: u64) -> Result<()> {
+        let first_day = time::day(now_ns.saturating_sub(LOG_RETENTION_DAYS * DAY_NS));
+        for (day, path) in log_archives(paths) {
+            if day < first_day {
+                fs::remove_file(&path).map_err(|source| Error::Write { path, source })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn save(&self, w: &Writer<'_>) -> Result<()> {
+        write_meta(w, "log_day", &self.day)?;
+        write_meta(w, "log_len", &self.len)
+    }
+}
+
+/// The archived days of telemetry.log, oldest first.
+pub fn log_archives(paths: &DataPaths) -> Vec<(i64, PathBuf)> {
+    let mut out: Vec<(i64, PathBuf)> = fs::read_dir(&paths.dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let day = name
+                .strip_prefix("telemetry.log.")?
+                .strip_suffix(".zst")?;
+            Some((time::parse_day_name(day)?, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A progress bar on stderr, shown only on a terminal and only once the
+/// work has taken more than a moment.
+struct Progress {
+    enabled: bool,
+    started: Instant,
+    total: u64,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    const MOMENT: Duration = Duration::from_millis(300);
+
+    fn new(enabled: bool, total: u64) -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            enabled: enabled && std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            total,
+            bar: None,
+        }
+    }
+
+    fn tick(&mut self, done: u64) {
+        if !self.enabled || done % 4096 != 0 {
+            return;
+        }
+        if self.bar.is_none() && self.started.elapsed() > Self::MOMENT {
+            let bar = indicatif::ProgressBar::new(self.total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "ingesting {bar:30} {pos}/{len} records ({eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Applies retention alone, as `caro-analyze gc` does; returns the rows
+/// and days removed.
+pub fn gc(store: &mut Store, paths: &DataPaths, now_ns: u64) -> Result<u64> {
+    let w = store.write()?;
+    let log = TelemetryLog::prepare(paths, &w, now_ns)?;
+    log.expire(paths, now_ns)?;
+    let n = w.apply_retention(now_ns)?;
+    log.save(&w)?;
+    w.commit()?;
+    Ok(n)
+}

@@ -1,0 +1,588 @@
+//! `caro-analyze report`: what caro did over the last days, how fast, what
+//! failed, and where the time went, from the store alone.
+//!
+//! The window is the last `--days` UTC days, today included. Latencies
+//! come from the merged day histograms (HdrHistogram, 3 significant
+//! digits: a percentile is within 0.1 % of the recorded value), counts
+//! from the `events` rows.
+//!
+//! `--json` prints one object whose top-level keys are stable:
+//!
+//! | key | value |
+//! |---|---|
+//! | `window_days` | the window, in days |
+//! | `requests` | requests finished in the window |
+//! | `success_rate` | share of them that produced a command, 0 to 1 (`null` without requests) |
+//! | `backends` | backend → `count`, `share` (0 to 1), `p50_ms`, `p95_ms`, `p99_ms`, `max_ms` of its requests |
+//! | `spans` | span name → `count`, `p50_ms`, `p95_ms`, `p99_ms`, `max_ms` |
+//! | `errors` | error category → requests that failed with it |
+//! | `safety_blocks` | risk level → requests blocked at it |
+//! | `slow_requests` | requests that took more than a second |
+//! | `panics` | panics recorded |
+//! | `processes` | `count`, `cpu_user_s`, `cpu_system_s`, `peak_rss_max_kib`, `open_fds_max` of the processes that exited |
+//! | `bottleneck` | `null`, or `span`, `of` (the request span), `share` (0 to 1) and `text`: the span with the largest share of self time in the slowest 5 % of requests |
+//! | `counters` | counter metric → sum |
+//! | `levels` | level → events recorded |
+//! | `recorder` | `written` (records), `lost` (slots lost to laps before an ingest), `abandoned` (slots of killed writers), `dropped` (records the recorder could not write), `unfinished` (spans never closed), `cpu_share` (estimated share of the processes' CPU time spent recording, or `null`) |
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+use comfy_table::{presets, CellAlignment, Table};
+use hdrhistogram::Histogram;
+use rusqlite::params;
+use serde_json::{json, Map, Value};
+
+use crate::assemble::{HistKind, SLOW_REQUEST_NS};
+use crate::error::Result;
+use crate::store::{classify, merged_histograms, Store};
+use crate::time::{self, DAY_NS};
+
+/// What recording one record costs the host, on average, as the criterion
+/// benchmarks measure it (an event about 50 ns, a span's four records
+/// about 130 ns): the basis of the recorder's estimated CPU share.
+pub const RECORD_COST_NS: u64 = 50;
+
+/// The share of the slowest requests the bottleneck is found in.
+pub const SLOWEST_SHARE: f64 = 0.05;
+
+/// Latency percentiles, in milliseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Latency {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Counts in [`BUCKETS_MS`] (the last is everything above).
+    pub buckets: Vec<u64>,
+}
+
+/// Upper bounds of the distribution's buckets, caro's histogram buckets.
+pub const BUCKETS_MS: [u64; 7] = [10, 50, 100, 500, 1000, 2000, 5000];
+
+impl Latency {
+    fn of(h: &Histogram<u64>) -> Latency {
+        let ms = |us: u64| us as f64 / 1000.0;
+        let mut buckets = Vec::with_capacity(BUCKETS_MS.len() + 1);
+        let mut low = 0;
+        for b in BUCKETS_MS {
+            let high = b * 1000;
+            buckets.push(count_in(h, low, high));
+            low = high;
+        }
+        buckets.push(count_in(h, low, u64::MAX));
+        Latency {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+            buckets,
+        }
+    }
+
+    fn to_json(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("count".into(), self.count.into());
+        m.insert("p50_ms".into(), self.p50_ms.into());
+        m.insert("p95_ms".into(), self.p95_ms.into());
+        m.insert("p99_ms".into(), self.p99_ms.into());
+        m.insert("max_ms".into(), self.max_ms.into());
+        m
+    }
+}
+
+/// Values in `[low, high)` microseconds.
+fn count_in(h: &Histogram<u64>, low: u64, high: u64) -> u64 {
+    h.iter_recorded()
+        .filter(|v| (low..high).contains(&v.value_iterated_to()))
+        .map(|v| v.count_since_last_iteration())
+        .sum()
+}
+
+/// The span that takes the most of the slowest requests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bottleneck {
+    pub span: String,
+    pub of: String,
+    pub share: f64,
+}
+
+impl Bottleneck {
+    pub fn text(&self) -> String {
+        format!(
+            "{} is {:.0} % of {} at p95",
+            self.span,
+            self.share * 100.0,
+            self.of
+        )
+    }
+}
+
+/// Resource use of the processes that exited in the window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Processes {
+    pub count: u64,
+    pub cpu_user_us: u64,
+    pub cpu_system_us: u64,
+    pub peak_rss_max_kib: u64,
+    pub open_fds_max: u64,
+}
+
+/// The recorder's own counts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecorderHealth {
+    pub written: u64,
+    pub lost: u64,
+    pub abandoned: u64,
+    pub dropped: u64,
+    pub unfinished: u64,
+    pub cpu_share: Option<f64>,
+}
+
+/// The report.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    pub window_days: u64,
+    pub first_day: i64,
+    pub requests: u64,
+    pub succeeded: u64,
+    pub backends: Vec<(String, Latency)>,
+    pub spans: Vec<(String, Latency)>,
+    pub errors: BTreeMap<String, u64>,
+    pub safety_blocks: BTreeMap<String, u64>,
+    pub slow_requests: u64,
+    pub panics: u64,
+    pub processes: Processes,
+    pub bottleneck: Option<Bottleneck>,
+    pub counters: BTreeMap<String, f64>,
+    pub levels: BTreeMap<String, u64>,
+    pub recorder: RecorderHealth,
+}
+
+impl Report {
+    /// The report over the `days` UTC days up to and including `now_ns`'s.
+    pub fn build(store: &Store, days: u64, now_ns: u64) -> Result<Report> {
+        let days = days.max(1);
+        let first_day = time::day(now_ns) - (days as i64 - 1);
+        let since_s = first_day * (DAY_NS / 1_000_000_000) as i64;
+        let conn = store.conn();
+        let err = |e| classify(&store.path, e);
+        let mut r = Report {
+            window_days: days,
+            first_day,
+            ..Report::default()
+        };
+        (r.requests, r.succeeded, r.slow_requests) = conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(success), 0), coalesce(sum(latency_ms > ?2), 0)
+                 FROM events WHERE timestamp >= ?1",
+                params![since_s, SLOW_REQUEST_NS as f64 / 1e6],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .map_err(err)?;
+        let grouped = |sql: &str| -> Result<BTreeMap<String, u64>> {
+            let mut q = conn.prepare(sql).map_err(err)?;
+            let rows = q
+                .query_map([since_s], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(err)
+        };
+        r.errors = grouped(
+            "SELECT error_category, count(*) FROM events
+             WHERE timestamp >= ?1 AND event_type = 'command_failed' GROUP BY 1",
+        )?;
+        r.safety_blocks = grouped(
+            "SELECT risk_level, count(*) FROM events
+             WHERE timestamp >= ?1 AND event_type = 'command_blocked' GROUP BY 1",
+        )?;
+        r.levels = {
+            let mut q = conn
+                .prepare("SELECT level, sum(count) FROM levels WHERE day >= ?1 GROUP BY 1")
+                .map_err(err)?;
+            let rows = q
+                .query_map([first_day], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(err)?
+        };
+        r.counters = {
+            let mut q = conn
+                .prepare("SELECT name, sum(value) FROM counters WHERE day >= ?1 GROUP BY 1")
+                .map_err(err)?;
+            let rows = q
+                .query_map([first_day], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(err)?
+        };
+        r.panics = conn
+            .query_row(
+                "SELECT count(*) FROM panics WHERE timestamp >= ?1",
+                [since_s],
+                |row| row.get(0),
+            )
+            .map_err(err)?;
+        r.processes = conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(cpu_user_us), 0), coalesce(sum(cpu_system_us), 0),
+                        coalesce(max(peak_rss_kib), 0), coalesce(max(open_fds), 0)
+                 FROM processes WHERE timestamp >= ?1",
+                [since_s],
+                |row| {
+                    Ok(Processes {
+                        count: row.get(0)?,
+                        cpu_user_us: row.get(1)?,
+                        cpu_system_us: row.get(2)?,
+                        peak_rss_max_kib: row.get(3)?,
+                        open_fds_max: row.get(4)?,
+                    })
+                },
+            )
+            .map_err(err)?;
+        r.recorder = conn
+            .query_row(
+                "SELECT coalesce(sum(written), 0), coalesce(sum(lost), 0), coalesce(sum(abandoned), 0),
+                        coalesce(sum(dropped), 0), coalesce(sum(unfinished), 0)
+                 FROM recorder WHERE day >= ?1",
+                [first_day],
+                |row| {
+                    Ok(RecorderHealth {
+                        written: row.get(0)?,
+                        lost: row.get(1)?,
+                        abandoned: row.get(2)?,
+                        dropped: row.get(3)?,
+                        unfinished: row.get(4)?,
+                        cpu_share: None,
+                    })
+                },
+            )
+            .map_err(err)?;
+        let cpu_us = r.processes.cpu_user_us + r.processes.cpu_system_us;
+        if cpu_us > 0 {
+            let share = (r.recorder.written * RECORD_COST_NS) as f64 / (cpu_us as f64 * 1000.0);
+            r.recorder.cpu_share = Some(share.min(1.0));
+        }
+
+        // Requests by backend, across the request spans' names.
+        let mut by_backend: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+        let mut roots: BTreeMap<String, u64> = BTreeMap::new();
+        for ((root, backend), h) in merged_histograms(store, HistKind::Request, first_day)? {
+            *roots.entry(root).or_default() += h.len();
+            match by_backend.get_mut(&backend) {
+                Some(acc) => {
+                    let _ = acc.add(&h);
+                }
+                None => {
+                    by_backend.insert(backend, h);
+                }
+            }
+        }
+        r.backends = by_backend
+            .iter()
+            .map(|(b, h)| (b.clone(), Latency::of(h)))
+            .collect();
+        r.backends
+            .sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
+        r.spans = merged_histograms(store, HistKind::Span, first_day)?
+            .into_iter()
+            .map(|((name, _), h)| (name, Latency::of(&h)))
+            .collect();
+        let root = roots.into_iter().max_by_key(|(_, n)| *n).map(|(name, _)| name);
+        if let Some(root) = root {
+            r.bottleneck = bottleneck(store, since_s, r.requests, &root)?;
+        }
+        Ok(r)
+    }
+
+    /// Success rate, 0 to 1.
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.succeeded as f64 / self.requests as f64)
+    }
+
+    /// The documented JSON form.
+    pub fn to_json(&self) -> Value {
+        let backends: Map<String, Value> = self
+            .backends
+            .iter()
+            .map(|(name, l)| {
+                let mut m = Map::new();
+                m.insert("count".into(), l.count.into());
+                m.insert(
+                    "share".into(),
+                    (l.count as f64 / self.requests.max(1) as f64).into(),
+                );
+                let mut rest = l.to_json();
+                rest.remove("count");
+                m.extend(rest);
+                (name.clone(), Value::Object(m))
+            })
+            .collect();
+        let spans: Map<String, Value> = self
+            .spans
+            .iter()
+            .map(|(name, l)| (name.clone(), Value::Object(l.to_json())))
+            .collect();
+        json!({
+            "window_days": self.window_days,
+            "requests": self.requests,
+            "success_rate": self.success_rate(),
+            "backends": backends,
+            "spans": spans,
+            "errors": self.errors,
+            "safety_blocks": self.safety_blocks,
+            "slow_requests": self.slow_requests,
+            "panics": self.panics,
+            "processes": {
+                "count": self.processes.count,
+                "cpu_user_s": self.processes.cpu_user_us as f64 / 1e6,
+                "cpu_system_s": self.processes.cpu_system_us as f64 / 1e6,
+                "peak_rss_max_kib": self.processes.peak_rss_max_kib,
+                "open_fds_max": self.processes.open_fds_max,
+            },
+            "bottleneck": self.bottleneck.as_ref().map(|b| json!({
+                "span": b.span,
+                "of": b.of,
+                "share": b.share,
+                "text": b.text(),
+            })),
+            "counters": self.counters,
+            "levels": self.levels,
+            "recorder": {
+                "written": self.recorder.written,
+                "lost": self.recorder.lost,
+                "abandoned": self.recorder.abandoned,
+                "dropped": self.recorder.dropped,
+                "unfinished": self.recorder.unfinished,
+                "cpu_share": self.recorder.cpu_share,
+            },
+        })
+    }
+
+    /// The report for a person: a few lines and tables, coloured when
+    /// `color` (see [`color_wanted`]).
+    pub fn write_text(&self, out: &mut dyn Write, color: bool) -> std::io::Result<()> {
+        let style = |s: Style| if color { s } else { Style::new() };
+        let bold = style(Style::new().bold());
+        let warn = style(Style::new().fg_color(Some(AnsiColor::Yellow.into())));
+        let bad = style(Style::new().fg_color(Some(AnsiColor::Red.into())));
+        let good = style(Style::new().fg_color(Some(AnsiColor::Green.into())));
+        let last_day = self.first_day + self.window_days as i64 - 1;
+        writeln!(
+            out,
+            "{bold}caro, last {} days{bold:#} ({} to {}, UTC)\n",
+            self.window_days,
+            time::day_name(self.first_day),
+            time::day_name(last_day)
+        )?;
+        if self.requests == 0 {
+            writeln!(out, "No requests recorded in this window.")?;
+        } else {
+            let rate = self.success_rate().unwrap_or(0.0);
+            let rate_style = match rate {
+                r if r >= 0.95 => good,
+                r if r >= 0.8 => warn,
+                _ => bad,
+            };
+            writeln!(
+                out,
+                "{} requests, {rate_style}{:.1} % succeeded{rate_style:#}, {} slower than 1 s, {} panics",
+                thousands(self.requests),
+                rate * 100.0,
+                thousands(self.slow_requests),
+                thousands(self.panics),
+            )?;
+            if let Some(b) = &self.bottleneck {
+                writeln!(out, "Bottleneck: {warn}{}{warn:#}", b.text())?;
+            }
+            writeln!(out)?;
+            let mut t = table(&[
+                "backend", "requests", "share", "p50", "p95", "p99", "max", "≤10ms … >5s",
+            ]);
+            for (name, l) in &self.backends {
+                let share = l.count as f64 / self.requests as f64 * 100.0;
+                let mut row = vec![
+                    shown_name(name),
+                    thousands(l.count),
+                    format!("{share:.1} %"),
+                ];
+                row.extend(percentile_cells(l));
+                row.push(sparkline(&l.buckets));
+                t.add_row(row);
+            }
+            writeln!(out, "{t}\n")?;
+            let mut t = table(&["span", "count", "p50", "p95", "p99", "max", "≤10ms … >5s"]);
+            for (name, l) in &self.spans {
+                let mut row = vec![name.clone(), thousands(l.count)];
+                row.extend(percentile_cells(l));
+                row.push(sparkline(&l.buckets));
+                t.add_row(row);
+            }
+            writeln!(out, "{t}\n")?;
+            let mut t = table(&["outcome", "category", "requests"]);
+            for (c, n) in &self.errors {
+                t.add_row(vec!["failed".to_owned(), c.clone(), thousands(*n)]);
+            }
+            for (c, n) in &self.safety_blocks {
+                t.add_row(vec!["blocked".to_owned(), c.clone(), thousands(*n)]);
+            }
+            if !self.errors.is_empty() || !self.safety_blocks.is_empty() {
+                writeln!(out, "{t}\n")?;
+            }
+        }
+        let p = &self.processes;
+        if p.count > 0 {
+            writeln!(
+                out,
+                "Processes: {} exited, CPU {:.2} s user + {:.2} s system, peak memory up to {:.1} MiB, up to {} open files",
+                thousands(p.count),
+                p.cpu_user_us as f64 / 1e6,
+                p.cpu_system_us as f64 / 1e6,
+                p.peak_rss_max_kib as f64 / 1024.0,
+                p.open_fds_max
+            )?;
+        }
+        let h = &self.recorder;
+        let losses = h.lost + h.abandoned + h.dropped;
+        let style = if losses > 0 { warn } else { Style::new() };
+        writeln!(
+            out,
+            "Recorder: {} records, {style}{} slots lost to laps, {} abandoned, {} dropped{style:#}, {} spans never closed{}",
+            thousands(h.written),
+            thousands(h.lost),
+            thousands(h.abandoned),
+            thousands(h.dropped),
+            thousands(h.unfinished),
+            h.cpu_share
+                .map(|s| format!(", about {:.2} % of the CPU time", s * 100.0))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Whether to colour text on stdout: only on a terminal, never when
+/// `NO_COLOR` is set to anything but the empty string, or `TERM` is dumb.
+pub fn color_wanted() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+    !no_color && !dumb && std::io::stdout().is_terminal()
+}
+
+/// The span with the largest share of self time in the slowest requests.
+fn bottleneck(store: &Store, since_s: i64, requests: u64, root: &str) -> Result<Option<Bottleneck>> {
+    let err = |e| classify(&store.path, e);
+    let slowest = ((requests as f64 * SLOWEST_SHARE).ceil() as i64).max(1);
+    let mut q = store
+        .conn()
+        .prepare(
+            "SELECT latency_ms, span_self_us FROM events WHERE timestamp >= ?1
+             ORDER BY latency_ms DESC LIMIT ?2",
+        )
+        .map_err(err)?;
+    let rows = q
+        .query_map(params![since_s, slowest], |row| {
+            Ok((row.get::<_, f64>(0)?, row.get::<_, String>(1)?))
+        })
+        .map_err(err)?;
+    let mut total_us = 0.0;
+    let mut self_us: BTreeMap<String, f64> = BTreeMap::new();
+    for row in rows {
+        let (latency_ms, spans) = row.map_err(err)?;
+        total_us += latency_ms * 1000.0;
+        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&spans) {
+            for (name, us) in m {
+                if name != root {
+                    *self_us.entry(name).or_default() += us.as_f64().unwrap_or(0.0);
+                }
+            }
+        }
+    }
+    Ok(self_us
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|_| total_us > 0.0)
+        .map(|(span, us)| Bottleneck {
+            span,
+            of: root.to_owned(),
+            share: us / total_us,
+        }))
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_BORDERS_ONLY)
+        .set_header(header.to_vec());
+    for i in 1..header.len() {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    t
+}
+
+fn shown_name(name: &str) -> String {
+    if name.is_empty() {
+        "(none)".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+fn percentile_cells(l: &Latency) -> Vec<String> {
+    [l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms]
+        .into_iter()
+        .map(duration)
+        .collect()
+}
+
+/// `0.42 ms`, `12.3 ms`, `1.40 s`.
+pub fn duration(ms: f64) -> String {
+    match ms {
+        m if m < 10.0 => format!("{m:.2} ms"),
+        m if m < 1000.0 => format!("{m:.1} ms"),
+        m => format!("{:.2} s", m / 1000.0),
+    }
+}
+
+/// `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One bar per bucket, as tall as its share of the largest.
+pub fn sparkline(counts: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = counts.iter().copied().max().unwrap_or(0);
+    counts
+        .iter()
+        .map(|&c| match c {
+            0 => ' ',
+            c => BARS[((c * 7).div_ceil(max.max(1)) as usize).min(7)],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_formats_read_at_a_glance() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(100), "100");
+        assert_eq!(duration(0.4234), "0.42 ms");
+        assert_eq!(duration(123.45), "123.5 ms");
+        assert_eq!(duration(1400.0), "1.40 s");
+        assert_eq!(sparkline(&[0, 1, 8, 4]), " ▂█▅");
+    }
+}

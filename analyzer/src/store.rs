@@ -1,0 +1,574 @@
+//! The store: `metrics.db`, SQLite in WAL mode, beside the ring.
+//!
+//! | table | one row per |
+//! |---|---|
+//! | `events` | finished request: `timestamp` (Unix seconds), `event_type` (`command_generated`, `command_failed`, `command_blocked`, `panic`), `backend`, `intent`, `latency_ms`, `success`, `error_category`, `risk_level`, `request_id`, `span_self_us` (JSON: span name → self time in µs) |
+//! | `histograms` | UTC day (days since 1970), kind (`request`, `span`, `span_backend`, `metric`), name, backend: an HdrHistogram (µs, 3 significant digits) in its V2 serialization, merged ingest by ingest |
+//! | `counters`, `gauges` | day and metric name: the sum, or the last value |
+//! | `levels` | day and level: events recorded |
+//! | `processes` | process exit: CPU time, peak memory, open descriptors |
+//! | `panics` | panic: time, thread, source file and line |
+//! | `recorder` | day of an ingest: records ingested, slots lost to laps, abandoned, records dropped, spans given up |
+//! | `meta` | the ingest's cursor and open spans, the telemetry.log state |
+//!
+//! Every ingest is one `BEGIN IMMEDIATE` transaction that holds the cursor
+//! and everything folded in with it, so an ingest killed at any point
+//! leaves the store as it was, and two ingests run one after the other.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::assemble::{Batch, HistKey, HistKind};
+use crate::error::{Error, Result};
+use crate::time::{self, DAY_NS};
+
+/// The store's schema version (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA application_id`: "caro".
+pub const APPLICATION_ID: i64 = 0x6361_726f;
+/// Rows and histograms are kept this many days.
+pub const RETENTION_DAYS: u64 = 30;
+/// How long a command waits for another one's write lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(20);
+
+const SCHEMA: &str = "
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    backend TEXT,
+    intent TEXT,
+    latency_ms REAL NOT NULL,
+    success INTEGER NOT NULL,
+    error_category TEXT,
+    risk_level TEXT,
+    request_id INTEGER,
+    span_self_us TEXT NOT NULL
+);
+CREATE INDEX events_by_time ON events(timestamp);
+CREATE TABLE histograms (
+    day INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    hist BLOB NOT NULL,
+    PRIMARY KEY (day, kind, name, backend)
+) WITHOUT ROWID;
+CREATE TABLE counters (
+    day INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (day, name)
+) WITHOUT ROWID;
+CREATE TABLE gauges (
+    day INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, time_ns INTEGER NOT NULL,
+    PRIMARY KEY (day, name)
+) WITHOUT ROWID;
+CREATE TABLE levels (
+    day INTEGER NOT NULL, level TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (day, level)
+) WITHOUT ROWID;
+CREATE TABLE processes (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,
+    pid INTEGER NOT NULL,
+    cpu_user_us INTEGER NOT NULL,
+    cpu_system_us INTEGER NOT NULL,
+    peak_rss_kib INTEGER NOT NULL,
+    open_fds INTEGER NOT NULL,
+    wall_us INTEGER NOT NULL
+);
+CREATE TABLE panics (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,
+    thread INTEGER NOT NULL,
+    file TEXT NOT NULL,
+    line INTEGER NOT NULL
+);
+CREATE TABLE recorder (
+    day INTEGER PRIMARY KEY,
+    written INTEGER NOT NULL,
+    lost INTEGER NOT NULL,
+    abandoned INTEGER NOT NULL,
+    dropped INTEGER NOT NULL,
+    unfinished INTEGER NOT NULL
+);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+";
+
+/// The store, open.
+#[derive(Debug)]
+pub struct Store {
+    pub path: PathBuf,
+    conn: Connection,
+}
+
+/// What one ingest adds to the recorder's own counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecorderCounts {
+    pub written: u64,
+    pub lost: u64,
+    pub abandoned: u64,
+    pub dropped: u64,
+    pub unfinished: u64,
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it (and its schema) if missing.
+    pub fn open(path: &Path) -> Result<Store> {
+        let err = |source| Error::Store {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        let mut store = Store {
+            path: path.to_owned(),
+            conn,
+        };
+        store.prepare_schema()?;
+        Ok(store)
+    }
+
+    /// Maps a SQLite error to the one-line error a user reads.
+    pub fn error(&self, source: rusqlite::Error) -> Error {
+        classify(&self.path, source)
+    }
+
+    fn prepare_schema(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let check = |conn: &Connection| -> Result<bool> {
+            let read = |pragma: &str| -> Result<i64> {
+                conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))
+                    .map_err(|e| classify(&path, e))
+            };
+            let (app, version) = (read("application_id")?, read("user_version")?);
+            let tables: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+                .map_err(|e| classify(&path, e))?;
+            match (app, version) {
+                (0, 0) if tables == 0 => Ok(false),
+                (APPLICATION_ID, SCHEMA_VERSION) => Ok(true),
+                (APPLICATION_ID, v) if v > SCHEMA_VERSION => Err(Error::NewerStore {
+                    path: path.clone(),
+                    version: v,
+                }),
+                (APPLICATION_ID, v) => Err(Error::NotAStore {
+                    path: path.clone(),
+                    why: format!("unknown schema version {v}"),
+                }),
+                _ => Err(Error::NotAStore {
+                    path: path.clone(),
+                    why: "a SQLite database of something else".to_owned(),
+                }),
+            }
+        };
+        if check(&self.conn)? {
+            return Ok(());
+        }
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| classify(&path, e))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| classify(&path, e))?;
+        // Another process may have created it while we waited.
+        if !check(&tx)? {
+            tx.execute_batch(SCHEMA).map_err(|e| classify(&path, e))?;
+            tx.pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(|e| classify(&path, e))?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(|e| classify(&path, e))?;
+        }
+        tx.commit().map_err(|e| classify(&path, e))
+    }
+
+    /// Starts the one write transaction of a command, waiting for any
+    /// other command's to end.
+    pub fn write(&mut self) -> Result<Writer<'_>> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| classify(&path, e))?;
+        Ok(Writer { path, tx })
+    }
+
+    /// The connection, for reading.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// The one-line error of a SQLite failure at `path`.
+pub fn classify(path: &Path, source: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode::*;
+    match source.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => Error::StoreLocked {
+            path: path.to_owned(),
+        },
+        Some(NotADatabase) => Error::NotAStore {
+            path: path.to_owned(),
+            why: "not a SQLite database".to_owned(),
+        },
+        Some(DatabaseCorrupt) => Error::NotAStore {
+            path: path.to_owned(),
+            why: "the database is corrupt".to_owned(),
+        },
+        _ => Error::Store {
+            path: path.to_owned(),
+            source,
+        },
+    }
+}
+
+/// A write transaction: commits only when [`Writer::commit`] is called.
+#[derive(Debug)]
+pub struct Writer<'a> {
+    path: PathBuf,
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl Writer<'_> {
+    /// The store's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        |e| classify(&self.path, e)
+    }
+
+    /// A `meta` value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Sets a `meta` value.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(drop)
+            .map_err(self.err())
+    }
+
+    /// Adds everything in `batch`, merging histograms and counts with
+    /// those already stored.
+    pub fn add(&self, batch: &Batch) -> Result<()> {
+        let err = self.err();
+        let mut keys: Vec<&HistKey> = batch.histograms.keys().collect();
+        keys.sort();
+        {
+            let mut get = self
+                .tx
+                .prepare_cached(
+                    "SELECT hist FROM histograms WHERE day = ?1 AND kind = ?2 AND name = ?3 AND backend = ?4",
+                )
+                .map_err(&err)?;
+            let mut put = self
+                .tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO histograms (day, kind, name, backend, count, hist)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(&err)?;
+            for key in keys {
+                let mut h = batch.histograms[key].clone();
+                let k = (key.day, key.kind.name(), &key.name, &key.backend);
+                let stored: Option<Vec<u8>> = get
+                    .query_row(params![k.0, k.1, k.2, k.3], |r| r.get(0))
+                    .optional()
+                    .map_err(&err)?;
+                if let Some(blob) = stored {
+                    h.add(read_histogram(&self.path, &blob)?)
+                        .map_err(|e| self.corrupt(format!("histogram cannot be merged: {e}")))?;
+                }
+                let mut blob = Vec::new();
+                V2Serializer::new()
+                    .serialize(&h, &mut blob)
+                    .map_err(|e| self.corrupt(format!("histogram cannot be written: {e}")))?;
+                put.execute(params![k.0, k.1, k.2, k.3, h.len() as i64, blob])
+                    .map_err(&err)?;
+            }
+        }
+        let mut add_counter = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO counters (day, name, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (day, name) DO UPDATE SET value = value + excluded.value",
+            )
+            .map_err(&err)?;
+        let mut counters: Vec<_> = batch.counters.iter().collect();
+        counters.sort_by(|a, b| a.0.cmp(b.0));
+        for ((day, name), v) in counters {
+            add_counter.execute(params![day, name, v]).map_err(&err)?;
+        }
+        let mut set_gauge = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO gauges (day, name, value, time_ns) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (day, name) DO UPDATE SET value = excluded.value, time_ns = excluded.time_ns
+                 WHERE excluded.time_ns >= gauges.time_ns",
+            )
+            .map_err(&err)?;
+        for ((day, name), (t, v)) in &batch.gauges {
+            set_gauge
+                .execute(params![day, name, v, *t as i64])
+                .map_err(&err)?;
+        }
+        let mut add_level = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO levels (day, level, count) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (day, level) DO UPDATE SET count = count + excluded.count",
+            )
+            .map_err(&err)?;
+        for ((day, level), n) in &batch.levels {
+            add_level
+                .execute(params![day, level, *n as i64])
+                .map_err(&err)?;
+        }
+        let mut add_event = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO events (timestamp, event_type, backend, intent, latency_ms, success,
+                     error_category, risk_level, request_id, span_self_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .map_err(&err)?;
+        for r in &batch.requests {
+            let self_us: serde_json::Map<String, serde_json::Value> = r
+                .self_ns
+                .iter()
+                .map(|(n, ns)| (n.clone(), (ns / 1000).into()))
+                .collect();
+            add_event
+                .execute(params![
+                    (r.end_ns / 1_000_000_000) as i64,
+                    r.outcome.event_type(),
+                    r.backend,
+                    r.intent,
+                    r.duration_ns as f64 / 1e6,
+                    r.outcome == crate::assemble::Outcome::Generated,
+                    r.error_category,
+                    r.risk_level,
+                    r.request_id.map(|id| id as i64),
+                    serde_json::Value::Object(self_us).to_string(),
+                ])
+                .map_err(&err)?;
+        }
+        let mut add_process = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO processes (timestamp, pid, cpu_user_us, cpu_system_us, peak_rss_kib, open_fds, wall_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(&err)?;
+        for p in &batch.processes {
+            add_process
+                .execute(params![
+                    (p.time_ns / 1_000_000_000) as i64,
+                    p.pid as i64,
+                    p.cpu_user_us as i64,
+                    p.cpu_system_us as i64,
+                    p.peak_rss_kib as i64,
+                    p.open_fds as i64,
+                    p.wall_us as i64
+                ])
+                .map_err(&err)?;
+        }
+        let mut add_panic = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO panics (timestamp, thread, file, line) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(&err)?;
+        for p in &batch.panics {
+            add_panic
+                .execute(params![
+                    (p.time_ns / 1_000_000_000) as i64,
+                    p.thread,
+                    p.file,
+                    p.line as i64
+                ])
+                .map_err(&err)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the recorder's counts of an ingest on `day`.
+    pub fn add_recorder(&self, day: i64, c: &RecorderCounts) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO recorder (day, written, lost, abandoned, dropped, unfinished)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (day) DO UPDATE SET written = written + excluded.written,
+                     lost = lost + excluded.lost, abandoned = abandoned + excluded.abandoned,
+                     dropped = dropped + excluded.dropped, unfinished = unfinished + excluded.unfinished",
+                params![
+                    day,
+                    c.written as i64,
+                    c.lost as i64,
+                    c.abandoned as i64,
+                    c.dropped as i64,
+                    c.unfinished as i64
+                ],
+            )
+            .map(drop)
+            .map_err(self.err())
+    }
+
+    /// Deletes rows older than [`RETENTION_DAYS`] before `now_ns`, and the
+    /// days that ended before then. Returns the rows deleted.
+    pub fn apply_retention(&self, now_ns: u64) -> Result<u64> {
+        let cutoff_ns = now_ns.saturating_sub(RETENTION_DAYS * DAY_NS);
+        let cutoff_s = (cutoff_ns / 1_000_000_000) as i64;
+        // A day goes when all of it is older than the limit.
+        let first_day = time::day(cutoff_ns);
+        let mut n = 0;
+        for table in ["events", "processes", "panics"] {
+            n += self
+                .tx
+                .execute(&format!("DELETE FROM {table} WHERE timestamp < ?1"), [cutoff_s])
+                .map_err(self.err())?;
+        }
+        for table in ["histograms", "counters", "gauges", "levels", "recorder"] {
+            n += self
+                .tx
+                .execute(&format!("DELETE FROM {table} WHERE day < ?1"), [first_day])
+                .map_err(self.err())?;
+        }
+        Ok(n as u64)
+    }
+
+    fn corrupt(&self, why: String) -> Error {
+        Error::NotAStore {
+            path: self.path.clone(),
+            why,
+        }
+    }
+
+    /// Commits everything.
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.tx.commit().map_err(|e| classify(&path, e))
+    }
+}
+
+/// Reads a stored histogram.
+pub fn read_histogram(path: &Path, blob: &[u8]) -> Result<Histogram<u64>> {
+    Deserializer::new()
+        .deserialize(&mut &blob[..])
+        .map_err(|e| Error::NotAStore {
+            path: path.to_owned(),
+            why: format!("a stored histogram cannot be read: {e:?}"),
+        })
+}
+
+/// The histograms of `kind` from `first_day` on, merged by (name, backend).
+pub fn merged_histograms(
+    store: &Store,
+    kind: HistKind,
+    first_day: i64,
+) -> Result<Vec<((String, String), Histogram<u64>)>> {
+    let err = |e| classify(&store.path, e);
+    let mut q = store
+        .conn
+        .prepare_cached(
+            "SELECT name, backend, hist FROM histograms WHERE kind = ?1 AND day >= ?2 ORDER BY name, backend, day",
+        )
+        .map_err(err)?;
+    let mut rows = q.query(params![kind.name(), first_day]).map_err(err)?;
+    let mut out: Vec<((String, String), Histogram<u64>)> = Vec::new();
+    while let Some(row) = rows.next().map_err(err)? {
+        let key: (String, String) = (row.get(0).map_err(err)?, row.get(1).map_err(err)?);
+        let blob: Vec<u8> = row.get(2).map_err(err)?;
+        let h = read_histogram(&store.path, &blob)?;
+        match out.last_mut() {
+            Some((k, acc)) if *k == key => acc.add(&h).map_err(|e| Error::NotAStore {
+                path: store.path.clone(),
+                why: format!("histograms cannot be merged: {e}"),
+            })?,
+            _ => out.push((key, h)),
+        }
+    }
+    Ok(out)
+}
+
+/// The store as `status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreStatus {
+    pub path: PathBuf,
+    /// The database and its WAL, in bytes.
+    pub size: u64,
+    /// The first and last UTC day with data.
+    pub days: Option<(i64, i64)>,
+    /// Rows of `events`: requests.
+    pub requests: u64,
+    pub last_ingest_ns: Option<u64>,
+}
+
+impl StoreStatus {
+    /// Reads the store at `path` without changing it; `None` when there
+    /// is no store yet.
+    pub fn read(path: &Path) -> Result<Option<StoreStatus>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let err = |e| classify(path, e);
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        let app: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(err)?;
+        if app != APPLICATION_ID {
+            return Err(Error::NotAStore {
+                path: path.to_owned(),
+                why: "a SQLite database of something else".to_owned(),
+            });
+        }
+        let days = conn
+            .query_row("SELECT min(day), max(day) FROM histograms", [], |r| {
+                Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
+            })
+            .map_err(err)?;
+        let requests = conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .map_err(err)?;
+        let last_ingest_ns = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'last_ingest_ns'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(err)?
+            .and_then(|v| v.parse().ok());
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let size = [path.as_os_str(), &wal]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        Ok(Some(StoreStatus {
+            path: path.to_owned(),
+            size,
+            days,
+            requests,
+            last_ingest_ns,
+        }))
+    }
+}
