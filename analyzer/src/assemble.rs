@@ -199,8 +199,6 @@ struct OpenRequest {
 pub struct Assembly {
     spans: HashMap<u32, OpenSpan>,
     requests: HashMap<u32, OpenRequest>,
-    /// The request each thread is in: a panic record names only its thread.
-    entered: HashMap<u32, u32>,
     /// The newest record time seen.
     newest_ns: u64,
 }
@@ -232,16 +230,7 @@ impl Assembly {
                     }
                 }
             }
-            RecordKind::SpanEnter => {
-                if self.requests.contains_key(&r.span) {
-                    self.entered.insert(r.thread, r.span);
-                }
-            }
-            RecordKind::SpanExit => {
-                if self.entered.get(&r.thread) == Some(&r.span) {
-                    self.entered.remove(&r.thread);
-                }
-            }
+            RecordKind::SpanEnter | RecordKind::SpanExit | RecordKind::ProcessStart => {}
             RecordKind::SpanClose => self.span_close(r, batch),
             RecordKind::Event => self.event(r, dict, batch),
             RecordKind::Panic => self.panic(r, dict, batch),
@@ -266,7 +255,6 @@ impl Assembly {
                     wall_us: v(5),
                 });
             }
-            RecordKind::ProcessStart => {}
         }
     }
 
@@ -323,7 +311,6 @@ impl Assembly {
         if span.root == r.span {
             if let Some(mut req) = self.requests.remove(&r.span) {
                 req.spans.push((span.name.clone(), duration, self_ns));
-                self.entered.retain(|_, root| *root != r.span);
                 finish(req, &span.name, r.time_ns, duration, batch);
             }
         } else if let Some(req) = self.requests.get_mut(&span.root) {
@@ -368,10 +355,9 @@ impl Assembly {
             .levels
             .entry((time::day(r.time_ns), "ERROR"))
             .or_default() += 1;
-        if let Some(root) = self.entered.get(&r.thread) {
-            if let Some(req) = self.requests.get_mut(root) {
-                req.panicked = true;
-            }
+        let root = self.spans.get(&r.span).map_or(0, |s| s.root);
+        if let Some(req) = self.requests.get_mut(&root) {
+            req.panicked = true;
         }
         self.log_line(r, dict, fields, batch);
     }
@@ -417,8 +403,6 @@ impl Assembly {
         batch.unfinished += before - self.spans.len() as u64;
         let spans = &self.spans;
         self.requests.retain(|root, _| spans.contains_key(root));
-        let requests = &self.requests;
-        self.entered.retain(|_, root| requests.contains_key(root));
     }
 }
 

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use caro_format::decode::Header;
+use caro_format::RecordKind;
 use serde::{Deserialize, Serialize};
 
 use crate::assemble::{Assembly, Batch};
@@ -100,14 +101,17 @@ pub fn ingest(store: &mut Store, paths: &DataPaths, now_ns: u64, progress: bool)
     let mut cursor: Cursor = read_meta(&w, "cursor")?.unwrap_or_default();
     let mut assembly: Assembly = read_meta(&w, "assembly")?.unwrap_or_default();
 
-    let (bytes, decoded) = read_new(&paths.ring, now_ns, &mut cursor, &mut assembly)?;
+    let (bytes, mut decoded) = read_new(&paths.ring, now_ns, &mut cursor, &mut assembly)?;
+    // Records of one instant (a coarse clock, or a simulated one) come in
+    // an order that keeps trees whole: what opens a span, then what
+    // happens in it, then what closes it.
+    decoded
+        .records
+        .sort_by_key(|r| (r.time_ns, instant_rank(r.kind), r.lane, r.seq));
     let mut batch = Batch::default();
     let mut bar = Progress::new(progress, decoded.records.len() as u64);
-    let until = &cursor.lanes;
     for (i, r) in decoded.records.iter().enumerate() {
-        if r.seq < until[r.lane] {
-            assembly.fold(r, &decoded.dictionary, &mut batch);
-        }
+        assembly.fold(r, &decoded.dictionary, &mut batch);
         bar.tick(i as u64);
     }
     bar.finish();
@@ -147,6 +151,16 @@ pub fn ingest(store: &mut Store, paths: &DataPaths, now_ns: u64, progress: bool)
         snapshot,
         expired,
     })
+}
+
+fn instant_rank(kind: RecordKind) -> u8 {
+    match kind {
+        RecordKind::ProcessStart | RecordKind::SpanNew => 0,
+        RecordKind::SpanEnter => 1,
+        RecordKind::Event | RecordKind::SpanRecord | RecordKind::Panic => 2,
+        RecordKind::SpanExit => 3,
+        RecordKind::SpanClose | RecordKind::ProcessExit => 4,
+    }
 }
 
 /// Reads the ring and decodes what is new since `cursor`, which it moves

@@ -96,3 +96,15 @@ where
         self.mark(RecordKind::SpanClose, &id, &ctx);
     }
 }
+
+/// The ring id of the current span of the registry under the default
+/// dispatcher, when the recorder is a layer on one.
+pub(crate) fn current_ring_span() -> Option<u32> {
+    tracing_core::dispatcher::get_default(|d| {
+        let registry = d.downcast_ref::<tracing_subscriber::Registry>()?;
+        let current = registry.current_span();
+        let span = registry.span(current.id()?)?;
+        let ring_id = span.extensions().get::<RingSpan>().map(|r| r.ring_id);
+        ring_id
+    })
+}

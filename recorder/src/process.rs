@@ -5,6 +5,7 @@ use std::sync::{Arc, Once};
 use std::time::Instant;
 
 use caro_format::slot::RecordKind;
+use caro_format::LaneClass;
 use caro_format::ValueWriter;
 
 use crate::callsites::source_file;
@@ -44,7 +45,13 @@ pub(crate) fn install_panic_hook(rec: &Arc<Recorder>) {
                 v.u64(1, u64::from(loc.line()));
                 v.u64(2, u64::from(loc.column()));
             }
-            rec.builtin(RecordKind::Panic, &v);
+            rec.write(
+                LaneClass::Alert,
+                RecordKind::Panic,
+                0,
+                crate::recorder::current_ring_span(),
+                &v,
+            );
             previous(info);
         }));
     });

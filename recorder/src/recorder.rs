@@ -206,6 +206,18 @@ impl Recorder {
     }
 }
 
+/// The ring id of the thread's current span, 0 for none: from the
+/// subscriber's own span stack, or from the registry a layer sits on.
+pub(crate) fn current_ring_span() -> u32 {
+    THREAD
+        .try_with(|t| t.current())
+        .ok()
+        .flatten()
+        .map(|e| e.ring_id)
+        .or_else(crate::layer::current_ring_span)
+        .unwrap_or(0)
+}
+
 /// Reference counts of the spans the subscriber hands out, so it knows
 /// when one closes, and their callsites. Fixed-size; a span that finds no
 /// room is still recorded, only its close is not.

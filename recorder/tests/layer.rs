@@ -28,6 +28,10 @@ fn layer_records_beside_fmt_with_its_own_filter() {
             tracing::info_span!(target: "caro::agent", "generate_command", backend = "static");
         let _i = inner.enter();
         tracing::debug!(target: "caro::agent", tokens = 12u64, "tokenized");
+        // A panic names the span it happened in, so a reader can tell
+        // which request it broke.
+        let caught = std::panic::catch_unwind(|| panic!("simulated bug"));
+        assert!(caught.is_err());
         tracing::info!(target: "other::crate", "not for the recorder");
         tracing::warn!(target: "other::crate", "but warnings are");
     });
@@ -59,6 +63,8 @@ fn layer_records_beside_fmt_with_its_own_filter() {
         .find(|r| text_of(r, &d).contains("tokenized"))
         .unwrap();
     assert_eq!(tokenized.span, spans[1].span, "events name their span");
+    let panic = d.records.iter().find(|r| r.kind == RecordKind::Panic);
+    assert_eq!(panic.map(|p| p.span), Some(spans[1].span), "{text}");
     let closes = d
         .records
         .iter()

@@ -1,0 +1,177 @@
+//! `caro-analyze report` against the truth: a simulated caro records
+//! 20,000 requests, the analyzer ingests the ring, and every count of the
+//! report must equal what the simulation did, every percentile the
+//! simulated latencies within HdrHistogram's precision.
+
+use std::collections::BTreeMap;
+
+use caro_tests::DataDir;
+use serde_json::Value;
+
+const REQUESTS: u64 = 20_000;
+
+/// The value HdrHistogram returns for quantile `q` of `values`: the one
+/// of rank ⌈q·n⌉.
+fn quantile(sorted: &[u64], q: f64) -> u64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+    sorted[rank - 1]
+}
+
+/// Whether `reported_ms` is `truth_ns` as a 3-significant-digit histogram
+/// of microseconds reports it: the microseconds, up to one part in 1024
+/// above (the top of its bucket) plus the microsecond cut.
+fn within_precision(reported_ms: f64, truth_ns: u64) -> bool {
+    let truth_us = truth_ns as f64 / 1000.0;
+    let reported_us = reported_ms * 1000.0;
+    reported_us >= truth_us.floor() - 1e-6 && reported_us <= truth_us * (1.0 + 1.0 / 1024.0) + 1.0
+}
+
+fn check_latencies(what: &str, reported: &Value, truth: &[u64]) {
+    let mut sorted = truth.to_vec();
+    sorted.sort_unstable();
+    assert_eq!(
+        reported["count"].as_u64(),
+        Some(sorted.len() as u64),
+        "{what}: count"
+    );
+    for (key, q) in [
+        ("p50_ms", 0.50),
+        ("p95_ms", 0.95),
+        ("p99_ms", 0.99),
+        ("max_ms", 1.0),
+    ] {
+        let r = reported[key].as_f64().unwrap();
+        let t = quantile(&sorted, q);
+        assert!(
+            within_precision(r, t),
+            "{what} {key}: reported {r} ms, simulated {} ms",
+            t as f64 / 1e6
+        );
+    }
+}
+
+fn counts(v: &Value) -> BTreeMap<String, u64> {
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn every_figure_of_the_report_matches_the_simulated_truth() {
+    let mut home = DataDir::new();
+    // Four threads write four lanes: 256 MiB holds every record.
+    home.env.push(("CARO_RING_SIZE".into(), "256M".into()));
+    let truth_path = home.path().join("truth.json");
+    home.sim(&[
+        "--queries",
+        &REQUESTS.to_string(),
+        "--threads",
+        "4",
+        "--seed",
+        "11",
+        "--time-scale",
+        "0",
+        "--panics",
+        "--truth",
+        truth_path.to_str().unwrap(),
+    ]);
+    let truth: Value = serde_json::from_slice(&std::fs::read(&truth_path).unwrap()).unwrap();
+
+    let out = home.analyze(&["report", "--json"]);
+    assert!(
+        out.status.success(),
+        "report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    // The simulation covered what the report must get right.
+    let per_backend = counts(&truth["requests_per_backend"]);
+    let errors = counts(&truth["errors_per_category"]);
+    let blocks = counts(&truth["safety_blocks_per_risk"]);
+    assert_eq!(per_backend.len(), 5, "every backend: {per_backend:?}");
+    assert_eq!(errors.len(), 9, "every error category: {errors:?}");
+    assert_eq!(blocks.len(), 2, "both blocking risk levels: {blocks:?}");
+    let panics = truth["panics"].as_u64().unwrap();
+    assert!(panics > 0);
+
+    // Counts, exactly.
+    assert_eq!(report["window_days"], 7);
+    assert_eq!(report["requests"].as_u64(), Some(REQUESTS));
+    assert_eq!(per_backend.values().sum::<u64>(), REQUESTS);
+    assert_eq!(counts(&report["errors"]), errors);
+    assert_eq!(counts(&report["safety_blocks"]), blocks);
+    assert_eq!(report["panics"].as_u64(), Some(panics));
+    assert_eq!(report["slow_requests"], truth["slow_requests"]);
+    let failed = errors.values().sum::<u64>() + blocks.values().sum::<u64>() + panics;
+    let rate = report["success_rate"].as_f64().unwrap();
+    assert!(
+        (rate - (REQUESTS - failed) as f64 / REQUESTS as f64).abs() < 1e-12,
+        "success rate {rate}"
+    );
+    let backends = report["backends"].as_object().unwrap();
+    assert_eq!(backends.len(), per_backend.len());
+    for (name, n) in &per_backend {
+        let b = &backends[name];
+        assert_eq!(b["count"].as_u64(), Some(*n), "{name}");
+        let share = b["share"].as_f64().unwrap();
+        assert!((share - *n as f64 / REQUESTS as f64).abs() < 1e-12, "{name} share");
+    }
+    // Nothing was lost, so nothing is reported lost.
+    let recorder = &report["recorder"];
+    for key in ["lost", "abandoned", "dropped"] {
+        assert_eq!(recorder[key], 0, "recorder {key}");
+    }
+    assert!(recorder["written"].as_u64().unwrap() > REQUESTS * 20);
+    assert_eq!(report["processes"]["count"], 1);
+
+    // Latencies, within the histograms' precision.
+    for (name, ns) in truth["request_ns"].as_object().unwrap() {
+        let ns: Vec<u64> = serde_json::from_value(ns.clone()).unwrap();
+        check_latencies(&format!("backend {name}"), &backends[name], &ns);
+    }
+    let spans = report["spans"].as_object().unwrap();
+    let truth_spans = truth["span_ns"].as_object().unwrap();
+    assert_eq!(
+        spans.keys().collect::<Vec<_>>(),
+        truth_spans.keys().collect::<Vec<_>>(),
+        "the span tree's names"
+    );
+    for (name, ns) in truth_spans {
+        let ns: Vec<u64> = serde_json::from_value(ns.clone()).unwrap();
+        check_latencies(&format!("span {name}"), &spans[name], &ns);
+    }
+
+    // The model load dominates the slowest requests, and the report says so.
+    let b = &report["bottleneck"];
+    assert_eq!(b["span"], "load_model", "{b}");
+    assert_eq!(b["of"], "process_query");
+    let share = b["share"].as_f64().unwrap();
+    assert!(share > 0.5 && share < 1.0, "{share}");
+
+    // The text form says the same to a person, without colour off a terminal.
+    let out = home.analyze(&["report", "--no-ingest"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains('\x1b'), "colour off a terminal:\n{text}");
+    assert!(text.contains("20,000 requests"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "load_model is {:.0} % of process_query at p95",
+            share * 100.0
+        )),
+        "{text}"
+    );
+    for backend in per_backend.keys() {
+        assert!(text.contains(backend.as_str()), "{backend} in\n{text}");
+    }
+
+    // A second ingest finds nothing new and changes no figure.
+    let again = home.analyze(&["report", "--json"]);
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["requests"], report["requests"]);
+    assert_eq!(again["backends"], report["backends"]);
+    assert_eq!(again["recorder"]["written"], report["recorder"]["written"]);
+}
