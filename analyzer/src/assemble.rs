@@ -259,10 +259,10 @@ impl Assembly {
     }
 
     fn span_new(&mut self, r: &Record, dict: &Dictionary) {
-        let name = dict
-            .callsites
-            .get(&r.callsite)
-            .map_or_else(|| crate::event::UNKNOWN_TARGET.to_owned(), |c| c.name.clone());
+        let name = dict.callsites.get(&r.callsite).map_or_else(
+            || crate::event::UNKNOWN_TARGET.to_owned(),
+            |c| c.name.clone(),
+        );
         let fields = scrubbed_fields(r, dict);
         let root = match r.parent {
             0 => {

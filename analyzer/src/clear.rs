@@ -42,7 +42,11 @@ pub fn targets(paths: &DataPaths) -> Vec<(PathBuf, u64)> {
 pub fn run(paths: &DataPaths, yes: bool, out: &mut dyn Write) -> Result<()> {
     let targets = targets(paths);
     if targets.is_empty() {
-        writeln!(out, "Nothing to delete in {}.", caro_recorder::paths::shown(&paths.dir))?;
+        writeln!(
+            out,
+            "Nothing to delete in {}.",
+            caro_recorder::paths::shown(&paths.dir)
+        )?;
         return Ok(());
     }
     writeln!(out, "This deletes everything caro recorded for you:")?;
@@ -65,7 +69,11 @@ pub fn run(paths: &DataPaths, yes: bool, out: &mut dyn Write) -> Result<()> {
     }
     // Wait for a running ingest to finish, and keep others out while
     // deleting. A store that cannot even be opened is deleted all the same.
-    let mut store = paths.db.exists().then(|| Store::open(&paths.db)).and_then(Result::ok);
+    let mut store = paths
+        .db
+        .exists()
+        .then(|| Store::open(&paths.db))
+        .and_then(Result::ok);
     let _lock = match store.as_mut() {
         Some(s) => Some(s.write()?),
         None => None,
@@ -79,7 +87,12 @@ pub fn run(paths: &DataPaths, yes: bool, out: &mut dyn Write) -> Result<()> {
         match removed {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(Error::Write { path: p.clone(), source }),
+            Err(source) => {
+                return Err(Error::Write {
+                    path: p.clone(),
+                    source,
+                })
+            }
         }
     }
     writeln!(out, "Deleted.")?;

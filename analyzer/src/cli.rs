@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::error::Result;
-use crate::logs::{self, LogFormat, LogsOptions};
 use crate::ingest::{self, DataPaths};
+use crate::logs::{self, LogFormat, LogsOptions};
 use crate::report::Report;
 use crate::{clear, ring, status, time};
 
@@ -144,7 +144,11 @@ pub fn run(args: &Args) -> Result<()> {
                 c.written, s.requests, c.lost, c.abandoned, c.dropped
             )?;
             if let Some(p) = &s.snapshot {
-                writeln!(out, "a panic was recorded: ring saved to {}", caro_recorder::paths::shown(p))?;
+                writeln!(
+                    out,
+                    "a panic was recorded: ring saved to {}",
+                    caro_recorder::paths::shown(p)
+                )?;
             }
         }
         Command::Report(a) => {

@@ -77,7 +77,9 @@ pub enum Error {
     #[error("cannot write {}: {source}", caro_recorder::paths::shown(path))]
     Write { path: PathBuf, source: io::Error },
     /// `clear` without `--yes` where nobody can be asked.
-    #[error("clear deletes everything listed above; pass --yes to confirm (stdin is not a terminal)")]
+    #[error(
+        "clear deletes everything listed above; pass --yes to confirm (stdin is not a terminal)"
+    )]
     ClearNeedsYes,
     /// Writing the output failed.
     #[error("cannot write output: {0}")]

@@ -95,19 +95,26 @@ pub struct Summary {
 }
 
 /// Ingests the ring at `paths.ring` into `store`, as of `now_ns`.
-pub fn ingest(store: &mut Store, paths: &DataPaths, now_ns: u64, progress: bool) -> Result<Summary> {
+pub fn ingest(
+    store: &mut Store,
+    paths: &DataPaths,
+    now_ns: u64,
+    progress: bool,
+) -> Result<Summary> {
     let w = store.write()?;
     let mut log = TelemetryLog::prepare(paths, &w, now_ns)?;
     let mut cursor: Cursor = read_meta(&w, "cursor")?.unwrap_or_default();
     let mut assembly: Assembly = read_meta(&w, "assembly")?.unwrap_or_default();
 
-    let (bytes, mut decoded) = read_new(&paths.ring, now_ns, &mut cursor, &mut assembly)?;
+    let mut decoded = read_new(&paths.ring, now_ns, &mut cursor, &mut assembly)?;
     // Records of one instant (a coarse clock, or a simulated one) come in
     // an order that keeps trees whole: what opens a span, then what
     // happens in it, then what closes it.
-    decoded
-        .records
-        .sort_by_key(|r| (r.time_ns, instant_rank(r.kind), r.lane, r.seq));
+    for same_instant in decoded.records.chunk_by_mut(|a, b| a.time_ns == b.time_ns) {
+        if same_instant.len() > 1 {
+            same_instant.sort_unstable_by_key(|r| (instant_rank(r.kind), r.lane, r.seq));
+        }
+    }
     let mut batch = Batch::default();
     let mut bar = Progress::new(progress, decoded.records.len() as u64);
     for (i, r) in decoded.records.iter().enumerate() {
@@ -133,8 +140,14 @@ pub fn ingest(store: &mut Store, paths: &DataPaths, now_ns: u64, progress: bool)
     cursor.dropped = dropped;
     w.add(&batch)?;
     w.add_recorder(time::day(now_ns), &counts)?;
+    // The whole ring, as it is now: what led to the crash and since.
     let snapshot = match batch.panics.first() {
-        Some(p) => Some(snapshot(paths, &bytes, p.time_ns, p.thread)?),
+        Some(p) => Some(snapshot(
+            paths,
+            &crate::ring::read(&paths.ring)?,
+            p.time_ns,
+            p.thread,
+        )?),
         None => None,
     };
     log.append(&batch.log_lines)?;
@@ -171,21 +184,25 @@ fn read_new(
     now_ns: u64,
     cursor: &mut Cursor,
     assembly: &mut Assembly,
-) -> Result<(Vec<u8>, caro_format::Decoded)> {
+) -> Result<caro_format::Decoded> {
     let decode_err = |source| Error::Decode {
         path: ring.to_owned(),
         source,
     };
     let mut attempt = 0;
     loop {
-        let bytes = crate::ring::read(ring)?;
+        let mut bytes = crate::ring::read_from(ring, &cursor.lanes)?;
         let header = Header::parse(&bytes).map_err(decode_err)?;
         if header.raw.created_ns != cursor.created_ns {
+            let reread = !cursor.lanes.is_empty();
             *cursor = Cursor {
                 created_ns: header.raw.created_ns,
                 ..Cursor::default()
             };
             *assembly = Assembly::default();
+            if reread {
+                bytes = crate::ring::read_from(ring, &[])?;
+            }
         }
         let decoded = caro_format::decode_range(&bytes, Some(now_ns), &cursor.lanes, &[])
             .map_err(decode_err)?;
@@ -209,17 +226,19 @@ fn read_new(
             decoded
         };
         cursor.lanes = until;
-        return Ok((bytes, decoded));
+        return Ok(decoded);
     }
 }
 
 fn read_meta<T: for<'de> Deserialize<'de>>(w: &Writer<'_>, key: &str) -> Result<Option<T>> {
     match w.meta(key)? {
         None => Ok(None),
-        Some(v) => serde_json::from_str(&v).map(Some).map_err(|e| Error::NotAStore {
-            path: w.path().to_owned(),
-            why: format!("its {key} cannot be read: {e}"),
-        }),
+        Some(v) => serde_json::from_str(&v)
+            .map(Some)
+            .map_err(|e| Error::NotAStore {
+                path: w.path().to_owned(),
+                why: format!("its {key} cannot be read: {e}"),
+            }),
     }
 }
 
@@ -331,10 +350,12 @@ impl TelemetryLog {
             // killed before it could commit: the archive stands.
             if log.len > 0 && on_disk >= log.len {
                 let bytes = fs::read(&log.path).map_err(err)?;
-                let compressed = zstd::bulk::compress(&bytes[..log.len as usize], 19)
-                    .map_err(|source| Error::Write {
-                        path: archive.clone(),
-                        source,
+                let compressed =
+                    zstd::bulk::compress(&bytes[..log.len as usize], 19).map_err(|source| {
+                        Error::Write {
+                            path: archive.clone(),
+                            source,
+                        }
                     })?;
                 write_atomically(&archive, &compressed)?;
             }
@@ -400,9 +421,7 @@ pub fn log_archives(paths: &DataPaths) -> Vec<(i64, PathBuf)> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let day = name
-                .strip_prefix("telemetry.log.")?
-                .strip_suffix(".zst")?;
+            let day = name.strip_prefix("telemetry.log.")?.strip_suffix(".zst")?;
             Some((time::parse_day_name(day)?, e.path()))
         })
         .collect();

@@ -59,6 +59,9 @@ pub struct Latency {
     pub buckets: Vec<u64>,
 }
 
+/// The heading of the distribution's column.
+const DISTRIBUTION: &str = "≤10ms … >5s";
+
 /// Upper bounds of the distribution's buckets, caro's histogram buckets.
 pub const BUCKETS_MS: [u64; 7] = [10, 50, 100, 500, 1000, 2000, 5000];
 
@@ -288,7 +291,10 @@ impl Report {
             .into_iter()
             .map(|((name, _), h)| (name, Latency::of(&h)))
             .collect();
-        let root = roots.into_iter().max_by_key(|(_, n)| *n).map(|(name, _)| name);
+        let root = roots
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map(|(name, _)| name);
         if let Some(root) = root {
             r.bottleneck = bottleneck(store, since_s, r.requests, &root)?;
         }
@@ -396,9 +402,19 @@ impl Report {
                 writeln!(out, "Bottleneck: {warn}{}{warn:#}", b.text())?;
             }
             writeln!(out)?;
-            let mut t = table(&[
-                "backend", "requests", "share", "p50", "p95", "p99", "max", "≤10ms … >5s",
-            ]);
+            let mut t = table(
+                &[
+                    "backend",
+                    "requests",
+                    "share",
+                    "p50",
+                    "p95",
+                    "p99",
+                    "max",
+                    DISTRIBUTION,
+                ],
+                1,
+            );
             for (name, l) in &self.backends {
                 let share = l.count as f64 / self.requests as f64 * 100.0;
                 let mut row = vec![
@@ -411,7 +427,10 @@ impl Report {
                 t.add_row(row);
             }
             writeln!(out, "{t}\n")?;
-            let mut t = table(&["span", "count", "p50", "p95", "p99", "max", "≤10ms … >5s"]);
+            let mut t = table(
+                &["span", "count", "p50", "p95", "p99", "max", DISTRIBUTION],
+                1,
+            );
             for (name, l) in &self.spans {
                 let mut row = vec![name.clone(), thousands(l.count)];
                 row.extend(percentile_cells(l));
@@ -419,7 +438,7 @@ impl Report {
                 t.add_row(row);
             }
             writeln!(out, "{t}\n")?;
-            let mut t = table(&["outcome", "category", "requests"]);
+            let mut t = table(&["outcome", "category", "requests"], 2);
             for (c, n) in &self.errors {
                 t.add_row(vec!["failed".to_owned(), c.clone(), thousands(*n)]);
             }
@@ -470,7 +489,12 @@ pub fn color_wanted() -> bool {
 }
 
 /// The span with the largest share of self time in the slowest requests.
-fn bottleneck(store: &Store, since_s: i64, requests: u64, root: &str) -> Result<Option<Bottleneck>> {
+fn bottleneck(
+    store: &Store,
+    since_s: i64,
+    requests: u64,
+    root: &str,
+) -> Result<Option<Bottleneck>> {
     let err = |e| classify(&store.path, e);
     let slowest = ((requests as f64 * SLOWEST_SHARE).ceil() as i64).max(1);
     let mut q = store
@@ -509,13 +533,21 @@ fn bottleneck(store: &Store, since_s: i64, requests: u64, root: &str) -> Result<
         }))
 }
 
-fn table(header: &[&str]) -> Table {
+/// A table whose columns after the first `text_columns` are numbers,
+/// aligned right.
+fn table(header: &[&str], text_columns: usize) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_BORDERS_ONLY)
         .set_header(header.to_vec());
-    for i in 1..header.len() {
+    for i in text_columns..header.len() {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    // The distribution's bars read from the left.
+    if header.last().is_some_and(|h| *h == DISTRIBUTION) {
+        if let Some(c) = t.column_mut(header.len() - 1) {
+            c.set_cell_alignment(CellAlignment::Left);
         }
     }
     t

@@ -13,7 +13,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use caro_format::decode::{parse_lanes, Header};
-use caro_format::layout::{FileHeader, LANE_HEADER_SIZE};
+use caro_format::layout::{FileHeader, HEADER_SIZE, LANE_HEADER_SIZE, SLOT_SIZE};
 use caro_format::Decoded;
 
 use crate::error::{Error, Result};
@@ -82,35 +82,14 @@ fn load_once(path: &Path) -> Result<Ring> {
 /// Reads the whole file at `path`, refusing anything that is not a regular
 /// file or is larger than [`MAX_RING_BYTES`] before reading it.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    let read_error = |source: io::Error| match source.kind() {
-        io::ErrorKind::NotFound => Error::NotFound {
-            path: path.to_owned(),
-        },
-        _ => Error::Read {
-            path: path.to_owned(),
-            source,
-        },
-    };
-    // Checked before opening too: opening a named pipe would block.
-    let not_a_file = || Error::NotAFile {
+    let read_error = |source: io::Error| Error::Read {
         path: path.to_owned(),
+        source,
     };
-    if !std::fs::metadata(path).map_err(read_error)?.is_file() {
-        return Err(not_a_file());
-    }
-    let file = File::open(path).map_err(read_error)?;
     // The checks use the opened file, so they hold for what is read.
-    let meta = file.metadata().map_err(read_error)?;
-    if !meta.is_file() {
-        return Err(not_a_file());
-    }
-    if meta.len() > MAX_RING_BYTES {
-        return Err(Error::TooLarge {
-            path: path.to_owned(),
-            size: meta.len(),
-        });
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let file = open_regular(path)?;
+    let len = file.metadata().map_err(read_error)?.len();
+    let mut bytes = Vec::with_capacity(len as usize);
     // A file growing while it is read still stops at the limit.
     file.take(MAX_RING_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -122,6 +101,99 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
         });
     }
     Ok(bytes)
+}
+
+/// Reads of the ring at `path` what a decoder needs to decode lane `i`
+/// from sequence `from[i]` on: the header page, the dictionary, the lane
+/// headers and those slots. The rest of the returned buffer, as long as
+/// the file, stays zero and costs no memory until touched: an ingest of a
+/// few new records reads a few pages, not the whole ring.
+pub fn read_from(path: &Path, from: &[u64]) -> Result<Vec<u8>> {
+    let read_error = |source: io::Error| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = open_regular(path)?;
+    let len = file.metadata().map_err(read_error)?.len();
+    let mut prefix = [0u8; size_of::<FileHeader>()];
+    file.read_exact_at(&mut prefix, 0)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => Error::Decode {
+                path: path.to_owned(),
+                source: caro_format::DecodeError::NotARing,
+            },
+            _ => read_error(e),
+        })?;
+    let decode_err = |source| Error::Decode {
+        path: path.to_owned(),
+        source,
+    };
+    let header = Header::parse_prefix(&prefix, len).map_err(decode_err)?;
+    let h = header.raw;
+    // Zeroed pages come from the kernel untouched: only what is read in
+    // below is ever faulted in.
+    let mut bytes = vec![0u8; h.file_size as usize];
+    let read_at = |start: u64, end: u64, bytes: &mut [u8]| -> Result<()> {
+        file.read_exact_at(&mut bytes[start as usize..end as usize], start)
+            .map_err(read_error)
+    };
+    read_at(0, u64::from(HEADER_SIZE).min(h.file_size), &mut bytes)?;
+    read_at(h.dict_offset, h.dict_offset + h.dict_size, &mut bytes)?;
+    let lanes_end = h.lanes_offset + u64::from(h.lane_count) * u64::from(LANE_HEADER_SIZE);
+    read_at(h.lanes_offset, lanes_end, &mut bytes)?;
+    let lanes = parse_lanes(&header, &bytes[h.lanes_offset as usize..lanes_end as usize])
+        .map_err(decode_err)?;
+    for lane in &lanes {
+        let oldest = lane.head.saturating_sub(lane.slots());
+        let first = oldest.max(from.get(lane.index).copied().unwrap_or(0));
+        if first >= lane.head {
+            continue;
+        }
+        // The slots of [first, head), in one piece or two where they wrap.
+        let index = |seq: u64| seq & (lane.slots() - 1);
+        let slot_at = |i: u64| lane.slots_offset + i * u64::from(SLOT_SIZE);
+        let (a, b) = (index(first), index(lane.head - 1) + 1);
+        if a < b {
+            read_at(slot_at(a), slot_at(b), &mut bytes)?;
+        } else {
+            read_at(slot_at(a), slot_at(lane.slots()), &mut bytes)?;
+            read_at(slot_at(0), slot_at(b), &mut bytes)?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// Opens `path`, refusing anything but a regular file no larger than
+/// [`MAX_RING_BYTES`].
+fn open_regular(path: &Path) -> Result<File> {
+    let read_error = |source: io::Error| match source.kind() {
+        io::ErrorKind::NotFound => Error::NotFound {
+            path: path.to_owned(),
+        },
+        _ => Error::Read {
+            path: path.to_owned(),
+            source,
+        },
+    };
+    let not_a_file = || Error::NotAFile {
+        path: path.to_owned(),
+    };
+    // Checked before opening too: opening a named pipe would block.
+    if !std::fs::metadata(path).map_err(read_error)?.is_file() {
+        return Err(not_a_file());
+    }
+    let file = File::open(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(not_a_file());
+    }
+    if meta.len() > MAX_RING_BYTES {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            size: meta.len(),
+        });
+    }
+    Ok(file)
 }
 
 /// The parts of a ring that change whenever a record is claimed: reading

@@ -76,10 +76,19 @@ mod tests {
 
     #[test]
     fn deny_listed_fields_keep_only_their_length() {
-        assert_eq!(field("query", s("find my tax files")), s("<redacted 17 bytes>"));
+        assert_eq!(
+            field("query", s("find my tax files")),
+            s("<redacted 17 bytes>")
+        );
         assert_eq!(field("http.URL", s("https://x")), s("<redacted 9 bytes>"));
-        assert_eq!(field("path", s("<redacted 4 bytes>")), s("<redacted 4 bytes>"));
-        assert_eq!(field("query_length", FieldValue::U64(17)), FieldValue::U64(17));
+        assert_eq!(
+            field("path", s("<redacted 4 bytes>")),
+            s("<redacted 4 bytes>")
+        );
+        assert_eq!(
+            field("query_length", FieldValue::U64(17)),
+            FieldValue::U64(17)
+        );
     }
 
     #[test]
@@ -89,7 +98,13 @@ mod tests {
             "cannot open <path> ask <email>"
         );
         assert_eq!(text("see ~/x\tnow"), "see <path>\tnow");
-        for kept in ["embedded", "file_search", "BackendTimeout", "a / b", "@here"] {
+        for kept in [
+            "embedded",
+            "file_search",
+            "BackendTimeout",
+            "a / b",
+            "@here",
+        ] {
             assert!(matches!(text(kept), Cow::Borrowed(_)), "{kept}");
         }
     }

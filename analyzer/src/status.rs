@@ -284,7 +284,10 @@ fn write_rows(rows: &[(&str, String)], out: &mut dyn Write) -> io::Result<()> {
 /// The store's lines of the status.
 pub fn store_rows(store: Option<&StoreStatus>) -> Vec<(&'static str, String)> {
     let Some(s) = store else {
-        return vec![("store", "none yet (caro-analyze ingest creates it)".to_owned())];
+        return vec![(
+            "store",
+            "none yet (caro-analyze ingest creates it)".to_owned(),
+        )];
     };
     vec![
         ("store", caro_recorder::paths::shown(&s.path)),
@@ -293,13 +296,17 @@ pub fn store_rows(store: Option<&StoreStatus>) -> Vec<(&'static str, String)> {
             "days covered",
             s.days.map_or_else(
                 || "none".to_owned(),
-                |(a, b)| format!("{} to {} ({} days)", time::day_name(a), time::day_name(b), b - a + 1),
+                |(a, b)| match b - a + 1 {
+                    1 => format!("{} (1 day)", time::day_name(a)),
+                    n => format!("{} to {} ({n} days)", time::day_name(a), time::day_name(b)),
+                },
             ),
         ),
         ("requests stored", s.requests.to_string()),
         (
             "last ingest",
-            s.last_ingest_ns.map_or_else(|| "never".to_owned(), time::rfc3339),
+            s.last_ingest_ns
+                .map_or_else(|| "never".to_owned(), time::rfc3339),
         ),
     ]
 }

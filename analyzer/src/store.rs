@@ -440,7 +440,10 @@ impl Writer<'_> {
         for table in ["events", "processes", "panics"] {
             n += self
                 .tx
-                .execute(&format!("DELETE FROM {table} WHERE timestamp < ?1"), [cutoff_s])
+                .execute(
+                    &format!("DELETE FROM {table} WHERE timestamp < ?1"),
+                    [cutoff_s],
+                )
                 .map_err(self.err())?;
         }
         for table in ["histograms", "counters", "gauges", "levels", "recorder"] {
@@ -466,14 +469,16 @@ impl Writer<'_> {
     }
 }
 
-/// Reads a stored histogram.
+/// Reads a stored histogram, growing to fit what is merged into it.
 pub fn read_histogram(path: &Path, blob: &[u8]) -> Result<Histogram<u64>> {
-    Deserializer::new()
+    let mut h: Histogram<u64> = Deserializer::new()
         .deserialize(&mut &blob[..])
         .map_err(|e| Error::NotAStore {
             path: path.to_owned(),
             why: format!("a stored histogram cannot be read: {e:?}"),
-        })
+        })?;
+    h.auto(true);
+    Ok(h)
 }
 
 /// The histograms of `kind` from `first_day` on, merged by (name, backend).
@@ -570,5 +575,80 @@ impl StoreStatus {
             requests,
             last_ingest_ns,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assemble::new_histogram;
+
+    fn batch_with(day: i64, us: u64) -> Batch {
+        let mut h = new_histogram();
+        h.record(us).unwrap();
+        let mut b = Batch::default();
+        let key = HistKey {
+            day,
+            kind: HistKind::Span,
+            name: "load_model".into(),
+            backend: String::new(),
+        };
+        b.histograms.insert(key, h);
+        b
+    }
+
+    #[test]
+    fn histograms_of_any_range_merge_by_day_and_across_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("metrics.db")).unwrap();
+        // Small values first, so the stored histogram's range is small.
+        for (day, us) in [(10, 5), (10, 90_000_000), (11, 3), (11, 7_200_000_000)] {
+            let w = store.write().unwrap();
+            w.add(&batch_with(day, us)).unwrap();
+            w.commit().unwrap();
+        }
+        let merged = merged_histograms(&store, HistKind::Span, 10).unwrap();
+        assert_eq!(merged.len(), 1);
+        let h = &merged[0].1;
+        assert_eq!(h.len(), 4);
+        assert_eq!(h.min(), 3);
+        assert!(h.equivalent(h.max(), 7_200_000_000));
+        assert!(merged_histograms(&store, HistKind::Span, 12)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn retention_removes_rows_and_whole_days_older_than_30_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("metrics.db")).unwrap();
+        let w = store.write().unwrap();
+        for day in 0..40 {
+            w.add(&batch_with(day, 1)).unwrap();
+        }
+        // Now is day 40 at noon: days 0 to 9 ended more than 30 days ago,
+        // day 10 ends less than 30 days ago.
+        let now = 40 * DAY_NS + DAY_NS / 2;
+        assert_eq!(w.apply_retention(now).unwrap(), 10);
+        w.commit().unwrap();
+        let first: i64 = store
+            .conn()
+            .query_row("SELECT min(day) FROM histograms", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(first, 10);
+    }
+
+    #[test]
+    fn a_store_of_a_newer_schema_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.db");
+        drop(Store::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, Error::NewerStore { version: 2, .. }), "{err}");
+        assert!(err.to_string().contains("upgrade caro-analyze"));
     }
 }

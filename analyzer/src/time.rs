@@ -42,7 +42,10 @@ pub fn day_name(day: i64) -> String {
 /// `2026-01-15` back to its [`day`] number.
 pub fn parse_day_name(s: &str) -> Option<i64> {
     let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    Some(d.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days())
+    Some(
+        d.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?)
+            .num_days(),
+    )
 }
 
 /// RFC 3339 with milliseconds, `2026-01-15T14:32:15.123Z`: the JSON form.
@@ -73,7 +76,10 @@ mod tests {
     fn days_are_utc_and_round_trip_through_their_names() {
         let t = parse_rfc3339("2026-01-15T23:59:59.999+00:00").unwrap();
         assert_eq!(day_name(day(t)), "2026-01-15");
-        assert_eq!(day(t) + 1, day(parse_rfc3339("2026-01-16T01:00:00+01:00").unwrap() + 1));
+        assert_eq!(
+            day(t) + 1,
+            day(parse_rfc3339("2026-01-16T01:00:00+01:00").unwrap() + 1)
+        );
         assert_eq!(parse_day_name("2026-01-15"), Some(day(t)));
         assert_eq!(parse_day_name("yesterday"), None);
         assert_eq!(parse_rfc3339("1969-12-31T00:00:00Z"), None);

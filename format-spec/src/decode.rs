@@ -337,7 +337,14 @@ pub fn decode_range(
     for lane in &lanes {
         let from = from.get(lane.index).copied().unwrap_or(0);
         let until = until.get(lane.index).copied().unwrap_or(u64::MAX);
-        stats.push(scan_lane(lane, from, until, bytes, &mut records, &mut unstamped));
+        stats.push(scan_lane(
+            lane,
+            from,
+            until,
+            bytes,
+            &mut records,
+            &mut unstamped,
+        ));
     }
     // Claimed-but-unwritten slots: pending if recent, abandoned otherwise.
     // A slot claimed but not even stamped has no time of its own: its
@@ -364,7 +371,8 @@ pub fn decode_range(
             s.abandoned += 1;
         }
     }
-    records.sort_by_key(|r| (r.time_ns, r.lane, r.seq));
+    // (time, lane, seq) is unique: an unstable sort gives the one order.
+    records.sort_unstable_by_key(|r| (r.time_ns, r.lane, r.seq));
     Ok(Decoded {
         header: header.raw,
         dictionary,

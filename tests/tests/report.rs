@@ -117,7 +117,10 @@ fn every_figure_of_the_report_matches_the_simulated_truth() {
         let b = &backends[name];
         assert_eq!(b["count"].as_u64(), Some(*n), "{name}");
         let share = b["share"].as_f64().unwrap();
-        assert!((share - *n as f64 / REQUESTS as f64).abs() < 1e-12, "{name} share");
+        assert!(
+            (share - *n as f64 / REQUESTS as f64).abs() < 1e-12,
+            "{name} share"
+        );
     }
     // Nothing was lost, so nothing is reported lost.
     let recorder = &report["recorder"];
@@ -174,4 +177,76 @@ fn every_figure_of_the_report_matches_the_simulated_truth() {
     assert_eq!(again["requests"], report["requests"]);
     assert_eq!(again["backends"], report["backends"]);
     assert_eq!(again["recorder"]["written"], report["recorder"]["written"]);
+}
+
+#[test]
+fn ingests_while_caro_runs_count_every_request_once() {
+    let mut home = DataDir::new();
+    home.env.push(("CARO_RING_SIZE".into(), "64M".into()));
+    let truth_path = home.path().join("truth.json");
+    // Two processes sleeping a little simulated time, so that ingests
+    // land in the middle of requests, records being written and spans
+    // open across ingests.
+    let mut sims: Vec<_> = [("21", &truth_path), ("22", &home.path().join("t2.json"))]
+        .iter()
+        .map(|(seed, truth)| {
+            home.spawn_sim(&[
+                "--queries",
+                "1500",
+                "--threads",
+                "2",
+                "--seed",
+                seed,
+                "--time-scale",
+                "0.004",
+                "--truth",
+                truth.to_str().unwrap(),
+            ])
+        })
+        .collect();
+    let mut ingests = 0;
+    while sims.iter_mut().any(|s| s.try_wait().unwrap().is_none()) {
+        if home.ring().exists() {
+            let out = home.analyze(&["ingest"]);
+            assert!(
+                out.status.success(),
+                "ingest during recording failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ingests += 1;
+        }
+    }
+    for s in &mut sims {
+        assert!(s.wait().unwrap().success());
+    }
+    assert!(ingests >= 3, "only {ingests} ingests ran during recording");
+    let out = home.analyze(&["report", "--json"]);
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let mut per_backend = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    for path in [truth_path, home.path().join("t2.json")] {
+        let truth: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        for (k, n) in counts(&truth["requests_per_backend"]) {
+            *per_backend.entry(k).or_insert(0) += n;
+        }
+        for (k, n) in counts(&truth["errors_per_category"]) {
+            *errors.entry(k).or_insert(0) += n;
+        }
+    }
+    assert_eq!(report["requests"], 3000, "after {ingests} ingests");
+    assert_eq!(counts(&report["errors"]), errors);
+    for (name, n) in &per_backend {
+        assert_eq!(
+            report["backends"][name]["count"].as_u64(),
+            Some(*n),
+            "{name}"
+        );
+    }
+    let recorder = &report["recorder"];
+    for key in ["lost", "abandoned", "dropped", "unfinished"] {
+        assert_eq!(recorder[key], 0, "recorder {key}");
+    }
+    assert_eq!(report["processes"]["count"], 2);
 }
