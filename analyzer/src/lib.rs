@@ -1,46 +1,68 @@
 //! `caro-analyze` reads the flight-recorder ring that caro's recorder keeps
-//! in `$XDG_CACHE_HOME/caro/events.ring`, and shows what it holds:
+//! in `$XDG_CACHE_HOME/caro/events.ring`, and keeps what matters of it:
 //!
 //! - `caro-analyze logs [--format json|pretty] [--follow] [--ring FILE]`
 //!   prints every recorded event, oldest first, as caro's structured logs
 //!   (JSON lines or the human-readable form), then one line on stderr if
 //!   the ring lost records; `--follow` goes on printing new ones.
-//! - `caro-analyze status [--json] [--ring FILE]` summarises the ring:
-//!   capacity, records, writers, losses, dictionary.
+//! - `caro-analyze ingest [--ring FILE]` folds what was recorded since the
+//!   last ingest, scrubbed, into the store beside the ring: `metrics.db`
+//!   (SQLite: one row per request, latency HdrHistograms per day, metrics,
+//!   process exits, panics; see [`store`]), `telemetry.log` (JSON lines,
+//!   one file per day, earlier days zstd-compressed) and `crashes/` (a
+//!   zstd snapshot of the ring whenever a panic is ingested). Exactly once:
+//!   see [`ingest`].
+//! - `caro-analyze report [--days N] [--json] [--no-ingest]` ingests, then
+//!   reports on the last N days (default 7); the JSON schema is in
+//!   [`report`].
+//! - `caro-analyze status [--json] [--ring FILE]` summarises the ring
+//!   (capacity, records, writers, losses, dictionary) and the store.
+//! - `caro-analyze gc` applies retention: 30 days for the store, 7 for
+//!   telemetry.log; every ingest applies it too. `crashes/` is kept.
+//! - `caro-analyze clear [--yes]` deletes all of the above, after listing it.
 //!
-//! Failures print one line, `caro-analyze: error: …`, and exit with 2; a
-//! closed stdout (`| head`) ends the command quietly with 0.
+//! `CARO_NOW` (RFC 3339) sets the analyzer's clock, for tests that play
+//! weeks. Failures print one line, `caro-analyze: error: …`, and exit with
+//! 2; a closed stdout (`| head`) ends the command quietly with 0.
 //!
 //! The binary is thin: [`cli`] parses the arguments, [`ring`] loads the
 //! file, [`event`] turns records into log events that [`json`] and
-//! [`pretty`] render, [`logs`], [`follow`] and [`status`] run the commands.
+//! [`pretty`] render, [`assemble`] rebuilds requests from span trees,
+//! [`scrub`] cleans every string before it is kept, [`store`] keeps the
+//! aggregates, and [`logs`], [`follow`], [`ingest`], [`report`],
+//! [`status`] and [`clear`] run the commands.
 //!
 //! ```
+//! use caro_analyze::ingest::{ingest, DataPaths};
 //! use caro_analyze::logs::{LogFormat, LogPrinter};
+//! use caro_analyze::report::Report;
 //! use caro_analyze::ring;
 //! # let dir = tempfile::tempdir()?;
-//! # let path = dir.path().join("events.ring");
+//! let paths = DataPaths::in_dir(dir.path());
 //! # let geometry = caro_format::Geometry::for_size(1 << 20);
 //! # let mut bytes = geometry.initial_bytes(1_768_487_535_000_000_000);
 //! # bytes.resize(geometry.file_size() as usize, 0);
-//! # std::fs::write(&path, &bytes)?;
+//! # std::fs::write(&paths.ring, &bytes)?;
 //!
 //! // Load a ring and print its events as JSON lines.
-//! let ring = ring::load(&path)?;
+//! let ring = ring::load(&paths.ring)?;
 //! let mut printer = LogPrinter::new(LogFormat::Json, Vec::new());
 //! for record in &ring.decoded.records {
 //!     printer.record(record, &ring.decoded.dictionary)?;
 //! }
 //! assert!(printer.into_inner().is_empty()); // a fresh ring holds no events
 //!
-//! // Or summarise it, as `caro-analyze status --json` does.
-//! let status = caro_analyze::status::Status::of(&ring);
-//! assert_eq!(status.to_json()["records"], 0);
-//! assert_eq!(status.capacity_slots, ring.decoded.capacity());
+//! // Fold it into the store and report on the last week.
+//! let now = 1_768_487_600_000_000_000;
+//! let mut store = paths.open_store()?;
+//! let ingested = ingest(&mut store, &paths, now, false)?;
+//! assert_eq!(ingested.counts.written, 0);
+//! let report = Report::build(&store, 7, now)?;
+//! assert_eq!(report.to_json()["requests"], 0);
 //!
 //! // A file that is not a ring is an error that names the file.
-//! std::fs::write(&path, "hello")?;
-//! let err = ring::load(&path).unwrap_err();
+//! std::fs::write(&paths.ring, "hello")?;
+//! let err = ring::load(&paths.ring).unwrap_err();
 //! assert!(err.to_string().ends_with("events.ring: not a caro ring file (bad magic)"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -481,12 +481,15 @@ pub fn read_histogram(path: &Path, blob: &[u8]) -> Result<Histogram<u64>> {
     Ok(h)
 }
 
+/// A histogram's name and backend.
+pub type NameAndBackend = (String, String);
+
 /// The histograms of `kind` from `first_day` on, merged by (name, backend).
 pub fn merged_histograms(
     store: &Store,
     kind: HistKind,
     first_day: i64,
-) -> Result<Vec<((String, String), Histogram<u64>)>> {
+) -> Result<Vec<(NameAndBackend, Histogram<u64>)>> {
     let err = |e| classify(&store.path, e);
     let mut q = store
         .conn
@@ -495,9 +498,9 @@ pub fn merged_histograms(
         )
         .map_err(err)?;
     let mut rows = q.query(params![kind.name(), first_day]).map_err(err)?;
-    let mut out: Vec<((String, String), Histogram<u64>)> = Vec::new();
+    let mut out: Vec<(NameAndBackend, Histogram<u64>)> = Vec::new();
     while let Some(row) = rows.next().map_err(err)? {
-        let key: (String, String) = (row.get(0).map_err(err)?, row.get(1).map_err(err)?);
+        let key: NameAndBackend = (row.get(0).map_err(err)?, row.get(1).map_err(err)?);
         let blob: Vec<u8> = row.get(2).map_err(err)?;
         let h = read_histogram(&store.path, &blob)?;
         match out.last_mut() {
