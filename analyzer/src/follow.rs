@@ -4,10 +4,10 @@
 //! it has not printed before. Per lane, the follower remembers a *resume*
 //! sequence and which records at or after it were printed; everything
 //! before it was printed already or is gone. The resume point trails the
-//! lane's head by [`WINDOW`] slots and never passes the first pending slot
-//! ([`caro_format::LaneStats::first_pending`]), so a record a writer is
-//! still writing, or has claimed but not yet stamped, is printed once it is
-//! committed, and printed once only.
+//! lane's head by [`WINDOW`] slots and never passes the first slot a
+//! writer may still be on ([`caro_format::LaneStats::first_open`]), so a
+//! record a writer is still writing, or has claimed but not yet stamped,
+//! is printed once it is committed, and printed once only.
 //!
 //! Between polls, a cheap [`Probe`] of the header and lane heads says
 //! whether anything was claimed; the file is re-read when it was, while
@@ -115,7 +115,7 @@ impl Follower {
         }
         for ((lane, stats), c) in d.lanes.iter().zip(&mut self.lanes) {
             let mut resume = lane.head.saturating_sub(WINDOW);
-            if let Some(p) = stats.first_pending {
+            if let Some(p) = stats.first_open {
                 resume = resume.min(p);
             }
             c.resume = c.resume.max(resume);

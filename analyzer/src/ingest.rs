@@ -13,7 +13,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -66,9 +66,7 @@ impl DataPaths {
     /// Opens the store, creating the data folder (0700) if needed.
     pub fn open_store(&self) -> Result<Store> {
         create_private_dir(&self.dir)?;
-        let store = Store::open(&self.db)?;
-        restrict(&self.db);
-        Ok(store)
+        Store::open(&self.db)
     }
 }
 
@@ -212,14 +210,16 @@ fn read_new(
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
-        // Stop each lane before its first slot still being written; decode
-        // again so that nothing after it is counted now and again later.
+        // Stop each lane before its first slot a writer may still be on
+        // (judged by position as well as by time, so that a writer whose
+        // clock is off, or simulated, is waited for too); decode again so
+        // that nothing after it is counted now and again later.
         let until: Vec<u64> = decoded
             .lanes
             .iter()
-            .map(|(l, s)| s.first_pending.unwrap_or(l.head))
+            .map(|(l, s)| s.first_open.unwrap_or(l.head))
             .collect();
-        let decoded = if decoded.lanes.iter().any(|(_, s)| s.first_pending.is_some()) {
+        let decoded = if decoded.lanes.iter().any(|(_, s)| s.first_open.is_some()) {
             caro_format::decode_range(&bytes, Some(now_ns), &cursor.lanes, &until)
                 .map_err(decode_err)?
         } else {
@@ -295,15 +295,6 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
             .map_err(err)?;
     }
     Ok(())
-}
-
-/// Makes the store and its journal files readable by the user alone.
-fn restrict(db: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = db.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o600));
-    }
 }
 
 /// telemetry.log: the scrubbed events of the current day as JSON lines;

@@ -79,9 +79,37 @@ fn load_once(path: &Path) -> Result<Ring> {
     })
 }
 
+/// The first bytes of a zstd frame: a crash snapshot (`crashes/*.ring.zst`).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
 /// Reads the whole file at `path`, refusing anything that is not a regular
-/// file or is larger than [`MAX_RING_BYTES`] before reading it.
+/// file or is larger than [`MAX_RING_BYTES`] before reading it. A crash
+/// snapshot is decompressed, to the same limit.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
+    let bytes = read_raw(path)?;
+    if !bytes.starts_with(&ZSTD_MAGIC) {
+        return Ok(bytes);
+    }
+    let read_error = |source: io::Error| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut ring = Vec::new();
+    zstd::stream::read::Decoder::new(&bytes[..])
+        .map_err(read_error)?
+        .take(MAX_RING_BYTES + 1)
+        .read_to_end(&mut ring)
+        .map_err(read_error)?;
+    if ring.len() as u64 > MAX_RING_BYTES {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            size: ring.len() as u64,
+        });
+    }
+    Ok(ring)
+}
+
+fn read_raw(path: &Path) -> Result<Vec<u8>> {
     let read_error = |source: io::Error| Error::Read {
         path: path.to_owned(),
         source,
@@ -124,6 +152,9 @@ pub fn read_from(path: &Path, from: &[u64]) -> Result<Vec<u8>> {
             },
             _ => read_error(e),
         })?;
+    if prefix.starts_with(&ZSTD_MAGIC) {
+        return read(path);
+    }
     let decode_err = |source| Error::Decode {
         path: path.to_owned(),
         source,

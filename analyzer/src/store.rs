@@ -15,6 +15,7 @@
 //! and everything folded in with it, so an ingest killed at any point
 //! leaves the store as it was, and two ingests run one after the other.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -123,6 +124,21 @@ impl Store {
             path: path.to_owned(),
             source,
         };
+        // Created private before SQLite opens it: its journal files take
+        // the database's mode.
+        if let Err(e) = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(Error::Write {
+                    path: path.to_owned(),
+                    source: e,
+                });
+            }
+        }
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         let mut store = Store {

@@ -252,6 +252,11 @@ pub struct LaneStats {
     pub unknown_kinds: u64,
     /// The oldest pending sequence, where a live reader resumes.
     pub first_pending: Option<u64>,
+    /// The oldest claimed, unfinished slot a writer may still be on —
+    /// among the newest of its lane, or stamped recently — whatever the
+    /// writers' clocks say: where an incremental reader stops, so that it
+    /// never passes a record still being written.
+    pub first_open: Option<u64>,
 }
 
 impl LaneStats {
@@ -369,6 +374,9 @@ pub fn decode_range(
             s.first_pending = Some(s.first_pending.map_or(u.seq, |p| p.min(u.seq)));
         } else {
             s.abandoned += 1;
+        }
+        if recent_seq || recent_time {
+            s.first_open = Some(s.first_open.map_or(u.seq, |p| p.min(u.seq)));
         }
     }
     // (time, lane, seq) is unique: an unstable sort gives the one order.

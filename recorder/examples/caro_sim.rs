@@ -419,7 +419,9 @@ fn main() {
                     if outcome.is_err() {
                         t.panics = 1;
                     }
-                    *t.requests_per_backend.entry(backend.to_owned()).or_default() += 1;
+                    *t.requests_per_backend
+                        .entry(backend.to_owned())
+                        .or_default() += 1;
                     for (name, ns) in CLOSED.with(|c| std::mem::take(&mut *c.borrow_mut())) {
                         if name == "process_query" {
                             t.request_ns.entry(backend.to_owned()).or_default().push(ns);
@@ -435,7 +437,15 @@ fn main() {
         }
     });
     // The process goes on, and exits, when its last thread is done.
-    NOW_NS.with(|t| t.set(ends.into_inner().unwrap().into_iter().max().unwrap_or(start)));
+    NOW_NS.with(|t| {
+        t.set(
+            ends.into_inner()
+                .unwrap()
+                .into_iter()
+                .max()
+                .unwrap_or(start),
+        )
+    });
     for i in 0..args.flood {
         info!(seed = args.seed, flood = i, "flood");
     }

@@ -171,6 +171,34 @@ fn every_figure_of_the_report_matches_the_simulated_truth() {
         assert!(text.contains(backend.as_str()), "{backend} in\n{text}");
     }
 
+    // The store in the status, and a panic's snapshot of the ring, which
+    // the analyzer reads like the ring itself.
+    let status = home.status_json();
+    assert_eq!(status["store"]["requests"].as_u64(), Some(REQUESTS));
+    let crashes: Vec<_> = std::fs::read_dir(home.path().join("caro/crashes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(crashes.len(), 1, "one snapshot per ingest that saw panics");
+    let out = home.analyze(&[
+        "logs",
+        "--format",
+        "json",
+        "--ring",
+        crashes[0].to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let panics_in_snapshot = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(r#""target":"panic""#))
+        .count();
+    assert_eq!(panics_in_snapshot as u64, panics);
+
     // A second ingest finds nothing new and changes no figure.
     let again = home.analyze(&["report", "--json"]);
     let again: Value = serde_json::from_slice(&again.stdout).unwrap();
