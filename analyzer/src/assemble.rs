@@ -320,28 +320,32 @@ impl Assembly {
 
     fn event(&mut self, r: &Record, dict: &Dictionary, batch: &mut Batch) {
         let level = dict.callsites.get(&r.callsite).map(|c| c.level);
-        let level_name = level.map_or(crate::event::UNKNOWN_LEVEL, Level::name);
         let day = time::day(r.time_ns);
-        *batch.levels.entry((day, level_name)).or_default() += 1;
-        let fields = scrubbed_fields(r, dict);
+        let Some(e) = self.log_event(r, dict) else {
+            return;
+        };
+        *batch.levels.entry((day, e.level)).or_default() += 1;
         let root = self.spans.get(&r.span).map_or(0, |s| s.root);
         if let Some(req) = self.requests.get_mut(&root) {
             if level == Some(Level::Error) {
                 req.failed = true;
             }
-            for (name, value) in &fields {
+            for (name, value) in e.other_fields() {
                 req.take_field(name, value, level);
             }
         }
-        for (name, value) in &fields {
+        for (name, value) in e.other_fields() {
             metric(batch, day, r.time_ns, name, value);
         }
-        self.log_line(r, dict, fields, batch);
+        // Writing to a Vec cannot fail.
+        let _ = json::write_event(&mut batch.log_lines, &e);
     }
 
     fn panic(&mut self, r: &Record, dict: &Dictionary, batch: &mut Batch) {
-        let fields = scrubbed_fields(r, dict);
-        let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        let Some(e) = self.log_event(r, dict) else {
+            return;
+        };
+        let get = |name: &str| e.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
         batch.panics.push(PanicRow {
             time_ns: r.time_ns,
             thread: r.thread,
@@ -353,34 +357,21 @@ impl Assembly {
         });
         *batch
             .levels
-            .entry((time::day(r.time_ns), "ERROR"))
+            .entry((time::day(r.time_ns), e.level))
             .or_default() += 1;
         let root = self.spans.get(&r.span).map_or(0, |s| s.root);
         if let Some(req) = self.requests.get_mut(&root) {
             req.panicked = true;
         }
-        self.log_line(r, dict, fields, batch);
+        let _ = json::write_event(&mut batch.log_lines, &e);
     }
 
-    /// The event as a telemetry.log line, with its span as the open span
-    /// table has it.
-    fn log_line(&self, r: &Record, dict: &Dictionary, fields: Vec<Field>, batch: &mut Batch) {
-        let Some(mut e) = LogEvent::from_record(r, dict, &Spans::default()) else {
-            return;
-        };
-        e.fields = fields;
-        if let Some(i) = e
-            .fields
-            .iter()
-            .position(|(n, _)| n == crate::event::MESSAGE_FIELD)
-        {
-            let m = e.fields.remove(i);
-            e.fields.push(m);
-        } else if r.kind == RecordKind::Panic {
-            e.fields.push((
-                crate::event::MESSAGE_FIELD.to_owned(),
-                FieldValue::Str("panic".to_owned()),
-            ));
+    /// The EVENT or PANIC record `r` as a log event: its fields scrubbed,
+    /// its span as the open span table has it.
+    fn log_event(&self, r: &Record, dict: &Dictionary) -> Option<LogEvent> {
+        let mut e = LogEvent::from_record(r, dict, &Spans::default())?;
+        for (name, value) in &mut e.fields {
+            *value = scrub::field(name, std::mem::replace(value, FieldValue::Bool(false)));
         }
         e.span = match (r.span, self.spans.get(&r.span)) {
             (0, _) => None,
@@ -390,8 +381,7 @@ impl Assembly {
             }),
             (id, None) => Some(SpanView::Missing { id }),
         };
-        // Writing to a Vec cannot fail.
-        let _ = json::write_event(&mut batch.log_lines, &e);
+        Some(e)
     }
 
     /// Gives up spans and requests open for longer than [`GIVE_UP_NS`]
@@ -520,11 +510,9 @@ fn metric(batch: &mut Batch, day: i64, time_ns: u64, name: &str, value: &FieldVa
 
 /// The record's fields, resolved and scrubbed.
 fn scrubbed_fields(r: &Record, dict: &Dictionary) -> Vec<Field> {
-    r.values
-        .iter()
-        .map(|fv| {
-            let name = caro_format::text::field_name(r, dict, usize::from(fv.field));
-            let value = FieldValue::resolve(&fv.value, r.callsite, dict);
+    crate::event::fields_of(r, dict)
+        .into_iter()
+        .map(|(name, value)| {
             let value = scrub::field(&name, value);
             (name, value)
         })

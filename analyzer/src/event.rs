@@ -158,7 +158,7 @@ impl LogEvent {
 }
 
 /// The named, resolved values of a record, in payload order.
-fn fields_of(r: &Record, dict: &Dictionary) -> Vec<Field> {
+pub(crate) fn fields_of(r: &Record, dict: &Dictionary) -> Vec<Field> {
     r.values
         .iter()
         .map(|fv| {

@@ -186,39 +186,28 @@ impl Report {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .map_err(err)?;
-        let grouped = |sql: &str| -> Result<BTreeMap<String, u64>> {
-            let mut q = conn.prepare(sql).map_err(err)?;
-            let rows = q
-                .query_map([since_s], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(err)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(err)
-        };
         r.errors = grouped(
+            store,
             "SELECT error_category, count(*) FROM events
              WHERE timestamp >= ?1 AND event_type = 'command_failed' GROUP BY 1",
+            since_s,
         )?;
         r.safety_blocks = grouped(
+            store,
             "SELECT risk_level, count(*) FROM events
              WHERE timestamp >= ?1 AND event_type = 'command_blocked' GROUP BY 1",
+            since_s,
         )?;
-        r.levels = {
-            let mut q = conn
-                .prepare("SELECT level, sum(count) FROM levels WHERE day >= ?1 GROUP BY 1")
-                .map_err(err)?;
-            let rows = q
-                .query_map([first_day], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(err)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(err)?
-        };
-        r.counters = {
-            let mut q = conn
-                .prepare("SELECT name, sum(value) FROM counters WHERE day >= ?1 GROUP BY 1")
-                .map_err(err)?;
-            let rows = q
-                .query_map([first_day], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(err)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(err)?
-        };
+        r.levels = grouped(
+            store,
+            "SELECT level, sum(count) FROM levels WHERE day >= ?1 GROUP BY 1",
+            first_day,
+        )?;
+        r.counters = grouped(
+            store,
+            "SELECT name, sum(value) FROM counters WHERE day >= ?1 GROUP BY 1",
+            first_day,
+        )?;
         r.panics = conn
             .query_row(
                 "SELECT count(*) FROM panics WHERE timestamp >= ?1",
@@ -477,6 +466,20 @@ impl Report {
                 .unwrap_or_default()
         )
     }
+}
+
+/// The rows of `sql`, a (key, value) query of one parameter, as a map.
+fn grouped<T: rusqlite::types::FromSql>(
+    store: &Store,
+    sql: &str,
+    param: i64,
+) -> Result<BTreeMap<String, T>> {
+    let err = |e| classify(&store.path, e);
+    let mut q = store.conn().prepare(sql).map_err(err)?;
+    let rows = q
+        .query_map([param], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(err)
 }
 
 /// Whether to colour text on stdout: only on a terminal, never when
