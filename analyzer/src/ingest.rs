@@ -443,7 +443,7 @@ impl Progress {
     }
 
     fn tick(&mut self, done: u64) {
-        if !self.enabled || done % 4096 != 0 {
+        if !self.enabled || !done.is_multiple_of(4096) {
             return;
         }
         if self.bar.is_none() && self.started.elapsed() > Self::MOMENT {

@@ -115,14 +115,16 @@ impl Header {
         }
         let within =
             |off: u64, len: u64| off.checked_add(len).is_some_and(|end| end <= raw.file_size);
-        if !within(raw.dict_offset, raw.dict_size) || raw.dict_size < 16 || raw.dict_offset % 8 != 0
+        if !within(raw.dict_offset, raw.dict_size)
+            || raw.dict_size < 16
+            || !raw.dict_offset.is_multiple_of(8)
         {
             return Err(DecodeError::BadGeometry("dictionary region"));
         }
         if !within(
             raw.lanes_offset,
             u64::from(raw.lane_count) * u64::from(LANE_HEADER_SIZE),
-        ) || raw.lanes_offset % 64 != 0
+        ) || !raw.lanes_offset.is_multiple_of(64)
         {
             return Err(DecodeError::BadGeometry("lane headers"));
         }
@@ -172,7 +174,7 @@ pub fn parse_lanes(header: &Header, region: &[u8]) -> Result<Vec<Lane>, DecodeEr
             let class =
                 LaneClass::from_u32(raw.class).ok_or(DecodeError::BadGeometry("lane class"))?;
             if !(MIN_LANE_SLOTS_LOG2..=MAX_LANE_SLOTS_LOG2).contains(&raw.slots_log2)
-                || raw.slots_offset % 64 != 0
+                || !raw.slots_offset.is_multiple_of(64)
             {
                 return Err(DecodeError::BadGeometry("lane size"));
             }

@@ -28,7 +28,7 @@ impl Mapping {
     /// Maps `file` shared and writable; its length must be a multiple of 8.
     pub fn new(file: &File) -> io::Result<Mapping> {
         let map = MmapRaw::map_raw(file)?;
-        if map.len() % 8 != 0 || (map.as_ptr() as usize) % 8 != 0 {
+        if map.len() % 8 != 0 || !(map.as_ptr() as usize).is_multiple_of(8) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "mapping not word-aligned",
