@@ -21,7 +21,9 @@
 //! | `panics` | panics recorded |
 //! | `processes` | `count`, `cpu_user_s`, `cpu_system_s`, `peak_rss_max_kib`, `open_fds_max` of the processes that exited |
 //! | `bottleneck` | `null`, or `span`, `of` (the request span), `share` (0 to 1) and `text`: the span with the largest share of self time in the slowest 5 % of requests |
-//! | `counters` | counter metric → sum |
+//! | `counters` | counter metric (`counter.*`, `monotonic_counter.*` fields) → sum |
+//! | `gauges` | gauge metric (`gauge.*`) → its last value |
+//! | `histograms` | histogram metric (`histogram.*`) → `count`, `p50`, `p95`, `p99`, `max`, in the metric's own unit |
 //! | `levels` | level → events recorded |
 //! | `recorder` | `written` (records), `lost` (slots lost to laps before an ingest), `abandoned` (slots of killed writers), `dropped` (records the recorder could not write), `unfinished` (spans never closed), `cpu_share` (estimated share of the processes' CPU time spent recording, or `null`) |
 
@@ -161,6 +163,9 @@ pub struct Report {
     pub processes: Processes,
     pub bottleneck: Option<Bottleneck>,
     pub counters: BTreeMap<String, f64>,
+    pub gauges: BTreeMap<String, f64>,
+    /// Histogram metrics, recorded in millionths of their unit.
+    pub histograms: Vec<(String, Latency)>,
     pub levels: BTreeMap<String, u64>,
     pub recorder: RecorderHealth,
 }
@@ -208,6 +213,16 @@ impl Report {
             "SELECT name, sum(value) FROM counters WHERE day >= ?1 GROUP BY 1",
             first_day,
         )?;
+        r.gauges = grouped(
+            store,
+            "SELECT name, value FROM gauges g WHERE day >= ?1
+             AND time_ns = (SELECT max(time_ns) FROM gauges WHERE name = g.name AND day >= ?1)",
+            first_day,
+        )?;
+        r.histograms = merged_histograms(store, HistKind::Metric, first_day)?
+            .into_iter()
+            .map(|((name, _), h)| (name, Latency::of(&h)))
+            .collect();
         r.panics = conn
             .query_row(
                 "SELECT count(*) FROM panics WHERE timestamp >= ?1",
@@ -342,6 +357,17 @@ impl Report {
                 "text": b.text(),
             })),
             "counters": self.counters,
+            "gauges": self.gauges,
+            "histograms": self.histograms.iter().map(|(name, l)| {
+                // Millionths of the unit, as milliseconds are of seconds.
+                (name.clone(), json!({
+                    "count": l.count,
+                    "p50": l.p50_ms / 1000.0,
+                    "p95": l.p95_ms / 1000.0,
+                    "p99": l.p99_ms / 1000.0,
+                    "max": l.max_ms / 1000.0,
+                }))
+            }).collect::<Map<String, Value>>(),
             "levels": self.levels,
             "recorder": {
                 "written": self.recorder.written,
@@ -442,10 +468,11 @@ impl Report {
         if p.count > 0 {
             writeln!(
                 out,
-                "Processes: {} exited, CPU {:.2} s user + {:.2} s system, peak memory up to {:.1} MiB, up to {} open files",
+                "Processes: {} exited, CPU {:.2} s user + {:.2} s system ({:.3} s each), peak memory up to {:.1} MiB, up to {} open files",
                 thousands(p.count),
                 p.cpu_user_us as f64 / 1e6,
                 p.cpu_system_us as f64 / 1e6,
+                (p.cpu_user_us + p.cpu_system_us) as f64 / 1e6 / p.count as f64,
                 p.peak_rss_max_kib as f64 / 1024.0,
                 p.open_fds_max
             )?;

@@ -122,6 +122,25 @@ fn every_figure_of_the_report_matches_the_simulated_truth() {
             "{name} share"
         );
     }
+    // The metrics the simulation emitted as fields.
+    let counters = &report["counters"];
+    let generated = REQUESTS - failed;
+    assert_eq!(
+        counters["caro_commands_generated_total"].as_f64(),
+        Some(generated as f64)
+    );
+    assert_eq!(
+        counters["caro_commands_failed_total"].as_f64(),
+        Some(errors.values().sum::<u64>() as f64)
+    );
+    assert_eq!(
+        counters["caro_safety_blocks_total"].as_f64(),
+        Some(blocks.values().sum::<u64>() as f64)
+    );
+    let latency = &report["histograms"]["caro_backend_latency_seconds"];
+    assert_eq!(latency["count"].as_u64(), Some(generated));
+    assert!(latency["p50"].as_f64().unwrap() < latency["max"].as_f64().unwrap());
+
     // Nothing was lost, so nothing is reported lost.
     let recorder = &report["recorder"];
     for key in ["lost", "abandoned", "dropped"] {
