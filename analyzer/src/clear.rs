@@ -78,7 +78,8 @@ pub fn run(paths: &DataPaths, yes: bool, out: &mut dyn Write) -> Result<()> {
         Some(s) => Some(s.write()?),
         None => None,
     };
-    for (p, _) in &targets {
+    // Listed again: opening the store made its journal files.
+    for (p, _) in &self::targets(paths) {
         let removed = if p == &paths.crashes {
             fs::remove_dir_all(p)
         } else {

@@ -182,17 +182,12 @@ impl Store {
                 }),
             }
         };
-        if check(&self.conn)? {
-            return Ok(());
-        }
-        self.conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| classify(&path, e))?;
+        // One transaction: what is checked is one state of the file, and
+        // commands creating the store at once create it once.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| classify(&path, e))?;
-        // Another process may have created it while we waited.
         if !check(&tx)? {
             tx.execute_batch(SCHEMA).map_err(|e| classify(&path, e))?;
             tx.pragma_update(None, "application_id", APPLICATION_ID)
@@ -200,7 +195,37 @@ impl Store {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(|e| classify(&path, e))?;
         }
-        tx.commit().map_err(|e| classify(&path, e))
+        tx.commit().map_err(|e| classify(&path, e))?;
+        self.use_wal()
+    }
+
+    /// Puts the store in WAL mode (once; the mode is kept in the file).
+    /// The switch needs the file to itself and SQLite does not wait for
+    /// it, so it is retried while other commands hold it.
+    fn use_wal(&self) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let mode: String = self
+                .conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .map_err(|e| classify(&self.path, e))?;
+            if mode.eq_ignore_ascii_case("wal") {
+                return Ok(());
+            }
+            let switched = self
+                .conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0));
+            match switched {
+                Ok(_) => {}
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(classify(&self.path, e)),
+            }
+        }
     }
 
     /// Starts the one write transaction of a command, waiting for any

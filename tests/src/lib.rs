@@ -93,6 +93,24 @@ impl DataDir {
         c
     }
 
+    /// The data folder itself, `$XDG_CACHE_HOME/caro`: the ring, the store
+    /// (`metrics.db`), `telemetry.log` and its archives, `crashes/`.
+    pub fn caro_dir(&self) -> PathBuf {
+        self.path().join("caro")
+    }
+
+    /// Starts `caro-analyze` with `args`, stdin closed, stdout and stderr
+    /// piped (collect them with `wait_with_output`).
+    pub fn spawn_analyze(&self, args: &[&str]) -> Child {
+        self.command(&bins().analyze)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Starts `caro_sim` with `args`.
     pub fn spawn_sim(&self, args: &[&str]) -> Child {
         self.command(&bins().sim)
