@@ -13,7 +13,7 @@
 //! event or a panic happened in it, and was blocked when an event gave it
 //! a `risk_level` of `high` or `critical`, which caro's policy refuses.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use caro_format::{Dictionary, Level, Record, RecordKind};
 use hdrhistogram::Histogram;
@@ -194,11 +194,12 @@ struct OpenRequest {
     spans: Vec<(String, u64, u64)>,
 }
 
-/// The spans and requests still open between ingests.
+/// The spans and requests still open between ingests. Ordered maps, so
+/// the state stored is the same bytes for the same records.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Assembly {
-    spans: HashMap<u32, OpenSpan>,
-    requests: HashMap<u32, OpenRequest>,
+    spans: BTreeMap<u32, OpenSpan>,
+    requests: BTreeMap<u32, OpenRequest>,
     /// The newest record time seen.
     newest_ns: u64,
 }

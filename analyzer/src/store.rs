@@ -23,7 +23,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::assemble::{Batch, HistKey, HistKind};
+use crate::assemble::{Batch, HistKind};
 use crate::error::{Error, Result};
 use crate::time::{self, DAY_NS};
 
@@ -308,8 +308,6 @@ impl Writer<'_> {
     /// those already stored.
     pub fn add(&self, batch: &Batch) -> Result<()> {
         let err = self.err();
-        let mut keys: Vec<&HistKey> = batch.histograms.keys().collect();
-        keys.sort();
         {
             let mut get = self
                 .tx
@@ -324,8 +322,8 @@ impl Writer<'_> {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(&err)?;
-            for key in keys {
-                let mut h = batch.histograms[key].clone();
+            for (key, h) in &batch.histograms {
+                let mut h = h.clone();
                 let k = (key.day, key.kind.name(), &key.name, &key.backend);
                 let stored: Option<Vec<u8>> = get
                     .query_row(params![k.0, k.1, k.2, k.3], |r| r.get(0))
@@ -350,9 +348,7 @@ impl Writer<'_> {
                  ON CONFLICT (day, name) DO UPDATE SET value = value + excluded.value",
             )
             .map_err(&err)?;
-        let mut counters: Vec<_> = batch.counters.iter().collect();
-        counters.sort_by(|a, b| a.0.cmp(b.0));
-        for ((day, name), v) in counters {
+        for ((day, name), v) in &batch.counters {
             add_counter.execute(params![day, name, v]).map_err(&err)?;
         }
         let mut set_gauge = self
@@ -625,7 +621,7 @@ impl StoreStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assemble::new_histogram;
+    use crate::assemble::{new_histogram, HistKey};
 
     fn batch_with(day: i64, us: u64) -> Batch {
         let mut h = new_histogram();

@@ -297,3 +297,53 @@ fn ingests_while_caro_runs_count_every_request_once() {
     }
     assert_eq!(report["processes"]["count"], 2);
 }
+
+/// Runs `caro-analyze args` in `home` on a pseudo-terminal (`script`,
+/// from util-linux), returning everything it wrote there.
+fn on_terminal(home: &DataDir, args: &str, env: &[(&str, &str)]) -> String {
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec"])
+        .arg(format!("{} {args}", caro_tests::bins().analyze.display()))
+        .arg("/dev/null")
+        .env("XDG_CACHE_HOME", home.path())
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("script (util-linux) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn colour_and_progress_only_on_a_terminal() {
+    let mut home = DataDir::new();
+    home.env.push(("CARO_RING_SIZE".into(), "64M".into()));
+    home.sim(&["--queries", "6000", "--threads", "4", "--time-scale", "0"]);
+
+    // A long ingest shows its progress on a terminal, and clears it.
+    let ingest = on_terminal(&home, "ingest", &[]);
+    assert!(ingest.contains("ingesting"), "{ingest:?}");
+    assert!(ingest.contains("(6000 requests)"), "{ingest:?}");
+
+    let coloured = on_terminal(&home, "report --no-ingest", &[]);
+    assert!(
+        coloured.contains("\x1b["),
+        "colour on a terminal: {coloured:?}"
+    );
+    assert!(coloured.contains("6,000 requests"), "{coloured}");
+    let plain = on_terminal(&home, "report --no-ingest", &[("NO_COLOR", "1")]);
+    assert!(!plain.contains('\x1b'), "NO_COLOR is honoured: {plain:?}");
+    assert!(plain.contains("6,000 requests"), "{plain}");
+
+    // Off a terminal: no bar on stderr, no colour on stdout.
+    let again = home.analyze(&["ingest"]);
+    assert!(again.stderr.is_empty());
+    let out = home.analyze(&["report", "--no-ingest"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('\x1b'));
+}
