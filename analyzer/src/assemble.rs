@@ -48,13 +48,6 @@ pub enum HistKind {
 }
 
 impl HistKind {
-    pub const ALL: [HistKind; 4] = [
-        HistKind::Request,
-        HistKind::Span,
-        HistKind::SpanBackend,
-        HistKind::Metric,
-    ];
-
     /// The name the store uses.
     pub fn name(self) -> &'static str {
         match self {
@@ -205,11 +198,6 @@ pub struct Assembly {
 }
 
 impl Assembly {
-    /// How many spans are open.
-    pub fn open_spans(&self) -> usize {
-        self.spans.len()
-    }
-
     /// Folds `r` in; what completes goes into `batch`.
     pub fn fold(&mut self, r: &Record, dict: &Dictionary, batch: &mut Batch) {
         batch.records += 1;

@@ -143,6 +143,9 @@ pub fn run(args: &Args) -> Result<()> {
                 "ingested {} records ({} requests); {} slots lost to laps, {} abandoned, {} dropped",
                 c.written, s.requests, c.lost, c.abandoned, c.dropped
             )?;
+            if s.expired > 0 {
+                writeln!(out, "removed {} rows and days past retention", s.expired)?;
+            }
             if let Some(p) = &s.snapshot {
                 writeln!(
                     out,

@@ -51,6 +51,8 @@ CREATE TABLE events (
     span_self_us TEXT NOT NULL
 );
 CREATE INDEX events_by_time ON events(timestamp);
+-- The report's slowest requests, without sorting them all.
+CREATE INDEX events_by_latency ON events(latency_ms);
 CREATE TABLE histograms (
     day INTEGER NOT NULL,
     kind TEXT NOT NULL,
