@@ -347,3 +347,36 @@ fn colour_and_progress_only_on_a_terminal() {
     let out = home.analyze(&["report", "--no-ingest"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains('\x1b'));
 }
+
+#[test]
+fn records_lost_to_laps_before_an_ingest_are_counted_and_reported() {
+    let mut home = DataDir::new();
+    // A small ring: 2,000 requests lap it many times before the ingest.
+    home.env.push(("CARO_RING_SIZE".into(), "1M".into()));
+    home.sim(&["--queries", "2000", "--time-scale", "0"]);
+    let status = home.status_json();
+    let lost = status["lost_to_laps"].as_u64().unwrap();
+    assert!(lost > 10_000, "the ring lapped: {status}");
+
+    let out = home.analyze(&["ingest"]);
+    assert!(out.status.success());
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        said.contains(&format!("{lost} slots lost to laps")),
+        "{said}"
+    );
+    let report: Value =
+        serde_json::from_slice(&home.analyze(&["report", "--json"]).stdout).unwrap();
+    assert_eq!(report["recorder"]["lost"].as_u64(), Some(lost));
+    assert_eq!(report["recorder"]["written"], status["records"]);
+    let requests = report["requests"].as_u64().unwrap();
+    assert!(
+        requests > 0 && requests < 2000,
+        "only what survived: {requests}"
+    );
+    let text = String::from_utf8(home.analyze(&["report", "--no-ingest"]).stdout).unwrap();
+    assert!(
+        text.contains(&format!("{} slots lost to laps", caro_analyze::report::thousands(lost))),
+        "{text}"
+    );
+}
