@@ -376,7 +376,10 @@ fn records_lost_to_laps_before_an_ingest_are_counted_and_reported() {
     );
     let text = String::from_utf8(home.analyze(&["report", "--no-ingest"]).stdout).unwrap();
     assert!(
-        text.contains(&format!("{} slots lost to laps", caro_analyze::report::thousands(lost))),
+        text.contains(&format!(
+            "{} slots lost to laps",
+            caro_analyze::report::thousands(lost)
+        )),
         "{text}"
     );
 }
