@@ -360,7 +360,14 @@ impl Assembly {
     fn log_event(&self, r: &Record, dict: &Dictionary) -> Option<LogEvent> {
         let mut e = LogEvent::from_record(r, dict, &Spans::default())?;
         for (name, value) in &mut e.fields {
-            *value = scrub::field(name, std::mem::replace(value, FieldValue::Bool(false)));
+            let v = std::mem::replace(value, FieldValue::Bool(false));
+            *value = match r.kind {
+                // The recorder's own fields (the panic's source file, made
+                // relative by the recorder) are program text, not a host's
+                // data: the deny-list is for names a host chose.
+                RecordKind::Panic => scrub::value(v),
+                _ => scrub::field(name, v),
+            };
         }
         e.span = match (r.span, self.spans.get(&r.span)) {
             (0, _) => None,

@@ -19,6 +19,7 @@
 //! | `safety_blocks` | risk level → requests blocked at it |
 //! | `slow_requests` | requests that took more than a second |
 //! | `panics` | panics recorded |
+//! | `panic_locations` | `file:line` in the program's source → panics there |
 //! | `processes` | `count`, `cpu_user_s`, `cpu_system_s`, `peak_rss_max_kib`, `open_fds_max` of the processes that exited |
 //! | `bottleneck` | `null`, or `span`, `of` (the request span), `share` (0 to 1) and `text`: the span with the largest share of self time in the slowest 5 % of requests |
 //! | `counters` | counter metric (`counter.*`, `monotonic_counter.*` fields) → sum |
@@ -160,6 +161,7 @@ pub struct Report {
     pub safety_blocks: BTreeMap<String, u64>,
     pub slow_requests: u64,
     pub panics: u64,
+    pub panic_locations: BTreeMap<String, u64>,
     pub processes: Processes,
     pub bottleneck: Option<Bottleneck>,
     pub counters: BTreeMap<String, f64>,
@@ -223,6 +225,11 @@ impl Report {
             .into_iter()
             .map(|((name, _), h)| (name, Latency::of(&h)))
             .collect();
+        r.panic_locations = grouped(
+            store,
+            "SELECT file || ':' || line, count(*) FROM panics WHERE timestamp >= ?1 GROUP BY 1",
+            since_s,
+        )?;
         r.panics = conn
             .query_row(
                 "SELECT count(*) FROM panics WHERE timestamp >= ?1",
@@ -343,6 +350,7 @@ impl Report {
             "safety_blocks": self.safety_blocks,
             "slow_requests": self.slow_requests,
             "panics": self.panics,
+            "panic_locations": self.panic_locations,
             "processes": {
                 "count": self.processes.count,
                 "cpu_user_s": self.processes.cpu_user_us as f64 / 1e6,
@@ -413,6 +421,14 @@ impl Report {
                 thousands(self.slow_requests),
                 thousands(self.panics),
             )?;
+            if !self.panic_locations.is_empty() {
+                let at: Vec<String> = self
+                    .panic_locations
+                    .iter()
+                    .map(|(place, n)| format!("{place} ({})", thousands(*n)))
+                    .collect();
+                writeln!(out, "Panics at: {bad}{}{bad:#}", at.join(", "))?;
+            }
             if let Some(b) = &self.bottleneck {
                 writeln!(out, "Bottleneck: {warn}{}{warn:#}", b.text())?;
             }

@@ -23,6 +23,13 @@ pub fn field(name: &str, value: FieldValue) -> FieldValue {
                 FieldValue::Str(format!("<redacted {} bytes>", s.len()))
             }
         }
+        other => self::value(other),
+    }
+}
+
+/// `value`, its text scrubbed (see [`text`]).
+pub fn value(value: FieldValue) -> FieldValue {
+    match value {
         FieldValue::Str(s) => match text(&s) {
             Cow::Borrowed(_) => FieldValue::Str(s),
             Cow::Owned(t) => FieldValue::Str(t),

@@ -104,6 +104,15 @@ fn every_figure_of_the_report_matches_the_simulated_truth() {
     assert_eq!(counts(&report["errors"]), errors);
     assert_eq!(counts(&report["safety_blocks"]), blocks);
     assert_eq!(report["panics"].as_u64(), Some(panics));
+    // Where they happened, in the program's source: one place, the sim's.
+    let places = counts(&report["panic_locations"]);
+    assert_eq!(places.values().sum::<u64>(), panics, "{places:?}");
+    assert!(
+        places
+            .keys()
+            .all(|p| p.starts_with("recorder/examples/caro_sim.rs:")),
+        "{places:?}"
+    );
     assert_eq!(report["slow_requests"], truth["slow_requests"]);
     let failed = errors.values().sum::<u64>() + blocks.values().sum::<u64>() + panics;
     let rate = report["success_rate"].as_f64().unwrap();
