@@ -134,6 +134,7 @@ pub fn ingest(
         abandoned: totals.abandoned,
         dropped: dropped.saturating_sub(cursor.dropped),
         unfinished: batch.unfinished,
+        corrupt: totals.corrupt.saturating_add(totals.unknown_kinds),
     };
     cursor.dropped = dropped;
     w.add(&batch)?;

@@ -26,7 +26,7 @@
 //! | `gauges` | gauge metric (`gauge.*`) → its last value |
 //! | `histograms` | histogram metric (`histogram.*`) → `count`, `p50`, `p95`, `p99`, `max`, in the metric's own unit |
 //! | `levels` | level → events recorded |
-//! | `recorder` | `written` (records), `lost` (slots lost to laps before an ingest), `abandoned` (slots of killed writers), `dropped` (records the recorder could not write), `unfinished` (spans never closed), `cpu_share` (estimated share of the processes' CPU time spent recording, or `null`) |
+//! | `recorder` | `written` (records), `lost` (slots lost to laps before an ingest), `abandoned` (slots of killed writers), `dropped` (records the recorder could not write), `unfinished` (spans never closed), `corrupt` (slots that could not be read: damaged, or of a newer format), `cpu_share` (estimated share of the processes' CPU time spent recording, or `null`) |
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -145,6 +145,7 @@ pub struct RecorderHealth {
     pub abandoned: u64,
     pub dropped: u64,
     pub unfinished: u64,
+    pub corrupt: u64,
     pub cpu_share: Option<f64>,
 }
 
@@ -257,7 +258,7 @@ impl Report {
         r.recorder = conn
             .query_row(
                 "SELECT coalesce(sum(written), 0), coalesce(sum(lost), 0), coalesce(sum(abandoned), 0),
-                        coalesce(sum(dropped), 0), coalesce(sum(unfinished), 0)
+                        coalesce(sum(dropped), 0), coalesce(sum(unfinished), 0), coalesce(sum(corrupt), 0)
                  FROM recorder WHERE day >= ?1",
                 [first_day],
                 |row| {
@@ -267,6 +268,7 @@ impl Report {
                         abandoned: row.get(2)?,
                         dropped: row.get(3)?,
                         unfinished: row.get(4)?,
+                        corrupt: row.get(5)?,
                         cpu_share: None,
                     })
                 },
@@ -383,6 +385,7 @@ impl Report {
                 "abandoned": self.recorder.abandoned,
                 "dropped": self.recorder.dropped,
                 "unfinished": self.recorder.unfinished,
+                "corrupt": self.recorder.corrupt,
                 "cpu_share": self.recorder.cpu_share,
             },
         })
@@ -494,15 +497,16 @@ impl Report {
             )?;
         }
         let h = &self.recorder;
-        let losses = h.lost + h.abandoned + h.dropped;
+        let losses = h.lost + h.abandoned + h.dropped + h.corrupt;
         let style = if losses > 0 { warn } else { Style::new() };
         writeln!(
             out,
-            "Recorder: {} records, {style}{} slots lost to laps, {} abandoned, {} dropped{style:#}, {} spans never closed{}",
+            "Recorder: {} records, {style}{} slots lost to laps, {} abandoned, {} dropped, {} unreadable{style:#}, {} spans never closed{}",
             thousands(h.written),
             thousands(h.lost),
             thousands(h.abandoned),
             thousands(h.dropped),
+            thousands(h.corrupt),
             thousands(h.unfinished),
             h.cpu_share
                 .map(|s| format!(", about {:.2} % of the CPU time", s * 100.0))

@@ -8,7 +8,7 @@
 //! | `levels` | day and level: events recorded |
 //! | `processes` | process exit: CPU time, peak memory, open descriptors |
 //! | `panics` | panic: time, thread, source file and line |
-//! | `recorder` | day of an ingest: records ingested, slots lost to laps, abandoned, records dropped, spans given up |
+//! | `recorder` | day of an ingest: records ingested, slots lost to laps, abandoned, records dropped, spans given up, slots unreadable |
 //! | `meta` | the ingest's cursor and open spans, the telemetry.log state |
 //!
 //! Every ingest is one `BEGIN IMMEDIATE` transaction that holds the cursor
@@ -97,7 +97,8 @@ CREATE TABLE recorder (
     lost INTEGER NOT NULL,
     abandoned INTEGER NOT NULL,
     dropped INTEGER NOT NULL,
-    unfinished INTEGER NOT NULL
+    unfinished INTEGER NOT NULL,
+    corrupt INTEGER NOT NULL
 );
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 ";
@@ -117,6 +118,8 @@ pub struct RecorderCounts {
     pub abandoned: u64,
     pub dropped: u64,
     pub unfinished: u64,
+    /// Slots that could not be read: damaged, or of a newer format.
+    pub corrupt: u64,
 }
 
 impl Store {
@@ -450,18 +453,20 @@ impl Writer<'_> {
     pub fn add_recorder(&self, day: i64, c: &RecorderCounts) -> Result<()> {
         self.tx
             .execute(
-                "INSERT INTO recorder (day, written, lost, abandoned, dropped, unfinished)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO recorder (day, written, lost, abandoned, dropped, unfinished, corrupt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (day) DO UPDATE SET written = written + excluded.written,
                      lost = lost + excluded.lost, abandoned = abandoned + excluded.abandoned,
-                     dropped = dropped + excluded.dropped, unfinished = unfinished + excluded.unfinished",
+                     dropped = dropped + excluded.dropped, unfinished = unfinished + excluded.unfinished,
+                     corrupt = corrupt + excluded.corrupt",
                 params![
                     day,
                     c.written as i64,
                     c.lost as i64,
                     c.abandoned as i64,
                     c.dropped as i64,
-                    c.unfinished as i64
+                    c.unfinished as i64,
+                    c.corrupt as i64
                 ],
             )
             .map(drop)

@@ -152,7 +152,7 @@ fn every_figure_of_the_report_matches_the_simulated_truth() {
 
     // Nothing was lost, so nothing is reported lost.
     let recorder = &report["recorder"];
-    for key in ["lost", "abandoned", "dropped"] {
+    for key in ["lost", "abandoned", "dropped", "corrupt"] {
         assert_eq!(recorder[key], 0, "recorder {key}");
     }
     assert!(recorder["written"].as_u64().unwrap() > REQUESTS * 20);
@@ -301,7 +301,7 @@ fn ingests_while_caro_runs_count_every_request_once() {
         );
     }
     let recorder = &report["recorder"];
-    for key in ["lost", "abandoned", "dropped", "unfinished"] {
+    for key in ["lost", "abandoned", "dropped", "unfinished", "corrupt"] {
         assert_eq!(recorder[key], 0, "recorder {key}");
     }
     assert_eq!(report["processes"]["count"], 2);
@@ -390,5 +390,32 @@ fn records_lost_to_laps_before_an_ingest_are_counted_and_reported() {
             caro_analyze::report::thousands(lost)
         )),
         "{text}"
+    );
+}
+
+#[test]
+fn unreadable_slots_are_counted_not_skipped() {
+    // The golden ring holds a damaged record and records of a kind from a
+    // newer format.
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../format-spec/golden/v1.ring");
+    let home = DataDir::new();
+    let status = home.analyze(&["status", "--json", "--ring", golden]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let unreadable =
+        status["corrupt"].as_u64().unwrap() + status["unknown_kinds"].as_u64().unwrap();
+    assert!(unreadable > 0, "{status}");
+
+    let out = home.analyze(&["ingest", "--ring", golden]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = home.analyze(&["report", "--json", "--no-ingest"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["recorder"]["corrupt"].as_u64(),
+        Some(unreadable),
+        "{report}"
     );
 }
