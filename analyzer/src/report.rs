@@ -15,6 +15,7 @@
 //! | `success_rate` | share of them that produced a command, 0 to 1 (`null` without requests) |
 //! | `backends` | backend → `count`, `share` (0 to 1), `p50_ms`, `p95_ms`, `p99_ms`, `max_ms` of its requests |
 //! | `spans` | span name → `count`, `p50_ms`, `p95_ms`, `p99_ms`, `max_ms` |
+//! | `span_backends` | span name → backend of its request → the same five figures |
 //! | `errors` | error category → requests that failed with it |
 //! | `safety_blocks` | risk level → requests blocked at it |
 //! | `slow_requests` | requests that took more than a second |
@@ -158,6 +159,8 @@ pub struct Report {
     pub succeeded: u64,
     pub backends: Vec<(String, Latency)>,
     pub spans: Vec<(String, Latency)>,
+    /// (span, backend) → latencies of the span in requests on that backend.
+    pub span_backends: Vec<((String, String), Latency)>,
     pub errors: BTreeMap<String, u64>,
     pub safety_blocks: BTreeMap<String, u64>,
     pub slow_requests: u64,
@@ -304,6 +307,10 @@ impl Report {
             .into_iter()
             .map(|((name, _), h)| (name, Latency::of(&h)))
             .collect();
+        r.span_backends = merged_histograms(store, HistKind::SpanBackend, first_day)?
+            .into_iter()
+            .map(|(key, h)| (key, Latency::of(&h)))
+            .collect();
         let root = roots
             .into_iter()
             .max_by_key(|(_, n)| *n)
@@ -342,12 +349,22 @@ impl Report {
             .iter()
             .map(|(name, l)| (name.clone(), Value::Object(l.to_json())))
             .collect();
+        let mut span_backends: Map<String, Value> = Map::new();
+        for ((span, backend), l) in &self.span_backends {
+            if let Value::Object(m) = span_backends
+                .entry(span.clone())
+                .or_insert_with(|| Value::Object(Map::new()))
+            {
+                m.insert(backend.clone(), Value::Object(l.to_json()));
+            }
+        }
         json!({
             "window_days": self.window_days,
             "requests": self.requests,
             "success_rate": self.success_rate(),
             "backends": backends,
             "spans": spans,
+            "span_backends": span_backends,
             "errors": self.errors,
             "safety_blocks": self.safety_blocks,
             "slow_requests": self.slow_requests,

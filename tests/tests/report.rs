@@ -175,6 +175,21 @@ fn every_figure_of_the_report_matches_the_simulated_truth() {
         check_latencies(&format!("span {name}"), &spans[name], &ns);
     }
 
+    // By backend too: only the embedded backend loads a model, and every
+    // backend's spans add up to the span's total.
+    let by_backend = report["span_backends"].as_object().unwrap();
+    let load_model = by_backend["load_model"].as_object().unwrap();
+    assert_eq!(load_model.keys().collect::<Vec<_>>(), ["embedded"]);
+    for (span, backends) in by_backend {
+        let n: u64 = backends
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|l| l["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(Some(n), spans[span]["count"].as_u64(), "{span}");
+    }
+
     // The model load dominates the slowest requests, and the report says so.
     let b = &report["bottleneck"];
     assert_eq!(b["span"], "load_model", "{b}");
