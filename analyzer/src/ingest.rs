@@ -264,7 +264,7 @@ fn snapshot(paths: &DataPaths, bytes: &[u8], time_ns: u64, thread: u32) -> Resul
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so the
 /// file is either whole or absent; mode 0600.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let err = |source| Error::Write {
         path: path.to_owned(),
         source,
@@ -283,7 +283,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Creates `dir` (mode 0700) if it is missing.
-pub fn create_private_dir(dir: &Path) -> Result<()> {
+fn create_private_dir(dir: &Path) -> Result<()> {
     let err = |source| Error::Write {
         path: dir.to_owned(),
         source,

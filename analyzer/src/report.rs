@@ -40,7 +40,7 @@ use serde_json::{json, Map, Value};
 
 use crate::assemble::{HistKind, SLOW_REQUEST_NS};
 use crate::error::Result;
-use crate::store::{classify, merged_histograms, Store};
+use crate::store::{classify, merged_histograms, RecorderCounts, Store};
 use crate::time::{self, DAY_NS};
 
 /// What recording one record costs the host, on average, as the criterion
@@ -72,14 +72,13 @@ pub const BUCKETS_MS: [u64; 7] = [10, 50, 100, 500, 1000, 2000, 5000];
 impl Latency {
     fn of(h: &Histogram<u64>) -> Latency {
         let ms = |us: u64| us as f64 / 1000.0;
-        let mut buckets = Vec::with_capacity(BUCKETS_MS.len() + 1);
-        let mut low = 0;
-        for b in BUCKETS_MS {
-            let high = b * 1000;
-            buckets.push(count_in(h, low, high));
-            low = high;
+        // One pass: each recorded value into the first bucket it is under.
+        let mut buckets = vec![0; BUCKETS_MS.len() + 1];
+        for v in h.iter_recorded() {
+            let us = v.value_iterated_to();
+            buckets[BUCKETS_MS.partition_point(|b| b * 1000 <= us)] +=
+                v.count_since_last_iteration();
         }
-        buckets.push(count_in(h, low, u64::MAX));
         Latency {
             count: h.len(),
             p50_ms: ms(h.value_at_quantile(0.50)),
@@ -99,14 +98,6 @@ impl Latency {
         m.insert("max_ms".into(), self.max_ms.into());
         m
     }
-}
-
-/// Values in `[low, high)` microseconds.
-fn count_in(h: &Histogram<u64>, low: u64, high: u64) -> u64 {
-    h.iter_recorded()
-        .filter(|v| (low..high).contains(&v.value_iterated_to()))
-        .map(|v| v.count_since_last_iteration())
-        .sum()
 }
 
 /// The span that takes the most of the slowest requests.
@@ -138,18 +129,6 @@ pub struct Processes {
     pub open_fds_max: u64,
 }
 
-/// The recorder's own counts.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RecorderHealth {
-    pub written: u64,
-    pub lost: u64,
-    pub abandoned: u64,
-    pub dropped: u64,
-    pub unfinished: u64,
-    pub corrupt: u64,
-    pub cpu_share: Option<f64>,
-}
-
 /// The report.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
@@ -173,7 +152,10 @@ pub struct Report {
     /// Histogram metrics, recorded in millionths of their unit.
     pub histograms: Vec<(String, Latency)>,
     pub levels: BTreeMap<String, u64>,
-    pub recorder: RecorderHealth,
+    /// The recorder's own counts, added up over the window's ingests.
+    pub recorder: RecorderCounts,
+    /// Its estimated share of the processes' CPU time.
+    pub recorder_cpu_share: Option<f64>,
 }
 
 impl Report {
@@ -265,14 +247,13 @@ impl Report {
                  FROM recorder WHERE day >= ?1",
                 [first_day],
                 |row| {
-                    Ok(RecorderHealth {
+                    Ok(RecorderCounts {
                         written: row.get(0)?,
                         lost: row.get(1)?,
                         abandoned: row.get(2)?,
                         dropped: row.get(3)?,
                         unfinished: row.get(4)?,
                         corrupt: row.get(5)?,
-                        cpu_share: None,
                     })
                 },
             )
@@ -280,7 +261,7 @@ impl Report {
         let cpu_us = r.processes.cpu_user_us + r.processes.cpu_system_us;
         if cpu_us > 0 {
             let share = (r.recorder.written * RECORD_COST_NS) as f64 / (cpu_us as f64 * 1000.0);
-            r.recorder.cpu_share = Some(share.min(1.0));
+            r.recorder_cpu_share = Some(share.min(1.0));
         }
 
         // Requests by backend, across the request spans' names.
@@ -403,7 +384,7 @@ impl Report {
                 "dropped": self.recorder.dropped,
                 "unfinished": self.recorder.unfinished,
                 "corrupt": self.recorder.corrupt,
-                "cpu_share": self.recorder.cpu_share,
+                "cpu_share": self.recorder_cpu_share,
             },
         })
     }
@@ -525,7 +506,7 @@ impl Report {
             thousands(h.dropped),
             thousands(h.corrupt),
             thousands(h.unfinished),
-            h.cpu_share
+            self.recorder_cpu_share
                 .map(|s| format!(", about {:.2} % of the CPU time", s * 100.0))
                 .unwrap_or_default()
         )
@@ -673,6 +654,17 @@ pub fn sparkline(counts: &[u64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_distribution_puts_each_value_under_its_bucket() {
+        let mut h = crate::assemble::new_histogram();
+        for us in [5_000, 20_000, 20_000, 700_000, 6_000_000] {
+            h.record(us).unwrap();
+        }
+        let l = Latency::of(&h);
+        assert_eq!(l.buckets, [1, 2, 0, 0, 1, 0, 0, 1]);
+        assert_eq!(l.count, 5);
+    }
 
     #[test]
     fn small_formats_read_at_a_glance() {
