@@ -25,7 +25,7 @@ EMPTY, WRITING, HEAD, CONT = 0, 1, 2, 3
 KIND_NAMES = {1: "EVENT", 2: "SPAN_NEW", 3: "SPAN_ENTER", 4: "SPAN_EXIT",
               5: "SPAN_CLOSE", 6: "SPAN_RECORD", 7: "PROCESS_START",
               8: "PROCESS_EXIT", 9: "PANIC"}
-POSITIONAL_FIELDS = {7: ["pid"],
+POSITIONAL_FIELDS = {7: ["pid", "version"],
                      8: ["pid", "cpu_user_us", "cpu_system_us", "peak_rss_kib",
                          "open_fds", "wall_us"],
                      9: ["file", "line", "column"]}

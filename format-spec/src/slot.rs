@@ -169,7 +169,7 @@ impl RecordKind {
     /// named by a callsite.
     pub fn builtin_fields(self) -> &'static [&'static str] {
         match self {
-            RecordKind::ProcessStart => &["pid"],
+            RecordKind::ProcessStart => &["pid", "version"],
             RecordKind::ProcessExit => &[
                 "pid",
                 "cpu_user_us",

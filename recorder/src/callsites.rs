@@ -16,19 +16,7 @@ use caro_format::layout::LaneClass;
 use caro_format::DropReason;
 use tracing_core::Metadata;
 
-/// Field names whose values are never written, only their length: the
-/// last dotted segment is compared, ignoring case.
-pub const DENY_LIST: &[&str] = &[
-    "query", "prompt", "input", "command", "cmd", "path", "file", "filename", "dir", "cwd", "home",
-    "user", "username", "host", "hostname", "email", "ip", "addr", "url", "env", "token", "key",
-    "secret", "password",
-];
-
-/// Whether the value of a field named `name` must be withheld.
-pub fn denied(name: &str) -> bool {
-    let last = name.rsplit('.').next().unwrap_or(name);
-    DENY_LIST.iter().any(|d| d.eq_ignore_ascii_case(last))
-}
+use crate::privacy::FieldRules;
 
 /// What a record needs to know about its callsite.
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +25,8 @@ pub struct CallsiteInfo {
     pub id: u64,
     /// Bit `i` set: field `i`'s values are withheld.
     pub redact: u32,
+    /// Bit `i` set: field `i` keeps the text of its `Debug` values.
+    pub keep_text: u32,
     pub class: LaneClass,
     /// Position in the table.
     pub slot: usize,
@@ -54,6 +44,7 @@ struct CallsiteSlot {
     state: AtomicU32,
     id: AtomicU64,
     redact: AtomicU32,
+    keep_text: AtomicU32,
     alert: AtomicU32,
     /// Address and length of the message literal in the callsite's entry.
     message_ptr: AtomicUsize,
@@ -76,6 +67,7 @@ const PROBES: usize = 64;
 pub struct Tables {
     callsites: Box<[CallsiteSlot]>,
     strings: Box<[StringSlot]>,
+    rules: FieldRules,
 }
 
 #[inline(always)]
@@ -85,16 +77,16 @@ fn hash(p: usize) -> usize {
         .rotate_left(20) as usize
 }
 
-impl Default for Tables {
-    fn default() -> Self {
+impl Tables {
+    /// Empty tables whose callsites follow `rules`.
+    pub fn new(rules: FieldRules) -> Tables {
         Tables {
             callsites: (0..CALLSITES).map(|_| CallsiteSlot::default()).collect(),
             strings: (0..STRINGS).map(|_| StringSlot::default()).collect(),
+            rules,
         }
     }
-}
 
-impl Tables {
     /// The callsite of `meta`, prepared (deny-list mask, lane class) on
     /// first sight. Its `id` is 0 until [`Tables::register`] has run.
     #[inline]
@@ -111,7 +103,7 @@ impl Tables {
                     .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
                 {
                     Ok(_) => {
-                        prepare(slot, meta);
+                        prepare(slot, meta, &self.rules);
                         key
                     }
                     Err(k) => k,
@@ -124,7 +116,7 @@ impl Tables {
                 FAILED => Err(DropReason::DictionaryFull),
                 // Another thread is between claiming and preparing it.
                 0 => {
-                    prepare(slot, meta);
+                    prepare(slot, meta, &self.rules);
                     Ok(self.info(slot_index))
                 }
                 _ => Ok(self.info(slot_index)),
@@ -144,6 +136,7 @@ impl Tables {
                 0
             },
             redact: slot.redact.load(Ordering::Relaxed),
+            keep_text: slot.keep_text.load(Ordering::Relaxed),
             class: if slot.alert.load(Ordering::Relaxed) != 0 {
                 LaneClass::Alert
             } else {
@@ -258,14 +251,14 @@ impl Tables {
 /// Fills a claimed slot's mask and class. Idempotent, so a thread that
 /// finds a slot claimed but not yet prepared may do it too.
 #[cold]
-fn prepare(slot: &CallsiteSlot, meta: &'static Metadata<'static>) {
-    let mut redact = 0u32;
+fn prepare(slot: &CallsiteSlot, meta: &'static Metadata<'static>, rules: &FieldRules) {
+    let (mut redact, mut keep_text) = (0u32, 0u32);
     for (i, f) in meta.fields().iter().take(32).enumerate() {
-        if denied(f.name()) {
-            redact |= 1 << i;
-        }
+        redact |= u32::from(rules.withholds(f.name())) << i;
+        keep_text |= u32::from(rules.keeps_text(f.name())) << i;
     }
     slot.redact.store(redact, Ordering::Relaxed);
+    slot.keep_text.store(keep_text, Ordering::Relaxed);
     slot.alert.store(
         (level_of(meta.level()) >= Level::Warn) as u32,
         Ordering::Relaxed,
@@ -330,16 +323,6 @@ pub fn source_name(name: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deny_list_matches_the_last_segment_ignoring_case() {
-        assert!(denied("query"));
-        assert!(denied("request.Query"));
-        assert!(!denied("API_KEY"));
-        assert!(denied("auth.key"));
-        assert!(!denied("query_length"));
-        assert!(!denied("backend"));
-    }
 
     #[test]
     fn event_names_lose_their_home_too() {

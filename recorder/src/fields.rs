@@ -4,18 +4,22 @@
 //! Strings that live in the program's read-only memory (literals, derived
 //! `Debug` names of enum variants) are program text, not user data: they
 //! go to the dictionary once and are referred to by id (short ones are
-//! simply copied). Every string built at run time — a message with
-//! arguments, a `&str` field, a `Debug` or `Display` value — and any value
-//! of a deny-listed field keep only their length: nothing the user typed,
-//! no path, no name can reach the ring. Measuring a `Debug` value's length
-//! runs its formatter into a counter; nothing formatted is kept.
+//! simply copied). A run-time `&str` is copied when it is one word (see
+//! [`is_word`]). A message with arguments, free text, a `Debug` or
+//! `Display` value, an error, and any value of a withheld field keep only
+//! their length: nothing the user typed can reach the ring. Measuring a
+//! `Debug` value's length runs its formatter into a counter; nothing
+//! formatted is kept, unless the host opted the field in
+//! ([`Config::keep_text_fields`](crate::Config::keep_text_fields)).
 
 use std::fmt;
 
+use caro_format::value::MAX_STR;
 use caro_format::ValueWriter;
 use tracing_core::field::{Field, Visit};
 
 use crate::callsites::CallsiteInfo;
+use crate::privacy::is_word;
 use crate::sys::StaticMemory;
 use crate::Recorder;
 
@@ -43,6 +47,62 @@ impl fmt::Write for Probe<'_> {
             None
         };
         Ok(())
+    }
+}
+
+/// A value's text formatted into a stack buffer, kept up to just past
+/// [`MAX_STR`] bytes (whole characters) so the value writer can cut it there
+/// and mark it cut; `len` counts all of it.
+struct TextBuf {
+    buf: [u8; MAX_STR + 4],
+    kept: usize,
+    /// A character did not fit: nothing after it may be kept.
+    full: bool,
+    len: usize,
+}
+
+impl TextBuf {
+    fn new() -> TextBuf {
+        TextBuf {
+            buf: [0; MAX_STR + 4],
+            kept: 0,
+            full: false,
+            len: 0,
+        }
+    }
+
+    fn text(&self) -> &str {
+        // Only whole characters of `str`s were copied in.
+        std::str::from_utf8(&self.buf[..self.kept]).unwrap_or("")
+    }
+}
+
+impl fmt::Write for TextBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.len += s.len();
+        if self.full {
+            return Ok(());
+        }
+        let mut n = s.len().min(self.buf.len() - self.kept);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        self.buf[self.kept..self.kept + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.kept += n;
+        self.full = n < s.len();
+        Ok(())
+    }
+}
+
+/// An error and its sources, `outer: inner: innermost`, written to `out`
+/// (at most 16 levels: a source chain may be a cycle).
+fn write_chain(out: &mut impl fmt::Write, e: &(dyn std::error::Error + 'static)) {
+    let _ = write!(out, "{e}");
+    let mut source = e.source();
+    for _ in 0..16 {
+        let Some(s) = source else { break };
+        let _ = write!(out, ": {s}");
+        source = s.source();
     }
 }
 
@@ -90,6 +150,25 @@ impl<'a> FieldEncoder<'a> {
     #[inline(always)]
     fn redacted(&self, field: &Field) -> bool {
         field.index() < 32 && self.callsite.redact & (1 << field.index()) != 0
+    }
+
+    /// Whether the host opted `field` in to keeping its text.
+    #[inline(always)]
+    fn keeps_text(&self, field: &Field) -> bool {
+        field.index() < 32 && self.callsite.keep_text & (1 << field.index()) != 0
+    }
+
+    /// Writes `value`, formatted, when the host opted `field` in; its
+    /// length otherwise.
+    #[cold]
+    fn text_or_length(&mut self, field: &Field, format: impl FnOnce(&mut TextBuf)) {
+        let mut text = TextBuf::new();
+        format(&mut text);
+        if self.keeps_text(field) {
+            self.out.str(field.index(), text.text());
+        } else {
+            self.out.redacted(field.index(), text.len);
+        }
     }
 
     #[inline]
@@ -154,13 +233,21 @@ impl Visit for FieldEncoder<'_> {
     #[inline]
     fn record_str(&mut self, field: &Field, value: &str) {
         // Program text is kept (a short one costs less copied than looked
-        // up); a string built at run time keeps only its length.
+        // up); a string built at run time is kept when it is one word, or
+        // the host opted its field in, and is never the message.
         match self.recorder.statics.as_static(value) {
             _ if self.redacted(field) => self.out.redacted(field.index(), value.len()),
             Some(s) if s.len() > SHORT_STR => self.static_str(field, s),
             Some(s) => self.out.str(field.index(), s),
+            None if field.name() != "message" && (is_word(value) || self.keeps_text(field)) => {
+                self.out.str(field.index(), value)
+            }
             None => self.out.redacted(field.index(), value.len()),
         }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.text_or_length(field, |out| write_chain(out, value));
     }
 
     #[inline]
@@ -182,6 +269,9 @@ impl Visit for FieldEncoder<'_> {
                 }
             }
             _ if probe.writes == 0 => self.out.str(field.index(), ""),
+            _ if self.keeps_text(field) => self.text_or_length(field, |out| {
+                let _ = fmt::write(out, format_args!("{value:?}"));
+            }),
             _ => self.out.redacted(field.index(), probe.len),
         }
     }

@@ -34,10 +34,18 @@
 //! `info`); `XDG_CACHE_HOME` moves the data folder; `CARO_RING_SIZE` sets
 //! the size of a new ring (`16M` by default; `K`, `M`, `G` suffixes).
 //!
-//! Program text (literal messages, static strings, enum names) is kept.
-//! Every string built at run time — a message with arguments, a `&str` or
-//! `Debug` value — and every value of a field named like user data
-//! (`query`, `path`, `user`, …) is never written: only its length is.
+//! Privacy (see [`privacy`]): program text (literal messages, static
+//! strings, enum names), numbers and one-word run-time strings are kept.
+//! A message with arguments, free text, a `Debug` value, and every value of
+//! a field named like user data (`query`, `path`, `user`, …) are never
+//! written: only their length is. Hosts tune this by field name:
+//!
+//! ```no_run
+//! let _guard = caro_recorder::Config::from_env()
+//!     .deny_fields(["account"])
+//!     .keep_text_fields(["error"])
+//!     .init();
+//! ```
 #![deny(unsafe_code)]
 
 mod callsites;
@@ -45,6 +53,7 @@ mod clock;
 mod fields;
 mod layer;
 pub mod paths;
+pub mod privacy;
 mod process;
 mod recorder;
 pub mod ring;
@@ -61,8 +70,10 @@ use tracing_subscriber::filter::{Filtered, Targets};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-pub use callsites::{denied, DENY_LIST};
+use privacy::FieldRules;
+
 pub use layer::RingLayer;
+pub use privacy::{denied, DENY_LIST};
 pub use recorder::Recorder;
 pub use ring::OpenError;
 pub use subscriber::RingSubscriber;
@@ -81,6 +92,8 @@ pub struct Config {
     enabled: bool,
     panic_hook: bool,
     clock: Option<fn() -> u64>,
+    rules: FieldRules,
+    version: &'static str,
 }
 
 impl Default for Config {
@@ -92,6 +105,8 @@ impl Default for Config {
             enabled: true,
             panic_hook: true,
             clock: None,
+            rules: FieldRules::default(),
+            version: "",
         }
     }
 }
@@ -165,6 +180,45 @@ impl Config {
         self
     }
 
+    /// Withholds the values of fields with these names too (beyond
+    /// [`DENY_LIST`]): only their length is written. Names compare with the
+    /// last segment of dotted field names, ignoring case.
+    pub fn deny_fields<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Config {
+        self.rules.deny.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Records the values of these [`DENY_LIST`] fields after all — an
+    /// explicit choice, for a `key` that is a cache key or a `file` that is
+    /// always a built-in name. Their text still goes through the analyzer's
+    /// scrubber.
+    pub fn allow_fields<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Config {
+        self.rules.allow.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Keeps the text of these fields' `Debug` and `Display` values, error
+    /// chains and free text (cut to 127 bytes), which are otherwise only
+    /// measured. The text is formatted on the hot path, and kept for the
+    /// analyzer's scrubber: opt in fields whose text is worth it, such as
+    /// an error. A withheld field, or the message, is never kept.
+    pub fn keep_text_fields<S: Into<String>>(
+        mut self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Config {
+        self.rules
+            .keep_text
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// The host program's version (`env!("CARGO_PKG_VERSION")`), kept in
+    /// the record of each process's start.
+    pub fn version(mut self, version: &'static str) -> Config {
+        self.version = version;
+        self
+    }
+
     fn targets(&self) -> Targets {
         // Directive by directive, so one the recorder cannot use (span or
         // field filters) costs only itself.
@@ -189,10 +243,19 @@ impl Config {
     pub fn open(&self) -> Result<Arc<Recorder>, OpenError> {
         let path = match &self.ring_path {
             Some(p) => p.clone(),
-            None => paths::ring_path().ok_or(OpenError::NoDataDir)?,
+            None => {
+                let dir = paths::data_dir().ok_or(OpenError::NoDataDir)?;
+                ring::secure_folder(&dir)?;
+                dir.join(paths::RING_FILE)
+            }
         };
         let ring = ring::Ring::open_or_create(&path, self.ring_size, clock::wall_ns())?;
-        Ok(Arc::new(Recorder::new(ring, self.targets(), self.clock)))
+        Ok(Arc::new(Recorder::new(
+            ring,
+            self.targets(),
+            self.rules.clone(),
+            self.clock,
+        )))
     }
 
     fn start(&self) -> Option<Arc<Recorder>> {
@@ -239,7 +302,7 @@ impl Config {
     }
 
     fn started(&self, rec: Arc<Recorder>) -> Guard {
-        process::start(&rec);
+        process::start(&rec, self.version);
         if self.panic_hook {
             process::install_panic_hook(&rec);
         }
@@ -301,7 +364,7 @@ impl Drop for Guard {
     }
 }
 
-fn warn(msg: &str) {
+pub(crate) fn warn(msg: &str) {
     eprintln!("caro-recorder: {msg}");
 }
 

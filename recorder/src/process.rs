@@ -11,10 +11,13 @@ use caro_format::ValueWriter;
 use crate::callsites::source_file;
 use crate::Recorder;
 
-pub(crate) fn start(rec: &Recorder) {
+pub(crate) fn start(rec: &Recorder, version: &str) {
     rec.ring.count_process();
     let mut v = ValueWriter::new();
     v.u64(0, u64::from(std::process::id()));
+    if !version.is_empty() {
+        v.str(1, version);
+    }
     rec.builtin(RecordKind::ProcessStart, &v);
 }
 

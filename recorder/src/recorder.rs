@@ -14,6 +14,7 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use crate::callsites::{CallsiteInfo, Tables};
 use crate::clock::Clock;
 use crate::fields::FieldEncoder;
+use crate::privacy::FieldRules;
 use crate::ring::Ring;
 use crate::sys::{MetadataCell, StaticMemory};
 use crate::thread::THREAD;
@@ -31,7 +32,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub(crate) fn new(ring: Ring, filter: Targets, clock: Option<fn() -> u64>) -> Recorder {
+    pub(crate) fn new(
+        ring: Ring,
+        filter: Targets,
+        rules: FieldRules,
+        clock: Option<fn() -> u64>,
+    ) -> Recorder {
         crate::thread::watch_forks();
         let max_level = filter
             .iter()
@@ -42,7 +48,7 @@ impl Recorder {
         Recorder {
             clock: clock.map_or_else(|| Clock::new(&ring), Clock::Host),
             ring,
-            tables: Tables::default(),
+            tables: Tables::new(rules),
             statics: StaticMemory::of_this_process(),
             filter,
             max_level,

@@ -8,7 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
@@ -37,6 +37,8 @@ pub enum OpenError {
     },
     /// The file is not a ring this recorder can write.
     Format { path: PathBuf, err: DecodeError },
+    /// The file or its folder is not safely the user's own.
+    Refused { path: PathBuf, why: String },
     /// The file's size disagrees with its header.
     SizeMismatch {
         path: PathBuf,
@@ -51,6 +53,7 @@ impl std::fmt::Display for OpenError {
             OpenError::NoDataDir => write!(f, "no cache folder (set XDG_CACHE_HOME or HOME)"),
             OpenError::Io { path, what, err } => write!(f, "cannot {what} {}: {err}", crate::paths::shown(path)),
             OpenError::Format { path, err } => write!(f, "{}: {err}", crate::paths::shown(path)),
+            OpenError::Refused { path, why } => write!(f, "{}: {why}", crate::paths::shown(path)),
             OpenError::SizeMismatch { path, header, actual } => write!(
                 f,
                 "{}: file is {actual} bytes but its header says {header}; remove it to start a new ring",
@@ -101,6 +104,11 @@ impl Ring {
     /// Opens the ring at `path`, creating it (and its folder, mode 0700)
     /// with about `size` bytes if it does not exist. Safe to race with
     /// other processes doing the same: exactly one file wins.
+    ///
+    /// The ring must be the user's own: a symbolic link at `path`,
+    /// something other than a file, or a file owned by another user is
+    /// refused; a mode open to others is tightened to 0600, with a one-line
+    /// warning. (The folder is the caller's: see [`secure_folder`].)
     pub fn open_or_create(path: &Path, size: u64, now_ns: u64) -> Result<Ring, OpenError> {
         if let Some(dir) = path.parent() {
             fs::DirBuilder::new()
@@ -112,8 +120,18 @@ impl Ring {
         let file = match open_existing(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => create(path, size, now_ns)?,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(refused(path, "is a symbolic link; not following it".into()))
+            }
             Err(e) => return Err(io_err(path, "open")(e)),
         };
+        let meta = file.metadata().map_err(io_err(path, "inspect"))?;
+        if !meta.is_file() {
+            return Err(refused(path, "is not a regular file".into()));
+        }
+        make_private(path, &meta, 0o600, |mode| {
+            file.set_permissions(fs::Permissions::from_mode(mode))
+        })?;
         Ring::from_file(path, &file)
     }
 
@@ -360,6 +378,57 @@ impl Ring {
 /// The dictionary has no room for another entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DictionaryFull;
+
+/// Creates the per-user data folder `dir` if needed (mode 0700), refuses it
+/// if another user owns it, and tightens its mode to 0700 (with a warning)
+/// if others may use it. Only for caro's own folder: a folder a host chose
+/// for its ring (`/tmp`) is left as it is.
+pub fn secure_folder(dir: &Path) -> Result<(), OpenError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err(dir, "create folder"))?;
+    let meta = fs::metadata(dir).map_err(io_err(dir, "inspect"))?;
+    make_private(dir, &meta, 0o700, |mode| {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+    })
+}
+
+fn refused(path: &Path, why: String) -> OpenError {
+    OpenError::Refused {
+        path: path.to_owned(),
+        why,
+    }
+}
+
+/// Refuses `path` (described by `meta`) unless this user owns it, and
+/// narrows its mode to `private` (with a warning) if others may use it.
+fn make_private(
+    path: &Path,
+    meta: &fs::Metadata,
+    private: u32,
+    set_mode: impl FnOnce(u32) -> io::Result<()>,
+) -> Result<(), OpenError> {
+    if meta.uid() != sys::euid() {
+        return Err(refused(
+            path,
+            format!(
+                "belongs to another user (uid {}); not recording",
+                meta.uid()
+            ),
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        set_mode(private).map_err(io_err(path, "tighten the permissions of"))?;
+        crate::warn(&format!(
+            "{} was open to other users (mode {mode:04o}); tightened to {private:04o}",
+            crate::paths::shown(path)
+        ));
+    }
+    Ok(())
+}
 
 fn open_existing(path: &Path) -> io::Result<File> {
     OpenOptions::new()

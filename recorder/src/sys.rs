@@ -50,6 +50,12 @@ impl Mapping {
     }
 }
 
+/// The user this process acts as (its effective user id).
+pub fn euid() -> u32 {
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
 /// The calling thread's operating-system id.
 pub fn thread_id() -> u32 {
     // SAFETY: gettid takes no arguments, cannot fail and touches no memory.

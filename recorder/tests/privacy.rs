@@ -1,0 +1,263 @@
+//! The first privacy wall on its own: what a host hands the recorder, and
+//! which of it reaches the ring's raw bytes.
+
+use std::fmt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use caro_format::{decode, text::canonical_text};
+use tracing_subscriber::prelude::*;
+
+/// Personal data a host might log, each string distinctive enough to be
+/// searched for in the ring's bytes.
+const QUERY: &str = "find the tax returns of Zanzibar Quux";
+const COMMAND: &str = "rm -rf /home/zquux/secret-plans";
+const PATH: &str = "/home/zquux/Documents/medical.pdf";
+const EMAIL: &str = "zquux@example.org";
+const TOKEN: &str = "sk-proj-Zq7Xb2Lm9Pw4Rt8Vn1Kc";
+const ENV: &str = "OPENAI_API_KEY=sk-zquux-4242";
+
+#[derive(Debug)]
+#[allow(dead_code)] // Read only through Debug.
+struct Request {
+    query: &'static str,
+    cwd: &'static str,
+}
+
+#[derive(Debug)]
+struct Inner;
+
+impl fmt::Display for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot read {PATH}")
+    }
+}
+
+impl std::error::Error for Inner {}
+
+#[derive(Debug)]
+struct Outer(Inner);
+
+impl fmt::Display for Outer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "backend failed for {EMAIL}")
+    }
+}
+
+impl std::error::Error for Outer {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn record(config: caro_recorder::Config, log: impl FnOnce()) -> (Vec<u8>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    let (layer, guard) = config.ring_path(&path).ring_size(1 << 20).layer();
+    assert!(guard.is_recording());
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
+    drop(guard);
+    let bytes = std::fs::read(&path).unwrap();
+    let text = canonical_text(&decode(&bytes).unwrap());
+    (bytes, text)
+}
+
+/// Whether `needle` is in the ring: in its raw bytes, or in its decoded
+/// text (a value may straddle two slots).
+fn found(bytes: &[u8], text: &str, needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) || text.contains(needle)
+}
+
+/// Strings built at run time, as a host's would be.
+fn runtime(s: &str) -> String {
+    std::hint::black_box(s.to_owned())
+}
+
+#[test]
+fn user_data_never_reaches_the_ring_by_default() {
+    let (query, command, path, email, token, env) = (
+        runtime(QUERY),
+        runtime(COMMAND),
+        runtime(PATH),
+        runtime(EMAIL),
+        runtime(TOKEN),
+        runtime(ENV),
+    );
+    let error = Outer(Inner);
+    let (bytes, text) = record(caro_recorder::Config::default(), || {
+        // Deny-listed fields, any type of value, dotted and in any case.
+        tracing::info!(
+            query = query.as_str(),
+            command = %command,
+            request.Path = ?path,
+            user.EMAIL = email.as_str(),
+            api.token = token.as_str(),
+            env = env.as_str(),
+            "request"
+        );
+        let span = tracing::info_span!("process_query", query = query.as_str(), cwd = %path);
+        let _in = span.enter();
+        // Messages with arguments are never formatted into the ring.
+        tracing::info!("User query: {}", query);
+        tracing::warn!("cannot open {path} for {email}");
+        // Debug and Display values, and error chains, keep their length.
+        tracing::info!(request = ?Request { query: QUERY, cwd: PATH }, shown = %path);
+        tracing::error!(error = &error as &dyn std::error::Error, "failed");
+        // Free text in a field of any name keeps only its length.
+        tracing::info!(note = command.as_str(), "free text");
+    });
+    for secret in [QUERY, COMMAND, PATH, EMAIL, TOKEN, ENV, "zquux", "Zanzibar"] {
+        assert!(
+            !found(&bytes, &text, secret),
+            "{secret:?} is in the ring:\n{text}"
+        );
+    }
+    assert!(text.contains("query=<redacted 37 bytes>"), "{text}");
+    assert!(text.contains("request.Path=<redacted 35 bytes>"), "{text}");
+    assert!(text.contains("message=<redacted 49 bytes>"), "{text}");
+    assert!(text.contains("note=<redacted 31 bytes>"), "{text}");
+    let chain = format!("backend failed for {EMAIL}: cannot read {PATH}");
+    assert!(
+        text.contains(&format!("error=<redacted {} bytes>", chain.len())),
+        "{text}"
+    );
+    // Literal messages and program text are kept.
+    assert!(text.contains("message=\"request\""), "{text}");
+    assert!(text.contains("message=\"free text\""), "{text}");
+}
+
+#[test]
+fn one_word_strings_are_kept_for_the_analyzer_free_text_is_not() {
+    let (backend, path, free) = (runtime("embedded"), runtime(PATH), runtime(QUERY));
+    let (bytes, text) = record(caro_recorder::Config::default(), || {
+        tracing::info!(
+            backend = backend.as_str(),
+            location = path.as_str(),
+            note = free.as_str(),
+            "kept"
+        );
+    });
+    assert!(text.contains("backend=\"embedded\""), "{text}");
+    // One word the analyzer's scrubber recognises: kept for it to scrub.
+    assert!(found(&bytes, &text, PATH), "{text}");
+    assert!(!found(&bytes, &text, QUERY), "{text}");
+}
+
+#[test]
+fn hosts_choose_fields_by_name() {
+    let (account, cache_key) = (runtime("acct-zquux-991"), runtime("model-cache-7"));
+    let error = Outer(Inner);
+    let config = caro_recorder::Config::default()
+        .deny_fields(["account"])
+        .allow_fields(["key"])
+        .keep_text_fields(["error", "query", "detail"]);
+    let (bytes, text) = record(config, || {
+        tracing::info!(
+            billing.account = account.as_str(),
+            key = cache_key.as_str(),
+            "ids"
+        );
+        tracing::error!(error = &error as &dyn std::error::Error, "failed");
+        // Opting in a deny-listed field does not un-deny it.
+        tracing::info!(query = %QUERY, detail = ?Request { query: "q", cwd: "c" }, "opted in");
+    });
+    assert!(!found(&bytes, &text, "acct-zquux-991"), "{text}");
+    assert!(
+        text.contains("billing.account=<redacted 14 bytes>"),
+        "{text}"
+    );
+    assert!(text.contains("key=\"model-cache-7\""), "{text}");
+    let chain = format!("backend failed for {EMAIL}: cannot read {PATH}");
+    assert!(text.contains(&format!("error=\"{chain}\"")), "{text}");
+    assert!(!found(&bytes, &text, QUERY), "{text}");
+    assert!(
+        text.contains(r#"detail="Request { query: \"q\", cwd: \"c\" }""#),
+        "{text}"
+    );
+}
+
+#[test]
+fn long_kept_text_is_cut_to_the_bound() {
+    let long = "é".repeat(200);
+    let (_, text) = record(
+        caro_recorder::Config::default().keep_text_fields(["detail"]),
+        || tracing::info!(detail = %long, "long"),
+    );
+    let cut = "é".repeat(63);
+    assert!(
+        text.contains(&format!("detail=\"{cut}\"(truncated)")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_symlink_at_the_ring_path_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("elsewhere");
+    std::fs::write(&target, b"not yours").unwrap();
+    let link = dir.path().join("events.ring");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let err = caro_recorder::Config::default()
+        .ring_path(&link)
+        .open()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"not yours");
+}
+
+#[test]
+fn open_modes_are_tightened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    drop(
+        caro_recorder::Config::default()
+            .ring_path(&path)
+            .open()
+            .unwrap(),
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(
+        caro_recorder::Config::default()
+            .ring_path(&path)
+            .open()
+            .unwrap(),
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn the_data_folder_is_private() {
+    let home = tempfile::tempdir().unwrap();
+    let folder = home.path().join("caro");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    caro_recorder::ring::secure_folder(&folder).unwrap();
+    assert_eq!(std::fs::metadata(&folder).unwrap().mode() & 0o777, 0o700);
+    let fresh = home.path().join("new/caro");
+    caro_recorder::ring::secure_folder(&fresh).unwrap();
+    assert_eq!(std::fs::metadata(&fresh).unwrap().mode() & 0o777, 0o700);
+}
+
+/// Needs root to give a file away; CI runs as root.
+#[test]
+fn a_ring_owned_by_another_user_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    drop(
+        caro_recorder::Config::default()
+            .ring_path(&path)
+            .open()
+            .unwrap(),
+    );
+    if std::os::unix::fs::chown(&path, Some(65534), Some(65534)).is_err() {
+        eprintln!("skipped: giving a file to another user needs root");
+        return;
+    }
+    let err = caro_recorder::Config::default()
+        .ring_path(&path)
+        .open()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("belongs to another user"), "{err}");
+}
