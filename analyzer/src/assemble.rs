@@ -20,7 +20,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Field, FieldValue, LogEvent, SpanView, Spans};
-use crate::{json, scrub, time};
+use crate::{json, time};
 
 /// Histogram values are microseconds: spans and requests from their
 /// records' nanoseconds, `histogram.*` metrics from their values × 10⁶
@@ -205,7 +205,7 @@ impl Assembly {
         match r.kind {
             RecordKind::SpanNew => self.span_new(r, dict),
             RecordKind::SpanRecord => {
-                let fields = scrubbed_fields(r, dict);
+                let fields = crate::event::fields_of(r, dict);
                 if let Some(span) = self.spans.get_mut(&r.span) {
                     let root = span.root;
                     for (name, value) in fields {
@@ -252,7 +252,7 @@ impl Assembly {
             || crate::event::UNKNOWN_TARGET.to_owned(),
             |c| c.name.clone(),
         );
-        let fields = scrubbed_fields(r, dict);
+        let fields = crate::event::fields_of(r, dict);
         let root = match r.parent {
             0 => {
                 self.requests.insert(r.span, OpenRequest::default());
@@ -355,20 +355,10 @@ impl Assembly {
         let _ = json::write_event(&mut batch.log_lines, &e);
     }
 
-    /// The EVENT or PANIC record `r` as a log event: its fields scrubbed,
-    /// its span as the open span table has it.
+    /// The EVENT or PANIC record `r` as a log event, its span as the open
+    /// span table has it.
     fn log_event(&self, r: &Record, dict: &Dictionary) -> Option<LogEvent> {
         let mut e = LogEvent::from_record(r, dict, &Spans::default())?;
-        for (name, value) in &mut e.fields {
-            let v = std::mem::replace(value, FieldValue::Bool(false));
-            *value = match r.kind {
-                // The recorder's own fields (the panic's source file, made
-                // relative by the recorder) are program text, not a host's
-                // data: the deny-list is for names a host chose.
-                RecordKind::Panic => scrub::value(v),
-                _ => scrub::field(name, v),
-            };
-        }
         e.span = match (r.span, self.spans.get(&r.span)) {
             (0, _) => None,
             (_, Some(s)) => Some(SpanView::Known {
@@ -502,15 +492,4 @@ fn metric(batch: &mut Batch, day: i64, time_ns: u64, name: &str, value: &FieldVa
         ),
         _ => {}
     }
-}
-
-/// The record's fields, resolved and scrubbed.
-fn scrubbed_fields(r: &Record, dict: &Dictionary) -> Vec<Field> {
-    crate::event::fields_of(r, dict)
-        .into_iter()
-        .map(|(name, value)| {
-            let value = scrub::field(&name, value);
-            (name, value)
-        })
-        .collect()
 }

@@ -2,14 +2,16 @@
 //!
 //! Only EVENT and PANIC records become log events; span records feed the
 //! [`Spans`] table, which gives each event the name and fields of the span
-//! it happened in. Field values are resolved against the dictionary here,
-//! once, so that the [`json`](crate::json) and [`pretty`](crate::pretty)
+//! it happened in. Field values are resolved against the dictionary and
+//! scrubbed here, once, so that the [`json`](crate::json) and [`pretty`](crate::pretty)
 //! renderers only format.
 
 use std::collections::HashMap;
 
 use caro_format::text::{field_name, shown, Shown};
 use caro_format::{Dictionary, Record, RecordKind, Value};
+
+use crate::scrub;
 
 /// Level shown for an event whose callsite is not in the dictionary.
 pub const UNKNOWN_LEVEL: &str = "UNKNOWN";
@@ -32,7 +34,9 @@ pub enum FieldValue {
 }
 
 impl FieldValue {
-    /// Resolves `v`, a value of a record of callsite `callsite`.
+    /// Resolves `v`, a value of a record of callsite `callsite`. Text goes
+    /// through the [scrubber](crate::scrub): every reader of records sees
+    /// only scrubbed values.
     pub fn resolve(v: &Value, callsite: u64, dict: &Dictionary) -> FieldValue {
         match v {
             Value::U64(x) => FieldValue::U64(*x),
@@ -50,7 +54,9 @@ impl FieldValue {
             Value::F64(x) => FieldValue::Str(x.to_string()),
             Value::Bool(x) => FieldValue::Bool(*x),
             _ => FieldValue::Str(match shown(v, callsite, dict) {
-                Some(Shown::Text { text, cut }) => text.to_owned() + if cut { "…" } else { "" },
+                Some(Shown::Text { text, cut }) => {
+                    scrub::text(text).into_owned() + if cut { "…" } else { "" }
+                }
                 Some(Shown::Placeholder(p)) => p,
                 None => String::new(),
             }),

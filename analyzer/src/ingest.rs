@@ -11,6 +11,7 @@
 //! still being written stops its lane's cursor, so the record is taken by
 //! a later ingest.
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assemble::{Assembly, Batch};
 use crate::error::{Error, Result};
+use crate::scrub;
 use crate::store::{RecorderCounts, Store, Writer};
 use crate::time::{self, DAY_NS};
 
@@ -141,12 +143,18 @@ pub fn ingest(
     w.add_recorder(time::day(now_ns), &counts)?;
     // The whole ring, as it is now: what led to the crash and since.
     let snapshot = match batch.panics.first() {
-        Some(p) => Some(snapshot(
-            paths,
-            &crate::ring::read(&paths.ring)?,
-            p.time_ns,
-            p.thread,
-        )?),
+        Some(p) => {
+            let mut bytes = crate::ring::read(&paths.ring)?;
+            caro_format::rewrite::rewrite_strings(&mut bytes, |s| match scrub::text(s) {
+                Cow::Owned(t) => Some(t),
+                Cow::Borrowed(_) => None,
+            })
+            .map_err(|source| Error::Decode {
+                path: paths.ring.clone(),
+                source,
+            })?;
+            Some(snapshot(paths, &bytes, p.time_ns, p.thread)?)
+        }
         None => None,
     };
     log.append(&batch.log_lines)?;
@@ -248,8 +256,9 @@ fn write_meta<T: Serialize>(w: &Writer<'_>, key: &str, value: &T) -> Result<()> 
     w.set_meta(key, &serde_json::to_string(value).unwrap_or_default())
 }
 
-/// Writes the ring's bytes, compressed, to `crashes/`, named after the
-/// panic so that an ingest run again writes the same file.
+/// Writes the ring's bytes (their strings already scrubbed), compressed,
+/// to `crashes/`, named after the panic so that an ingest run again writes
+/// the same file.
 fn snapshot(paths: &DataPaths, bytes: &[u8], time_ns: u64, thread: u32) -> Result<PathBuf> {
     create_private_dir(&paths.crashes)?;
     let stamp = time::rfc3339(time_ns).replace([':', '-', '.'], "");

@@ -415,9 +415,13 @@ struct Unstamped {
     time: Option<u32>,
 }
 
+/// Where slot `seq` of `lane` starts in the file.
+pub(crate) fn slot_offset(lane: &Lane, seq: u64) -> usize {
+    lane.slots_offset as usize + ((seq & (lane.slots() - 1)) as usize) * SLOT_SIZE as usize
+}
+
 fn slot_words(bytes: &[u8], lane: &Lane, seq: u64) -> [u64; 8] {
-    let off =
-        lane.slots_offset as usize + ((seq & (lane.slots() - 1)) as usize) * SLOT_SIZE as usize;
+    let off = slot_offset(lane, seq);
     let mut w = [0u64; 8];
     for (i, word) in w.iter_mut().enumerate() {
         *word = u64::from_le_bytes(bytes[off + i * 8..off + i * 8 + 8].try_into().unwrap());

@@ -27,6 +27,7 @@ pub mod decode;
 pub mod dictionary;
 pub mod geometry;
 pub mod layout;
+pub mod rewrite;
 pub mod slot;
 pub mod text;
 pub mod value;

@@ -192,11 +192,36 @@ impl ValueWriter {
     /// A string, cut to [`MAX_STR`] bytes at a character boundary.
     #[inline(always)]
     pub fn str(&mut self, field: usize, s: &str) {
+        self.text(field, s, false);
+    }
+
+    /// Any value [`decode_values`] returns, as it was written; `false` (and
+    /// nothing written) for [`Value::Ext`], whose bytes are not kept.
+    pub fn value(&mut self, field: usize, v: &Value) -> bool {
+        match v {
+            Value::U64(x) => self.u64(field, *x),
+            Value::I64(x) => self.i64(field, *x),
+            Value::F64(x) => self.f64(field, *x),
+            Value::Bool(x) => self.bool(field, *x),
+            Value::StaticStr(id) => self.static_str(field, *id),
+            Value::Str { text, truncated } => self.text(field, text, *truncated),
+            Value::Redacted(n) => self.redacted(field, *n as usize),
+            Value::Message => self.message(field),
+            Value::U128(x) => self.u128(field, *x),
+            Value::I128(x) => self.i128(field, *x),
+            Value::Ext { .. } => return false,
+        }
+        true
+    }
+
+    /// A string flagged as cut when it was (`cut`) or is cut here.
+    #[inline(always)]
+    fn text(&mut self, field: usize, s: &str, cut: bool) {
         let mut n = s.len().min(MAX_STR);
         while !s.is_char_boundary(n) {
             n -= 1;
         }
-        let truncated = n < s.len();
+        let truncated = cut || n < s.len();
         if let Some(at) = self.begin(field, ty::STR, 1 + n) {
             self.buf[at] = n as u8 | if truncated { 0x80 } else { 0 };
             self.buf[at + 1..at + 1 + n].copy_from_slice(&s.as_bytes()[..n]);
@@ -322,6 +347,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn decoded_values_write_back_to_the_same_bytes() {
+        let mut w = ValueWriter::new();
+        w.u64(0, 1);
+        w.str(2, &"x".repeat(200));
+        w.redacted(3, 9);
+        w.message(20);
+        w.i128(31, -5);
+        let mut again = ValueWriter::new();
+        for fv in decode_values(w.bytes()).unwrap() {
+            assert!(again.value(usize::from(fv.field), &fv.value));
+        }
+        assert_eq!(again.bytes(), w.bytes());
+        let ext = Value::Ext {
+            ext_type: 1,
+            len: 0,
+        };
+        assert!(!ValueWriter::new().value(0, &ext));
     }
 
     #[test]

@@ -22,6 +22,30 @@ fn golden_ring_decodes_to_golden_text() {
 }
 
 #[test]
+fn rewritten_strings_keep_every_record_and_every_count() {
+    let original = std::fs::read(golden("v1.ring")).unwrap();
+    let mut bytes = original.clone();
+    let done = caro_format::rewrite::rewrite_strings(&mut bytes, |s| {
+        (s == "embedded").then(|| "<gone>".to_owned())
+    })
+    .unwrap();
+    // The other `backend="embedded"` is a dictionary string: program text.
+    assert_eq!((done.records, done.blanked), (1, 0));
+    let (before, after) = (
+        caro_format::decode(&original).unwrap(),
+        caro_format::decode(&bytes).unwrap(),
+    );
+    assert_eq!(after.totals(), before.totals());
+    // Fitted to the bytes replaced, and nothing else changed.
+    let text = caro_format::text::canonical_text(&after);
+    assert_eq!(text.matches(r#"backend="<gone>  ""#).count(), 1, "{text}");
+    assert_eq!(
+        text.replace(r#"backend="<gone>  ""#, r#"backend="embedded""#),
+        expected_text()
+    );
+}
+
+#[test]
 fn a_range_decode_returns_and_counts_only_its_slots() {
     let bytes = std::fs::read(golden("v1.ring")).unwrap();
     let whole = caro_format::decode(&bytes).unwrap();
