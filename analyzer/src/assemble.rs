@@ -150,6 +150,8 @@ pub struct Batch {
     pub records: u64,
     /// Spans and requests given up as unfinished.
     pub unfinished: u64,
+    /// The version the newest process start in the batch gave, if any.
+    pub version: Option<String>,
 }
 
 impl Batch {
@@ -219,7 +221,15 @@ impl Assembly {
                     }
                 }
             }
-            RecordKind::SpanEnter | RecordKind::SpanExit | RecordKind::ProcessStart => {}
+            RecordKind::ProcessStart => {
+                // Records come oldest first: the last one seen is newest.
+                if let Some(v) = r.values.iter().find(|f| f.field == 1) {
+                    if let FieldValue::Str(s) = FieldValue::resolve(&v.value, r.callsite, dict) {
+                        batch.version = Some(s);
+                    }
+                }
+            }
+            RecordKind::SpanEnter | RecordKind::SpanExit => {}
             RecordKind::SpanClose => self.span_close(r, batch),
             RecordKind::Event => self.event(r, dict, batch),
             RecordKind::Panic => self.panic(r, dict, batch),

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::ingest::{self, DataPaths};
 use crate::logs::{self, LogFormat, LogsOptions};
 use crate::report::Report;
-use crate::{clear, ring, status, time};
+use crate::{clear, ring, status, telemetry, time};
 
 /// The data folder, with the ring `--ring` names instead of its own.
 fn data_paths(ring: &RingArg) -> Result<DataPaths> {
@@ -28,6 +28,9 @@ fn data_paths(ring: &RingArg) -> Result<DataPaths> {
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
+    /// Turn telemetry sharing off for this run, whatever else says on.
+    #[arg(long, global = true)]
+    pub no_telemetry: bool,
 }
 
 /// The subcommands.
@@ -47,6 +50,33 @@ pub enum Command {
     Gc,
     /// Delete everything recorded and stored for this user.
     Clear(ClearArgs),
+    /// The choice about sharing anonymous aggregates (off unless turned
+    /// on; nothing is ever sent), and what would be shared.
+    Telemetry(TelemetryArgs),
+}
+
+/// `caro-analyze telemetry`.
+#[derive(Debug, clap::Args)]
+pub struct TelemetryArgs {
+    #[command(subcommand)]
+    pub action: TelemetryAction,
+}
+
+/// What to do with the telemetry choice.
+#[derive(Debug, Subcommand)]
+pub enum TelemetryAction {
+    /// Whether sharing is on, and why.
+    Status,
+    /// Choose to share (any "off" — flag, CARO_TELEMETRY=0 — still wins).
+    Enable,
+    /// Choose not to share.
+    Disable,
+    /// Print exactly the bundle that would be shared, as JSON.
+    Preview {
+        /// Use the store as it is, without ingesting first.
+        #[arg(long)]
+        no_ingest: bool,
+    },
 }
 
 /// `caro-analyze ingest`.
@@ -176,6 +206,28 @@ pub fn run(args: &Args) -> Result<()> {
             writeln!(out, "removed {n} expired rows and days")?;
         }
         Command::Clear(a) => clear::run(&DataPaths::default_dir()?, a.yes, &mut out)?,
+        Command::Telemetry(a) => {
+            let paths = DataPaths::default_dir()?;
+            match a.action {
+                TelemetryAction::Status => {}
+                TelemetryAction::Enable => telemetry::write_choice(&paths, true)?,
+                TelemetryAction::Disable => telemetry::write_choice(&paths, false)?,
+                TelemetryAction::Preview { no_ingest } => {
+                    let now = time::now_ns()?;
+                    let mut store = paths.open_store()?;
+                    if !no_ingest && paths.ring.exists() {
+                        ingest::ingest(&mut store, &paths, now, true)?;
+                    }
+                    let bundle = telemetry::Bundle::build(&store, now)?;
+                    serde_json::to_writer_pretty(&mut out, &bundle).map_err(io::Error::from)?;
+                    writeln!(out)?;
+                    out.flush()?;
+                    return Ok(());
+                }
+            }
+            let state = telemetry::state(&paths, args.no_telemetry);
+            write!(out, "{}", telemetry::status_text(&paths, &state))?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -163,6 +163,9 @@ pub fn ingest(
     write_meta(&w, "cursor", &cursor)?;
     write_meta(&w, "assembly", &assembly)?;
     log.save(&w)?;
+    if let Some(v) = &batch.version {
+        w.set_meta(CARO_VERSION, v)?;
+    }
     w.set_meta("last_ingest_ns", &now_ns.to_string())?;
     w.commit()?;
     Ok(Summary {
@@ -172,6 +175,10 @@ pub fn ingest(
         expired,
     })
 }
+
+/// The meta key of the version of caro that last started, as its process
+/// start record gave it.
+pub const CARO_VERSION: &str = "caro_version";
 
 fn instant_rank(kind: RecordKind) -> u8 {
     match kind {
@@ -273,7 +280,7 @@ fn snapshot(paths: &DataPaths, bytes: &[u8], time_ns: u64, thread: u32) -> Resul
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so the
 /// file is either whole or absent; mode 0600.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let err = |source| Error::Write {
         path: path.to_owned(),
         source,
@@ -292,7 +299,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Creates `dir` (mode 0700) if it is missing.
-fn create_private_dir(dir: &Path) -> Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     let err = |source| Error::Write {
         path: dir.to_owned(),
         source,

@@ -20,6 +20,14 @@
 //! - `caro-analyze gc` applies retention: 30 days for the store, 7 for
 //!   telemetry.log; every ingest applies it too. `crashes/` is kept.
 //! - `caro-analyze clear [--yes]` deletes all of the above, after listing it.
+//! - `caro-analyze telemetry status|enable|disable|preview` keeps the
+//!   user's choice about sharing anonymous aggregates (off by default;
+//!   nothing is ever sent) and prints exactly what would be shared; see
+//!   [`telemetry`].
+//!
+//! Every string read from the ring is scrubbed ([`scrub`]) before any
+//! command keeps or prints it; `PRIVACY.md` says what is kept, where, and
+//! for how long.
 //!
 //! `CARO_NOW` (RFC 3339) sets the analyzer's clock, for tests that play
 //! weeks. Failures print one line, `caro-analyze: error: …`, and exit with
@@ -28,9 +36,9 @@
 //! The binary is thin: [`cli`] parses the arguments, [`ring`] loads the
 //! file, [`event`] turns records into log events that [`json`] and
 //! [`pretty`] render, [`assemble`] rebuilds requests from span trees,
-//! [`scrub`] cleans every string before it is kept, [`store`] keeps the
+//! [`scrub`] cleans every string as it is read, [`store`] keeps the
 //! aggregates, and [`logs`], [`follow`], [`ingest`], [`report`],
-//! [`status`] and [`clear`] run the commands.
+//! [`status`], [`clear`] and [`telemetry`] run the commands.
 //!
 //! ```
 //! use caro_analyze::ingest::{ingest, DataPaths};
@@ -83,6 +91,7 @@ pub mod ring;
 pub mod scrub;
 pub mod status;
 pub mod store;
+pub mod telemetry;
 pub mod time;
 
 pub use error::{Error, Result};

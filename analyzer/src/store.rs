@@ -248,6 +248,14 @@ impl Store {
     pub fn conn(&self) -> &Connection {
         &self.conn
     }
+
+    /// A `meta` value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| classify(&self.path, e))
+    }
 }
 
 /// The one-line error of a SQLite failure at `path`.

@@ -398,7 +398,10 @@ fn main() {
         // hook, installed by init() below, still records each one.
         std::panic::set_hook(Box::new(|_| {}));
     }
-    let guard = caro_recorder::Config::from_env().clock(sim_now).init();
+    let guard = caro_recorder::Config::from_env()
+        .clock(sim_now)
+        .version(env!("CARGO_PKG_VERSION"))
+        .init();
     let truth = Mutex::new(Truth::default());
     let ends = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
