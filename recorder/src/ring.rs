@@ -129,10 +129,13 @@ impl Ring {
         if !meta.is_file() {
             return Err(refused(path, "is not a regular file".into()));
         }
-        make_private(path, &meta, 0o600, |mode| {
+        owned(path, &meta)?;
+        let ring = Ring::from_file(path, &file)?;
+        // Only once it is known to be a ring: a foreign file is left as is.
+        tighten(path, &meta, 0o600, |mode| {
             file.set_permissions(fs::Permissions::from_mode(mode))
         })?;
-        Ring::from_file(path, &file)
+        Ok(ring)
     }
 
     fn from_file(path: &Path, file: &File) -> Result<Ring, OpenError> {
@@ -390,7 +393,8 @@ pub fn secure_folder(dir: &Path) -> Result<(), OpenError> {
         .create(dir)
         .map_err(io_err(dir, "create folder"))?;
     let meta = fs::metadata(dir).map_err(io_err(dir, "inspect"))?;
-    make_private(dir, &meta, 0o700, |mode| {
+    owned(dir, &meta)?;
+    tighten(dir, &meta, 0o700, |mode| {
         fs::set_permissions(dir, fs::Permissions::from_mode(mode))
     })
 }
@@ -402,23 +406,27 @@ fn refused(path: &Path, why: String) -> OpenError {
     }
 }
 
-/// Refuses `path` (described by `meta`) unless this user owns it, and
-/// narrows its mode to `private` (with a warning) if others may use it.
-fn make_private(
+/// Refuses `path` (described by `meta`) unless this user owns it.
+fn owned(path: &Path, meta: &fs::Metadata) -> Result<(), OpenError> {
+    if meta.uid() == sys::euid() {
+        return Ok(());
+    }
+    Err(refused(
+        path,
+        format!(
+            "belongs to another user (uid {}); not recording",
+            meta.uid()
+        ),
+    ))
+}
+
+/// Narrows `path`'s mode to `private`, with a warning, if others may use it.
+fn tighten(
     path: &Path,
     meta: &fs::Metadata,
     private: u32,
     set_mode: impl FnOnce(u32) -> io::Result<()>,
 ) -> Result<(), OpenError> {
-    if meta.uid() != sys::euid() {
-        return Err(refused(
-            path,
-            format!(
-                "belongs to another user (uid {}); not recording",
-                meta.uid()
-            ),
-        ));
-    }
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
         set_mode(private).map_err(io_err(path, "tighten the permissions of"))?;

@@ -1,5 +1,6 @@
 //! Helpers for the end-to-end tests in `tests/`: the real binaries
-//! (`caro_sim`, `caro-analyze`), built once, run in temporary data folders.
+//! (`caro_sim`, `privacy_probe`, `caro-analyze`), built once, run in
+//! temporary data folders.
 //!
 //! ```no_run
 //! let home = caro_tests::DataDir::new();
@@ -17,11 +18,13 @@ use std::sync::OnceLock;
 #[derive(Debug)]
 pub struct Bins {
     pub sim: PathBuf,
+    /// `privacy_probe`: a host that logs personal data everywhere.
+    pub probe: PathBuf,
     pub analyze: PathBuf,
 }
 
-/// Builds `caro_sim` and `caro-analyze` with the profile the tests run
-/// under (once per test binary) and returns their paths.
+/// Builds `caro_sim`, `privacy_probe` and `caro-analyze` with the profile
+/// the tests run under (once per test binary) and returns their paths.
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
@@ -38,6 +41,7 @@ pub fn bins() -> &'static Bins {
         let status = Command::new(cargo)
             .args(["build", "--quiet", "--profile", &profile])
             .args(["-p", "caro-recorder", "--example", "caro_sim"])
+            .args(["--example", "privacy_probe"])
             .args(["-p", "caro-analyze", "--bin", "caro-analyze"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
@@ -45,6 +49,7 @@ pub fn bins() -> &'static Bins {
         assert!(status.success(), "building the binaries under test failed");
         Bins {
             sim: profile_dir.join("examples/caro_sim"),
+            probe: profile_dir.join("examples/privacy_probe"),
             analyze: profile_dir.join("caro-analyze"),
         }
     })
@@ -74,6 +79,18 @@ impl DataDir {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Sets `key` for every command run here from now on (replacing an
+    /// earlier value); [`DataDir::unset_env`] takes it back.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.unset_env(key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// Forgets what [`DataDir::set_env`] set for `key`.
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
     }
 
     pub fn ring(&self) -> PathBuf {
@@ -127,6 +144,25 @@ impl DataDir {
         assert!(
             out.status.success(),
             "caro_sim failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Runs `privacy_probe` with `args` to completion (stdin closed,
+    /// stdout and stderr collected); fails the test if it fails.
+    pub fn probe(&self, args: &[&str]) -> Output {
+        let out = self
+            .command(&bins().probe)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "privacy_probe {} failed ({}): {}",
+            args.join(" "),
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
         out

@@ -2,6 +2,8 @@
 //! folder or the ring, the host runs to completion and one line on stderr
 //! says why nothing was recorded. And the environment is honoured.
 
+use std::os::unix::fs::PermissionsExt;
+
 use caro_tests::DataDir;
 
 fn stderr_lines(out: &std::process::Output) -> Vec<String> {
@@ -49,11 +51,18 @@ fn a_ring_of_a_newer_major_version_is_left_alone() {
 #[test]
 fn a_foreign_file_at_the_ring_path_is_not_overwritten() {
     let home = DataDir::new();
-    std::fs::create_dir_all(home.ring().parent().unwrap()).unwrap();
+    let folder = home.ring().parent().unwrap().to_owned();
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::write(home.ring(), b"precious user data").unwrap();
+    std::fs::set_permissions(home.ring(), std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = home.sim(&["--queries", "5", "--seed", "1"]);
-    assert_eq!(stderr_lines(&out).len(), 1, "{:?}", stderr_lines(&out));
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("not a caro ring file"), "{lines:?}");
     assert_eq!(std::fs::read(home.ring()).unwrap(), b"precious user data");
+    let mode = std::fs::metadata(home.ring()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "its mode is not touched either");
 }
 
 #[test]
