@@ -1739,29 +1739,4 @@ mod tests {
             assert_eq!(s.text(&once), once, "scrubbing {input:?} twice");
         }
     }
-
-    /// Timing, run by hand: `cargo test --release -p caro-analyze --lib
-    /// scrub::tests::speed -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn speed() {
-        let s = zanzibar();
-        for input in [
-            "command generated",
-            "BackendTimeout",
-            "cannot open /home/alice/notes.txt for the ollama backend; please ask ana@example.org for help right now",
-        ] {
-            let n = 200_000;
-            let best = (0..5)
-                .map(|_| {
-                    let start = std::time::Instant::now();
-                    for _ in 0..n {
-                        std::hint::black_box(s.text(std::hint::black_box(input)));
-                    }
-                    start.elapsed().as_nanos() as f64 / n as f64
-                })
-                .fold(f64::INFINITY, f64::min);
-            println!("{best:>8.1} ns  {input:?} ({} bytes)", input.len());
-        }
-    }
 }
