@@ -189,6 +189,15 @@ fn long_kept_text_is_cut_to_the_bound() {
     );
 }
 
+/// Opens (creating it if needed) the ring at `path`, as a host would.
+fn open(path: &std::path::Path) -> Result<(), String> {
+    caro_recorder::Config::default()
+        .ring_path(path)
+        .open()
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 #[test]
 fn a_symlink_at_the_ring_path_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -196,11 +205,7 @@ fn a_symlink_at_the_ring_path_is_refused() {
     std::fs::write(&target, b"not yours").unwrap();
     let link = dir.path().join("events.ring");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let err = caro_recorder::Config::default()
-        .ring_path(&link)
-        .open()
-        .unwrap_err()
-        .to_string();
+    let err = open(&link).unwrap_err();
     assert!(err.contains("symbolic link"), "{err}");
     assert_eq!(std::fs::read(&target).unwrap(), b"not yours");
 }
@@ -209,20 +214,10 @@ fn a_symlink_at_the_ring_path_is_refused() {
 fn open_modes_are_tightened() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ring");
-    drop(
-        caro_recorder::Config::default()
-            .ring_path(&path)
-            .open()
-            .unwrap(),
-    );
+    open(&path).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    drop(
-        caro_recorder::Config::default()
-            .ring_path(&path)
-            .open()
-            .unwrap(),
-    );
+    open(&path).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
 }
 
@@ -244,20 +239,11 @@ fn the_data_folder_is_private() {
 fn a_ring_owned_by_another_user_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ring");
-    drop(
-        caro_recorder::Config::default()
-            .ring_path(&path)
-            .open()
-            .unwrap(),
-    );
+    open(&path).unwrap();
     if std::os::unix::fs::chown(&path, Some(65534), Some(65534)).is_err() {
         eprintln!("skipped: giving a file to another user needs root");
         return;
     }
-    let err = caro_recorder::Config::default()
-        .ring_path(&path)
-        .open()
-        .unwrap_err()
-        .to_string();
+    let err = open(&path).unwrap_err();
     assert!(err.contains("belongs to another user"), "{err}");
 }

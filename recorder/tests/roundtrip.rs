@@ -28,22 +28,6 @@ fn value() -> impl Strategy<Value = Value> {
     ]
 }
 
-fn write_value(w: &mut ValueWriter, field: usize, v: &Value) {
-    match v {
-        Value::U64(x) => w.u64(field, *x),
-        Value::I64(x) => w.i64(field, *x),
-        Value::F64(x) => w.f64(field, *x),
-        Value::Bool(x) => w.bool(field, *x),
-        Value::StaticStr(x) => w.static_str(field, *x),
-        Value::Str { text, .. } => w.str(field, text),
-        Value::Redacted(x) => w.redacted(field, *x as usize),
-        Value::Message => w.message(field),
-        Value::U128(x) => w.u128(field, *x),
-        Value::I128(x) => w.i128(field, *x),
-        Value::Ext { .. } => unreachable!(),
-    }
-}
-
 /// What the decoder must give back for `v`.
 fn expected(v: &Value) -> Value {
     match v {
@@ -85,7 +69,7 @@ proptest! {
         for (i, (fields, span_new, parent)) in records.iter().enumerate() {
             let mut w = if *span_new { ValueWriter::with_parent(*parent) } else { ValueWriter::new() };
             for (f, v) in fields {
-                write_value(&mut w, *f, v);
+                w.value(*f, v);
             }
             let kind = if *span_new { RecordKind::SpanNew } else { RecordKind::Event };
             let head = RecordHead {
