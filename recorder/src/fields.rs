@@ -252,6 +252,11 @@ impl Visit for FieldEncoder<'_> {
 
     #[inline]
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.keeps_text(field) {
+            return self.text_or_length(field, |out| {
+                let _ = fmt::write(out, format_args!("{value:?}"));
+            });
+        }
         let mut probe = Probe {
             statics: &self.recorder.statics,
             len: 0,
@@ -269,9 +274,6 @@ impl Visit for FieldEncoder<'_> {
                 }
             }
             _ if probe.writes == 0 => self.out.str(field.index(), ""),
-            _ if self.keeps_text(field) => self.text_or_length(field, |out| {
-                let _ = fmt::write(out, format_args!("{value:?}"));
-            }),
             _ => self.out.redacted(field.index(), probe.len),
         }
     }
