@@ -25,7 +25,8 @@ pub struct CallsiteInfo {
     pub id: u64,
     /// Bit `i` set: field `i`'s values are withheld.
     pub redact: u32,
-    /// Bit `i` set: field `i` keeps the text of its `Debug` values.
+    /// Bit `i` set: field `i` keeps the text of its `Debug` values, errors
+    /// and free text.
     pub keep_text: u32,
     pub class: LaneClass,
     /// Position in the table.
