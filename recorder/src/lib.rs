@@ -286,6 +286,18 @@ impl Config {
         self.started(rec)
     }
 
+    /// The recorder as a subscriber, not installed: for hosts (and
+    /// benchmarks) that install it themselves, globally or in a scope. It
+    /// is `None` when the ring cannot be opened (one line on stderr says
+    /// why).
+    pub fn subscriber(self) -> (Option<RingSubscriber>, Guard) {
+        let Some(rec) = self.start() else {
+            return (None, Guard::inert());
+        };
+        let subscriber = RingSubscriber::new(Arc::clone(&rec));
+        (Some(subscriber), self.started(rec))
+    }
+
     /// The recorder as a layer, filtered by this configuration alone, and
     /// the guard that records the process's exit. The layer is `None` when
     /// the ring cannot be opened (one line on stderr says why).
