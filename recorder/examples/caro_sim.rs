@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p caro-recorder --example caro_sim -- --queries 200 --seed 7 \
-//!     [--threads 2] [--time-scale 0.001] [--start 2026-11-01T09:00:00Z] \
+//!     [--threads 2] [--time-scale 0.001] [--busy] [--start 2026-11-01T09:00:00Z] \
 //!     [--panics] [--flood N] [--truth truth.json]
 //! ```
 //!
@@ -48,6 +48,11 @@ struct Args {
     /// load sleeps 1.4 ms; 0: no sleeping at all).
     #[arg(long, default_value_t = 0.001)]
     time_scale: f64,
+    /// Spend the scaled time computing instead of sleeping (a fixed number
+    /// of steps, about a nanosecond each), as a model's inference does:
+    /// for measuring what recording costs a busy host.
+    #[arg(long)]
+    busy: bool,
     /// When the simulated clocks start (RFC 3339) [default: early enough
     /// that the simulated session ends before now].
     #[arg(long, value_parser = parse_start)]
@@ -199,7 +204,18 @@ impl Sim<'_> {
         let ms = simulated_ms.max(0.0);
         advance((ms * 1e6).round() as u64);
         let real = Duration::from_secs_f64(ms / 1000.0 * self.args.time_scale);
-        if !real.is_zero() {
+        if self.args.busy {
+            // A fixed amount of work (about a nanosecond a step), not a
+            // wall-clock wait: the CPU it takes does not depend on how
+            // often the thread is descheduled.
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            for _ in 0..real.as_nanos() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+            }
+            std::hint::black_box(x);
+        } else if !real.is_zero() {
             std::thread::sleep(real);
         }
     }
@@ -365,13 +381,16 @@ impl Sim<'_> {
             );
             self.note(t, id, "WARN", "slow request");
         }
+        // Drawn outside the macro: a disabled event must not change the
+        // random sequence (CARO_LOG=off plays the same session).
+        let confidence = 0.5 + rng.unit() / 2.0;
         info!(
             target: "caro::agent",
             request_id = id,
             backend,
             risk_level = risk,
             latency_ms = total_ms,
-            confidence = 0.5 + rng.unit() / 2.0,
+            confidence,
             monotonic_counter.caro_commands_generated_total = 1u64,
             histogram.caro_backend_latency_seconds = gen_ms / 1000.0,
             "command generated"
