@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every benchmark — the recorder against its peers, the ring's size,
+# decoding, ingest and report, and the end-to-end overhead — then writes
+# BENCHMARKS.md from their output (benches/report.py).
+#
+#   benches/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+criterion=target/criterion
+mkdir -p "$criterion"
+cargo bench -p caro-benches --bench recorder
+cargo bench -p caro-benches --bench size
+cargo bench -p caro-benches --bench analyzer
+benches/overhead.sh "$criterion/overhead.json"
+python3 benches/report.py "$criterion" "$(( $(date +%s) - start ))" > BENCHMARKS.md
+echo "BENCHMARKS.md written in $(( ($(date +%s) - start) / 60 )) minutes"
