@@ -1,18 +1,20 @@
-//! `ingest/1M_records` and `report/json_30_days`: whole `caro-analyze`
-//! processes over data a simulated caro recorded (see the crate docs).
+//! `decode/*`, `ingest/1M_records` and `report/json_30_days`: reading a
+//! ring of a million records, and whole `caro-analyze` processes over data
+//! a simulated caro recorded (see the crate docs).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use tempfile::TempDir;
 
 /// The ring's size in records, give or take [`RING_TOLERANCE`].
 const RING_RECORDS: u64 = 1_000_000;
 const RING_TOLERANCE: f64 = 0.05;
-/// Requests that record about [`RING_RECORDS`] (about 35 records each).
-const RING_QUERIES: &str = "29000";
+/// Requests that record about [`RING_RECORDS`] (about 18.5 records each:
+/// spans are recorded at their creation and close).
+const RING_QUERIES: &str = "54000";
 /// When the simulated session starts, and when the analyzer thinks it
 /// runs: a day and a half later.
 const RING_START: &str = "2026-11-01T00:00:00Z";
@@ -149,8 +151,48 @@ fn ring_fixture() -> Home {
     home
 }
 
-fn ingest(c: &mut Criterion) {
+/// `decode` and `ingest`, over one ring fixture.
+fn reading(c: &mut Criterion) {
     let home = ring_fixture();
+    decode(c, &home);
+    ingest(c, &home);
+}
+
+/// Reading the ring file and decoding every record, against a floor that
+/// reads the same file and only sums its bytes (as words).
+fn decode(c: &mut Criterion, home: &Home) {
+    let path = home.data().join("events.ring");
+    let records = caro_format::decode(&std::fs::read(&path).expect("the ring"))
+        .expect("the ring decodes")
+        .records
+        .len();
+    let mut group = c.benchmark_group("decode");
+    group
+        .throughput(Throughput::Elements(records as u64))
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(8));
+    group.bench_function("caro_format", |b| {
+        b.iter(|| {
+            let bytes = std::fs::read(&path).expect("the ring");
+            let decoded = caro_format::decode(&bytes).expect("the ring decodes");
+            assert_eq!(decoded.records.len(), records);
+        })
+    });
+    group.bench_function("read_and_sum_floor", |b| {
+        b.iter(|| {
+            let bytes = std::fs::read(&path).expect("the ring");
+            let sum = bytes
+                .chunks_exact(8)
+                .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
+                .fold(0u64, u64::wrapping_add);
+            std::hint::black_box(sum)
+        })
+    });
+    group.finish();
+}
+
+fn ingest(c: &mut Criterion, home: &Home) {
     let mut group = c.benchmark_group("ingest");
     // A second or two an iteration: ten of them, one a sample (criterion
     // says it could not fit its samples in the time, and does them all).
@@ -199,9 +241,8 @@ fn report_fixture() -> (Home, String) {
                 "--seed",
                 &seed,
             ],
-            // A thread's 1,000 requests take some 37,000 slots of its
-            // lane: the default 16 MiB ring (32,768 a main lane) laps
-            // within the day; 64 MiB keeps every record until the ingest.
+            // A thread's 1,000 requests take some 20,000 slots of its
+            // lane: 64 MiB keeps every record until the ingest, with room.
             &[("CARO_RING_SIZE", "64M")],
         );
         home.analyze(&["ingest"], &day_at(day, "23:00"));
@@ -244,5 +285,5 @@ fn report(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ingest, report);
+criterion_group!(benches, reading, report);
 criterion_main!(benches);

@@ -85,11 +85,15 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        self.mark(RecordKind::SpanEnter, id, &ctx);
+        if self.rec.enter_exit {
+            self.mark(RecordKind::SpanEnter, id, &ctx);
+        }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        self.mark(RecordKind::SpanExit, id, &ctx);
+        if self.rec.enter_exit {
+            self.mark(RecordKind::SpanExit, id, &ctx);
+        }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {

@@ -94,6 +94,7 @@ pub struct Config {
     clock: Option<fn() -> u64>,
     rules: FieldRules,
     version: &'static str,
+    enter_exit: bool,
 }
 
 impl Default for Config {
@@ -107,6 +108,7 @@ impl Default for Config {
             clock: None,
             rules: FieldRules::default(),
             version: "",
+            enter_exit: false,
         }
     }
 }
@@ -212,6 +214,16 @@ impl Config {
         self
     }
 
+    /// Also records each time a span is entered and exited (default off).
+    /// A span's creation and close are always recorded, with their times
+    /// and its place in the tree, which is all the analyzer uses; entries
+    /// and exits matter to hosts whose spans are entered many times (async
+    /// tasks), and double the cost of a span.
+    pub fn span_enter_exit(mut self, on: bool) -> Config {
+        self.enter_exit = on;
+        self
+    }
+
     /// The host program's version (`env!("CARGO_PKG_VERSION")`), kept in
     /// the record of each process's start.
     pub fn version(mut self, version: &'static str) -> Config {
@@ -255,6 +267,7 @@ impl Config {
             self.targets(),
             self.rules.clone(),
             self.clock,
+            self.enter_exit,
         )))
     }
 

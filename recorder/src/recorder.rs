@@ -29,6 +29,8 @@ pub struct Recorder {
     pub(crate) max_level: LevelFilter,
     clock: Clock,
     pub(crate) spans: SpanTable,
+    /// Whether span entries and exits are recorded.
+    pub(crate) enter_exit: bool,
 }
 
 impl Recorder {
@@ -37,6 +39,7 @@ impl Recorder {
         filter: Targets,
         rules: FieldRules,
         clock: Option<fn() -> u64>,
+        enter_exit: bool,
     ) -> Recorder {
         crate::thread::watch_forks();
         let max_level = filter
@@ -53,6 +56,7 @@ impl Recorder {
             filter,
             max_level,
             spans: SpanTable::default(),
+            enter_exit,
         }
     }
 

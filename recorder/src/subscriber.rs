@@ -149,7 +149,9 @@ impl Subscriber for RingSubscriber {
                 });
             }
         });
-        self.mark(RecordKind::SpanEnter, key);
+        if self.rec.enter_exit {
+            self.mark(RecordKind::SpanEnter, key);
+        }
     }
 
     fn exit(&self, span: &Id) {
@@ -158,7 +160,9 @@ impl Subscriber for RingSubscriber {
                 s.pop(span.into_u64());
             }
         });
-        self.mark(RecordKind::SpanExit, SpanKey::from_id(span));
+        if self.rec.enter_exit {
+            self.mark(RecordKind::SpanExit, SpanKey::from_id(span));
+        }
     }
 
     fn clone_span(&self, id: &Id) -> Id {

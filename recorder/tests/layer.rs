@@ -73,6 +73,37 @@ fn layer_records_beside_fmt_with_its_own_filter() {
     assert_eq!(closes, 2, "{text}");
 }
 
+#[test]
+fn span_entries_and_exits_are_recorded_only_when_asked() {
+    let kinds = |enter_exit: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ring");
+        let (recorder, guard) = caro_recorder::Config::default()
+            .ring_path(&path)
+            .ring_size(1 << 20)
+            .span_enter_exit(enter_exit)
+            .layer();
+        let subscriber = tracing_subscriber::registry().with(recorder);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("work", n = 1u64);
+            for _ in 0..3 {
+                let _in = span.enter();
+            }
+        });
+        drop(guard);
+        let d = decode(&std::fs::read(&path).unwrap()).unwrap();
+        let count = |k| d.records.iter().filter(|r| r.kind == k).count();
+        [
+            count(RecordKind::SpanNew),
+            count(RecordKind::SpanEnter),
+            count(RecordKind::SpanExit),
+            count(RecordKind::SpanClose),
+        ]
+    };
+    assert_eq!(kinds(false), [1, 0, 0, 1]);
+    assert_eq!(kinds(true), [1, 3, 3, 1]);
+}
+
 fn text_of(r: &caro_format::Record, d: &caro_format::Decoded) -> String {
     caro_format::text::record_line(r, &d.dictionary)
 }

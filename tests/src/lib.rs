@@ -1,6 +1,6 @@
 //! Helpers for the end-to-end tests in `tests/`: the real binaries
-//! (`caro_sim`, `privacy_probe`, `caro-analyze`), built once, run in
-//! temporary data folders.
+//! (`caro_sim`, `privacy_probe`, `flood`, `caro-analyze`), built once, run
+//! in temporary data folders.
 //!
 //! ```no_run
 //! let home = caro_tests::DataDir::new();
@@ -21,10 +21,13 @@ pub struct Bins {
     /// `privacy_probe`: a host that logs personal data everywhere.
     pub probe: PathBuf,
     pub analyze: PathBuf,
+    /// `flood`: records N events of one shape into a ring, then exits.
+    pub flood: PathBuf,
 }
 
-/// Builds `caro_sim`, `privacy_probe` and `caro-analyze` with the profile
-/// the tests run under (once per test binary) and returns their paths.
+/// Builds `caro_sim`, `privacy_probe`, `flood` and `caro-analyze` with the
+/// profile the tests run under (once per test binary) and returns their
+/// paths.
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
@@ -41,7 +44,7 @@ pub fn bins() -> &'static Bins {
         let status = Command::new(cargo)
             .args(["build", "--quiet", "--profile", &profile])
             .args(["-p", "caro-recorder", "--example", "caro_sim"])
-            .args(["--example", "privacy_probe"])
+            .args(["--example", "privacy_probe", "--example", "flood"])
             .args(["-p", "caro-analyze", "--bin", "caro-analyze"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
@@ -51,6 +54,7 @@ pub fn bins() -> &'static Bins {
             sim: profile_dir.join("examples/caro_sim"),
             probe: profile_dir.join("examples/privacy_probe"),
             analyze: profile_dir.join("caro-analyze"),
+            flood: profile_dir.join("examples/flood"),
         }
     })
 }

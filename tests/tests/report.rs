@@ -155,7 +155,8 @@ fn every_figure_of_the_report_matches_the_simulated_truth() {
     for key in ["lost", "abandoned", "dropped", "corrupt"] {
         assert_eq!(recorder[key], 0, "recorder {key}");
     }
-    assert!(recorder["written"].as_u64().unwrap() > REQUESTS * 20);
+    // Each request records its spans' creations and closes and its events.
+    assert!(recorder["written"].as_u64().unwrap() > REQUESTS * 15);
     assert_eq!(report["processes"]["count"], 1);
 
     // Latencies, within the histograms' precision.

@@ -1,0 +1,158 @@
+//! `size`: bytes on disk per event, in the ring against the same events as
+//! JSON lines and as zstd-compressed JSON lines. A counted figure, not a
+//! timing: it writes `<target>/criterion/size.json` and prints it.
+//!
+//! The events: [`EVENTS`] of them, every other one the benchmarks' event
+//! shape (`request_id`, `backend`, `confidence`), the others the same
+//! with the literal message `"command generated"`. The ring's figure is its
+//! own accounting: the slots its main lanes claimed (each 64 bytes),
+//! divided by the events; the dictionary, written once per callsite, is not
+//! counted. The JSON lines are `tracing_subscriber::fmt().json()`'s, of the
+//! same events, compressed with zstd level 3 as one stream, as
+//! `caro-analyze` archives `telemetry.log`.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use caro_format::{LaneClass, RecordKind};
+use serde_json::json;
+use tracing::{Dispatch, Level};
+
+/// Events recorded and formatted.
+const EVENTS: u64 = 100_000;
+/// Big enough that no lane laps: every slot claimed is still there.
+const RING_SIZE: u64 = 256 << 20;
+/// Bytes of a ring slot.
+const SLOT_BYTES: u64 = 64;
+/// What `caro-analyze` compresses `telemetry.log` archives with.
+const ZSTD_LEVEL: i32 = 3;
+
+/// Event `i`: the plain shape for even `i`, the one with a message for odd.
+fn event(i: u64) {
+    if i.is_multiple_of(2) {
+        tracing::info!(request_id = i, backend = "embedded", confidence = 0.92);
+    } else {
+        tracing::info!(
+            request_id = i,
+            backend = "embedded",
+            confidence = 0.92,
+            "command generated"
+        );
+    }
+}
+
+fn record_all(dispatch: &Dispatch) {
+    tracing::dispatcher::with_default(dispatch, || {
+        tracing::callsite::rebuild_interest_cache();
+        for i in 0..EVENTS {
+            event(black_box(i));
+        }
+    });
+}
+
+/// Bytes the ring's main lanes took for [`EVENTS`] events.
+fn ring_bytes() -> u64 {
+    let dir = tempfile::tempdir().expect("a temporary folder for the ring");
+    let path = dir.path().join("caro/events.ring");
+    let (subscriber, guard) = caro_recorder::Config::default()
+        .ring_path(&path)
+        .ring_size(RING_SIZE)
+        .filter("info")
+        .panic_hook(false)
+        .subscriber();
+    let dispatch = Dispatch::new(subscriber.expect("the ring opens"));
+    record_all(&dispatch);
+    drop(dispatch);
+    drop(guard);
+
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let d = caro_format::decode(&bytes).expect("the ring decodes");
+    let main = d.lanes.iter().filter(|(l, _)| l.class == LaneClass::Main);
+    let mut slots = 0;
+    for (lane, stats) in main {
+        assert!(lane.head <= lane.slots(), "lane {} lapped", lane.index);
+        assert_eq!(stats.lost_to_laps + stats.abandoned + stats.corrupt, 0);
+        slots += lane.head;
+    }
+    let events = d
+        .records
+        .iter()
+        .filter(|r| r.kind == RecordKind::Event)
+        .count() as u64;
+    assert_eq!(events, EVENTS, "every event is in the ring");
+    slots * SLOT_BYTES
+}
+
+/// A writer into a shared buffer.
+#[derive(Clone)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The same events as JSON lines.
+fn json_lines() -> Vec<u8> {
+    let buffer = Buffer(Arc::new(Mutex::new(Vec::new())));
+    let writer = buffer.clone();
+    let dispatch = Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .with_max_level(Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    record_all(&dispatch);
+    drop(dispatch);
+    let lines = std::mem::take(&mut *buffer.0.lock().unwrap());
+    let count = lines.iter().filter(|&&b| b == b'\n').count() as u64;
+    assert_eq!(count, EVENTS, "one JSON line an event");
+    lines
+}
+
+/// `<target>/criterion/size.json`, from this benchmark's own path,
+/// `<target>/<profile>/deps/size-…`.
+fn output_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("the benchmark's path");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("the benchmark runs from <target>/<profile>/deps");
+    target.join("criterion/size.json")
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not,
+    // and then there is nothing to measure.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("size: run with `cargo bench --bench size`");
+        return;
+    }
+    let ring = ring_bytes();
+    let json = json_lines();
+    let zstd = zstd::encode_all(&json[..], ZSTD_LEVEL).expect("zstd compresses");
+    let per_event = |bytes: usize| bytes as f64 / EVENTS as f64;
+    let report = json!({
+        "events": EVENTS,
+        "ring_bytes_per_event": per_event(ring as usize),
+        "json_bytes_per_event": per_event(json.len()),
+        "json_zstd_bytes_per_event": per_event(zstd.len()),
+    });
+    let text = serde_json::to_string_pretty(&report).expect("JSON");
+    let path = output_path();
+    std::fs::create_dir_all(path.parent().unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    std::fs::write(&path, format!("{text}\n"))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    println!("size ({}):\n{text}", path.display());
+}
