@@ -53,6 +53,8 @@ GROUPS = {
 THREADS = [
     ("threads_1", "1 thread"),
     ("threads_2", "2 threads, one ring"),
+    ("stores_1", "the floor: 1 thread writing 64-byte slots into its own buffer, no recorder"),
+    ("stores_2", "the floor: 2 threads, each its own buffer"),
     ("processes_1", "1 process"),
     ("processes_2", "2 processes, one ring"),
 ]
@@ -133,6 +135,8 @@ def targets():
     tp = {b: throughput("threads", b) for b, _ in THREADS}
     at_least("threads: 2 threads ≥ 1.7 × 1 thread", over(tp["threads_2"], tp["threads_1"]), 1.7)
     at_least("threads: 2 processes ≥ 1.7 × 1 process", over(tp["processes_2"], tp["processes_1"]), 1.7)
+    rows.append(("(the machine: 2 threads of plain stores, no recorder, × 1 thread)",
+                 ratio(over(tp["stores_2"], tp["stores_1"])), "reference"))
     dec = over(throughput("decode", "caro_format"), throughput("decode", "read_and_sum_floor"))
     at_least("decode: ≥ 0.3 × the read-and-sum floor's records/s", dec, 0.3)
     at_most("ingest: 1,000,000 records ≤ 2 s", median("ingest", "1M_records"), 2e9, duration)
@@ -222,6 +226,19 @@ def main():
         w(f"| `CARO_LOG=off` | {cost['off_cpu_s']:.3f} s |")
         w(f"| ratio | {ratio(cost['ratio'])} |")
         w(f"\n{cost['runs']} runs of each, {cost['queries']:,} requests a run.")
+    else:
+        w("not measured")
+    w("")
+    profile = load("profile.json")
+    w("## profile\n\n`benches/profile.sh`: instructions per event of caro-recorder as its "
+      "own subscriber (the `event` shape; callgrind, the difference of two runs), by the "
+      "function they are spent in (inlined code counts in its caller).\n")
+    if profile:
+        w(f"{profile['instructions_per_event']:.0f} instructions per event.\n")
+        w("| function | instructions/event |\n|---|---|")
+        for function, count in profile["functions"][:15]:
+            shown = function.replace("|", "\\|")
+            w(f"| `{shown}` | {count:.0f} |")
     else:
         w("not measured")
     w("")

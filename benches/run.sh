@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark — the recorder against its peers, the ring's size,
-# decoding, ingest and report, and the end-to-end overhead — then writes
+# decoding, ingest and report, the end-to-end overhead, and an
+# instruction profile of one event — then writes
 # BENCHMARKS.md from their output (benches/report.py).
 #
 #   benches/run.sh
@@ -13,5 +14,6 @@ cargo bench -p caro-benches --bench recorder
 cargo bench -p caro-benches --bench size
 cargo bench -p caro-benches --bench analyzer
 benches/overhead.sh "$criterion/overhead.json"
+benches/profile.sh "$criterion/profile.json"
 python3 benches/report.py "$criterion" "$(( $(date +%s) - start ))" > BENCHMARKS.md
 echo "BENCHMARKS.md written in $(( ($(date +%s) - start) / 60 )) minutes"

@@ -4,59 +4,93 @@
 
 use std::io::{self, Write};
 
-use serde_json::{Map, Number, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::event::{Field, FieldValue, LogEvent, SpanView};
 use crate::time;
 
-/// The event as a JSON object.
-pub fn to_value(e: &LogEvent) -> Value {
-    let mut obj = Map::new();
-    obj.insert("timestamp".into(), time::rfc3339(e.time_ns).into());
-    obj.insert("level".into(), e.level.into());
-    obj.insert("target".into(), e.target.clone().into());
-    match &e.span {
-        Some(SpanView::Known { name, fields }) => {
-            let mut span = Map::new();
-            span.insert("name".into(), name.clone().into());
-            insert_fields(&mut span, fields);
-            obj.insert("span".into(), span.into());
-        }
-        Some(SpanView::Missing { id }) => {
-            let mut span = Map::new();
-            span.insert("id".into(), (*id).into());
-            obj.insert("span".into(), span.into());
-        }
-        None => {}
-    }
-    let mut fields = Map::new();
-    insert_fields(&mut fields, &e.fields);
-    obj.insert("fields".into(), fields.into());
-    Value::Object(obj)
-}
-
-/// Writes the event as one line of JSON.
+/// Writes the event as one line of JSON. Streamed, not built as a
+/// `serde_json::Value` first: ingest writes a line for every event.
 pub fn write_event(out: &mut dyn Write, e: &LogEvent) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &to_value(e))?;
+    serde_json::to_writer(&mut *out, &Event(e))?;
     out.write_all(b"\n")
 }
 
-fn insert_fields(obj: &mut Map<String, Value>, fields: &[Field]) {
-    for (name, v) in fields {
-        obj.insert(name.clone(), field_value(v));
+struct Event<'a>(&'a LogEvent);
+
+impl Serialize for Event<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut obj = s.serialize_map(None)?;
+        obj.serialize_entry("timestamp", &time::rfc3339(e.time_ns))?;
+        obj.serialize_entry("level", e.level)?;
+        obj.serialize_entry("target", &e.target)?;
+        match &e.span {
+            Some(SpanView::Known { name, fields }) => {
+                obj.serialize_entry("span", &Span { name, fields })?
+            }
+            Some(SpanView::Missing { id }) => obj.serialize_entry("span", &MissingSpan(*id))?,
+            None => {}
+        }
+        obj.serialize_entry("fields", &Fields(&e.fields, None))?;
+        obj.end()
     }
 }
 
-/// A field value as JSON: numbers stay numbers.
-pub fn field_value(v: &FieldValue) -> Value {
-    match v {
-        FieldValue::U64(x) => (*x).into(),
-        FieldValue::I64(x) => (*x).into(),
-        FieldValue::F64(x) => {
-            Number::from_f64(*x).map_or_else(|| x.to_string().into(), Value::Number)
+/// A span: its name, then its fields (a field called `name` is left out:
+/// the span's own name wins).
+struct Span<'a> {
+    name: &'a str,
+    fields: &'a [Field],
+}
+
+impl Serialize for Span<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Fields(self.fields, Some(self.name)).serialize(s)
+    }
+}
+
+struct MissingSpan(u32);
+
+impl Serialize for MissingSpan {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut obj = s.serialize_map(Some(1))?;
+        obj.serialize_entry("id", &self.0)?;
+        obj.end()
+    }
+}
+
+/// Fields as an object, after a `name` entry when one is given.
+struct Fields<'a>(&'a [Field], Option<&'a str>);
+
+impl Serialize for Fields<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut obj = s.serialize_map(None)?;
+        if let Some(name) = self.1 {
+            obj.serialize_entry("name", name)?;
         }
-        FieldValue::Bool(x) => (*x).into(),
-        FieldValue::Str(s) => s.clone().into(),
+        for (name, v) in self.0 {
+            if self.1.is_none() || name != "name" {
+                obj.serialize_entry(name, &Value(v))?;
+            }
+        }
+        obj.end()
+    }
+}
+
+/// A field value: numbers stay numbers.
+struct Value<'a>(&'a FieldValue);
+
+impl Serialize for Value<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            FieldValue::U64(x) => s.serialize_u64(*x),
+            FieldValue::I64(x) => s.serialize_i64(*x),
+            FieldValue::F64(x) if x.is_finite() => s.serialize_f64(*x),
+            FieldValue::F64(x) => s.collect_str(x),
+            FieldValue::Bool(x) => s.serialize_bool(*x),
+            FieldValue::Str(x) => s.serialize_str(x),
+        }
     }
 }
 
@@ -94,12 +128,19 @@ mod tests {
             )
         );
         let outside = LogEvent {
-            span: None,
+            span: Some(SpanView::Known {
+                name: "work".into(),
+                fields: vec![("name".into(), FieldValue::Str("shadow".into()))],
+            }),
             fields: vec![],
             ..e
         };
-        let v = to_value(&outside);
-        assert!(v.get("span").is_none());
-        assert_eq!(v["fields"], Value::Object(Map::new()));
+        let mut out = Vec::new();
+        write_event(&mut out, &outside).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            line.ends_with("\"span\":{\"name\":\"work\"},\"fields\":{}}\n"),
+            "{line}"
+        );
     }
 }

@@ -50,7 +50,12 @@ pub fn parse_day_name(s: &str) -> Option<i64> {
 
 /// RFC 3339 with milliseconds, `2026-01-15T14:32:15.123Z`: the JSON form.
 pub fn rfc3339(time_ns: u64) -> String {
-    format_ns(time_ns, "%Y-%m-%dT%H:%M:%S%.3fZ")
+    // Not a strftime pattern: every telemetry.log line has one, and
+    // chrono's own RFC 3339 writer skips parsing a pattern each time.
+    match date_time(time_ns) {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        None => time_ns.to_string(),
+    }
 }
 
 /// `2026-01-15 14:32:15.123`: the pretty form.
@@ -59,13 +64,18 @@ pub fn human(time_ns: u64) -> String {
 }
 
 fn format_ns(time_ns: u64, pattern: &str) -> String {
-    let secs = (time_ns / 1_000_000_000) as i64;
-    let nanos = (time_ns % 1_000_000_000) as u32;
-    match DateTime::from_timestamp(secs, nanos) {
+    match date_time(time_ns) {
         Some(t) => t.format(pattern).to_string(),
-        // Unreachable for a u64 of nanoseconds (year 2554 at most).
         None => time_ns.to_string(),
     }
+}
+
+/// `time_ns` as a UTC time; `None` is unreachable for a u64 of
+/// nanoseconds (year 2554 at most).
+fn date_time(time_ns: u64) -> Option<DateTime<chrono::Utc>> {
+    let secs = (time_ns / 1_000_000_000) as i64;
+    let nanos = (time_ns % 1_000_000_000) as u32;
+    DateTime::from_timestamp(secs, nanos)
 }
 
 #[cfg(test)]

@@ -767,6 +767,29 @@ fn flood_threads(dispatch: &Dispatch, threads: usize, first: u64, per_thread: u6
     start.elapsed()
 }
 
+/// The scaling floor: `threads` threads each writing `per_thread` 64-byte
+/// slots (eight plain stores) round their own 32 MiB buffer — the memory
+/// traffic of a lane, with no recorder, no atomics and nothing shared.
+/// What two threads gain on it is what this machine's two vCPUs give
+/// memory-bound work.
+fn store_threads(buffers: &mut [Vec<u64>], first: u64, per_thread: u64) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for buffer in buffers.iter_mut() {
+            s.spawn(move || {
+                let slots = buffer.len() / 8;
+                for i in first..first + per_thread {
+                    let at = (i as usize % slots) * 8;
+                    for (w, word) in buffer[at..at + 8].iter_mut().enumerate() {
+                        *word = black_box(i ^ w as u64);
+                    }
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
 /// `processes` copies of `flood`, `per_process` events each, all on the
 /// ring at `ring`; the time from the first spawn to the last exit.
 fn flood_processes(flood: &Path, ring: &Path, processes: usize, per_process: u64) -> Duration {
@@ -822,6 +845,23 @@ fn threads(c: &mut Criterion) {
         drop(guard);
         let events = batches * threads as u64 * THREAD_BATCH;
         check_ring(&format!("threads/{id}"), &ring.path(), events, per);
+    }
+
+    for threads in [1usize, 2] {
+        let id = format!("stores_{threads}");
+        let mut buffers = vec![vec![0u64; (32 << 20) / 8]; threads];
+        let mut batches = 0;
+        group.throughput(Throughput::Elements(threads as u64 * THREAD_BATCH));
+        group.bench_function(id.as_str(), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        batches += 1;
+                        store_threads(&mut buffers, batches * THREAD_BATCH, THREAD_BATCH)
+                    })
+                    .sum()
+            });
+        });
     }
 
     // The processes are the bench's own build of `flood`.
