@@ -567,7 +567,7 @@ fn read_record(
             &payload[4..],
         )
     } else {
-        (0, &payload[..])
+        (0, payload)
     };
     let values = decode_values(values_bytes).map_err(|_| ())?;
     Ok((
