@@ -69,6 +69,11 @@ impl SpanStack {
             self.depth -= 1;
             return;
         }
+        // The usual case: the span exited is the innermost.
+        if tracked > 0 && self.entries[tracked - 1].id == id {
+            self.depth -= 1;
+            return;
+        }
         if let Some(pos) = self.entries[..tracked].iter().rposition(|e| e.id == id) {
             self.entries.copy_within(pos + 1..tracked, pos);
             self.depth -= 1;
