@@ -50,6 +50,7 @@
 
 mod callsites;
 mod clock;
+mod commit;
 mod fields;
 mod layer;
 pub mod paths;

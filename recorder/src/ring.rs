@@ -17,12 +17,11 @@ use caro_format::dictionary::EncodedEntry;
 use caro_format::layout::{
     header_offset, DictHeader, DropReason, LaneClass, LANE_HEADER_SIZE, MAX_LANES, MAX_PAYLOAD,
 };
-use caro_format::slot::{
-    cont_slot, continuations_for, head_slot, writing_word, PaddedPayload, RecordHead,
-};
+use caro_format::slot::{PaddedPayload, RecordHead};
 use caro_format::ValueWriter;
 use caro_format::{DecodeError, Geometry};
 
+use crate::commit::LaneWords;
 use crate::sys::{self, Mapping};
 
 /// Why the ring could not be opened; the host keeps running without it.
@@ -64,16 +63,6 @@ impl std::fmt::Display for OpenError {
 }
 
 impl std::error::Error for OpenError {}
-
-/// Where a lane's words are, in the mapping.
-#[derive(Clone, Copy, Debug)]
-struct LaneWords {
-    /// Word index of the lane header's `head`.
-    head: usize,
-    /// Word index of slot 0.
-    slots: usize,
-    mask: u64,
-}
 
 /// A class's lanes, repeated to fill [`MAX_LANES`] entries, so a thread's
 /// lane number picks its lane with a mask rather than a division.
@@ -306,35 +295,7 @@ impl Ring {
             LaneClass::Alert => &self.alert,
         };
         let lane = lanes[lane as usize & (MAX_LANES as usize - 1)];
-        let cont = continuations_for(len);
-        let seq = self
-            .word(lane.head)
-            .fetch_add(1 + cont as u64, Ordering::Relaxed);
-        let words = self.map.words();
-        let at = |i: usize| lane.slots + (((seq + i as u64) & lane.mask) as usize) * 8;
-        for i in 0..=cont {
-            words[at(i)].store(
-                writing_word(seq + i as u64, head.time_ns),
-                Ordering::Relaxed,
-            );
-        }
-        // Readers that see any of the words below also see the stamps above.
-        fence(Ordering::Release);
-        let store = |base: usize, image: &[u64; 8]| {
-            for (w, &v) in image.iter().enumerate().skip(1) {
-                words[base + w].store(v, Ordering::Relaxed);
-            }
-        };
-        let head_image = head_slot(head, payload, len, seq);
-        store(at(0), &head_image);
-        // Continuations are committed before the head: a committed head
-        // means a complete record.
-        for c in 0..cont {
-            let image = cont_slot(payload, c, seq);
-            store(at(1 + c), &image);
-            words[at(1 + c)].store(image[0], Ordering::Release);
-        }
-        words[at(0)].store(head_image[0], Ordering::Release);
+        crate::commit::write_record(self.map.words(), lane, head, payload, len);
     }
 
     /// Adds `entry` to the dictionary unless it is there already.

@@ -1,0 +1,64 @@
+//! The slot protocol's writer side (SPEC.md §6): claim a record's slots
+//! with one atomic add on the lane's head, stamp them *writing*, fill
+//! them, then commit the continuations and last the head slot. A reader
+//! that finds a committed head finds the whole record, or a checksum that
+//! tells it the record was overtaken by a later lap while it read.
+//!
+//! It depends on nothing of the recorder's but the atomics it is given, so
+//! that a model checker can run it as it is (issue 6's loom model: swap
+//! its `std` atomics for loom's through one module, as crossbeam does).
+
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use caro_format::slot::{
+    cont_slot, continuations_for, head_slot, writing_word, PaddedPayload, RecordHead,
+};
+
+/// Where a lane's words are: its head counter and its slots.
+#[derive(Clone, Copy, Debug)]
+pub struct LaneWords {
+    /// Word index of the lane header's `head`.
+    pub head: usize,
+    /// Word index of slot 0.
+    pub slots: usize,
+    /// Slots in the lane, minus one (a power of two).
+    pub mask: u64,
+}
+
+/// Writes one record, whose payload holds `len` bytes, into `lane` of the
+/// ring whose words are `words`. Never blocks, never fails.
+#[inline(always)]
+pub fn write_record(
+    words: &[AtomicU64],
+    lane: LaneWords,
+    head: &RecordHead,
+    payload: &PaddedPayload,
+    len: usize,
+) {
+    let cont = continuations_for(len);
+    let seq = words[lane.head].fetch_add(1 + cont as u64, Ordering::Relaxed);
+    let at = |i: usize| lane.slots + (((seq + i as u64) & lane.mask) as usize) * 8;
+    for i in 0..=cont {
+        words[at(i)].store(
+            writing_word(seq + i as u64, head.time_ns),
+            Ordering::Relaxed,
+        );
+    }
+    // Readers that see any of the words below also see the stamps above.
+    fence(Ordering::Release);
+    let store = |base: usize, image: &[u64; 8]| {
+        for (w, &v) in image.iter().enumerate().skip(1) {
+            words[base + w].store(v, Ordering::Relaxed);
+        }
+    };
+    let head_image = head_slot(head, payload, len, seq);
+    store(at(0), &head_image);
+    // Continuations are committed before the head: a committed head
+    // means a complete record.
+    for c in 0..cont {
+        let image = cont_slot(payload, c, seq);
+        store(at(1 + c), &image);
+        words[at(1 + c)].store(image[0], Ordering::Release);
+    }
+    words[at(0)].store(head_image[0], Ordering::Release);
+}
