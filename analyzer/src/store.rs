@@ -522,15 +522,58 @@ impl Writer<'_> {
 }
 
 /// Reads a stored histogram, growing to fit what is merged into it.
+///
+/// The blob is checked before HdrHistogram's deserializer sees it (found
+/// by `fuzz/`'s `histogram` target): the store writes only uncompressed
+/// V2 blobs of [`SIGNIFICANT_DIGITS`](crate::assemble::SIGNIFICANT_DIGITS),
+/// so anything else — a length the deserializer would allocate before
+/// reading, a count it would overflow negating — is refused here.
 pub fn read_histogram(path: &Path, blob: &[u8]) -> Result<Histogram<u64>> {
+    let bad = |why: String| Error::NotAStore {
+        path: path.to_owned(),
+        why: format!("a stored histogram cannot be read: {why}"),
+    };
+    check_v2_blob(blob).map_err(|why| bad(why.to_owned()))?;
     let mut h: Histogram<u64> = Deserializer::new()
         .deserialize(&mut &blob[..])
-        .map_err(|e| Error::NotAStore {
-            path: path.to_owned(),
-            why: format!("a stored histogram cannot be read: {e:?}"),
-        })?;
+        .map_err(|e| bad(format!("{e:?}")))?;
     h.auto(true);
     Ok(h)
+}
+
+/// Bytes before a V2 blob's counts: cookie, payload length, normalizing
+/// offset, significant digits, lowest, highest, integer-to-double ratio.
+const V2_HEADER: usize = 40;
+const V2_COOKIE: u32 = 0x1c84_9313;
+
+/// Whether `blob` is a V2 blob the store could have written.
+fn check_v2_blob(blob: &[u8]) -> std::result::Result<(), &'static str> {
+    let be32 = |at: usize| u32::from_be_bytes([blob[at], blob[at + 1], blob[at + 2], blob[at + 3]]);
+    if blob.len() < V2_HEADER || be32(0) != V2_COOKIE {
+        return Err("not an uncompressed V2 histogram");
+    }
+    if blob.len() - V2_HEADER != be32(4) as usize {
+        return Err("its length disagrees with its header");
+    }
+    if be32(12) != u32::from(crate::assemble::SIGNIFICANT_DIGITS) {
+        return Err("not of the store's precision");
+    }
+    // Counts are zig-zag LEB128 varints of at most 9 bytes; all ones
+    // decodes to i64::MIN, which the deserializer negates.
+    let mut counts = &blob[V2_HEADER..];
+    while !counts.is_empty() {
+        let len = counts
+            .iter()
+            .take(8)
+            .position(|b| b & 0x80 == 0)
+            .map_or(9, |i| i + 1);
+        let (varint, rest) = counts.split_at(len.min(counts.len()));
+        if varint.len() == 9 && varint.iter().all(|&b| b == 0xff) {
+            return Err("a count out of range");
+        }
+        counts = rest;
+    }
+    Ok(())
 }
 
 /// A histogram's name and backend.
@@ -635,6 +678,31 @@ impl StoreStatus {
 
 #[cfg(test)]
 mod tests {
+    /// Blobs `fuzz/`'s `histogram` target found: the deserializer panicked
+    /// on the first (negating i64::MIN) and allocated 4 GiB for the second.
+    #[test]
+    fn hostile_histogram_blobs_are_refused_not_trusted() {
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let path = Path::new("metrics.db");
+        for found in [
+            "1c849313000000090000000000000003000000000000000100000000001fffff3ff0000000000000ffffffffffffffffff",
+            "1c849313fffffff00000000000000003000000000000000100000000d693a4003ff0000000000000",
+        ] {
+            let err = read_histogram(path, &hex(found)).unwrap_err();
+            assert!(err.to_string().contains("a stored histogram cannot be read"), "{err}");
+        }
+        let mut h = crate::assemble::new_histogram();
+        h.record(1234).unwrap();
+        let mut blob = Vec::new();
+        V2Serializer::new().serialize(&h, &mut blob).unwrap();
+        assert_eq!(read_histogram(path, &blob).unwrap().len(), 1);
+    }
+
     use super::*;
     use crate::assemble::{new_histogram, HistKey};
 
