@@ -406,6 +406,18 @@ pub fn decode_range(
     })
 }
 
+/// Reads one lane on its own — its slots at `lane.slots_offset` in
+/// `bytes`, sequences 0 up to `lane.head` — for models and tools that hold
+/// a single lane (the loom model of the slot protocol). Claimed slots not
+/// yet committed are counted as `pending`: without a clock, a slot being
+/// written and one a killed writer left are not told apart here.
+pub fn decode_lane(lane: &Lane, bytes: &[u8]) -> (Vec<Record>, LaneStats) {
+    let (mut records, mut unstamped) = (Vec::new(), Vec::new());
+    let mut stats = scan_lane(lane, 0, u64::MAX, bytes, &mut records, &mut unstamped);
+    stats.pending = unstamped.len() as u64;
+    (records, stats)
+}
+
 /// The bytes of the dictionary's entry log, cut at its claimed tail.
 pub fn dictionary_log<'a>(header: &Header, bytes: &'a [u8]) -> Option<&'a [u8]> {
     let start = header.raw.dict_offset as usize;

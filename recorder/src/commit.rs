@@ -4,15 +4,14 @@
 //! that finds a committed head finds the whole record, or a checksum that
 //! tells it the record was overtaken by a later lap while it read.
 //!
-//! It depends on nothing of the recorder's but the atomics it is given, so
-//! that a model checker can run it as it is (issue 6's loom model: swap
-//! its `std` atomics for loom's through one module, as crossbeam does).
-
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+//! It depends on nothing but the format and [`crate::sync`]'s atomics, so
+//! that `loom/` model-checks this very file with loom's.
 
 use caro_format::slot::{
     cont_slot, continuations_for, head_slot, writing_word, PaddedPayload, RecordHead,
 };
+
+use crate::sync::{fence, AtomicU64, Ordering};
 
 /// Where a lane's words are: its head counter and its slots.
 #[derive(Clone, Copy, Debug)]

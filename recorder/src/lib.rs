@@ -59,6 +59,7 @@ mod process;
 mod recorder;
 pub mod ring;
 mod subscriber;
+mod sync;
 mod sys;
 mod thread;
 
