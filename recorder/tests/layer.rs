@@ -82,6 +82,8 @@ fn span_entries_and_exits_are_recorded_only_when_asked() {
             .ring_path(&path)
             .ring_size(1 << 20)
             .span_enter_exit(enter_exit)
+            // The other test's panic must reach its own ring.
+            .panic_hook(false)
             .layer();
         let subscriber = tracing_subscriber::registry().with(recorder);
         tracing::subscriber::with_default(subscriber, || {

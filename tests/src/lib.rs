@@ -23,11 +23,14 @@ pub struct Bins {
     pub analyze: PathBuf,
     /// `flood`: records N events of one shape into a ring, then exits.
     pub flood: PathBuf,
+    /// `stress_writer`: self-checking records until killed, or a flood of
+    /// trace events after 100 errors.
+    pub stress_writer: PathBuf,
 }
 
-/// Builds `caro_sim`, `privacy_probe`, `flood` and `caro-analyze` with the
-/// profile the tests run under (once per test binary) and returns their
-/// paths.
+/// Builds `caro_sim`, `privacy_probe`, `flood`, `stress_writer` and
+/// `caro-analyze` with the profile the tests run under (once per test
+/// binary) and returns their paths.
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
@@ -45,6 +48,7 @@ pub fn bins() -> &'static Bins {
             .args(["build", "--quiet", "--profile", &profile])
             .args(["-p", "caro-recorder", "--example", "caro_sim"])
             .args(["--example", "privacy_probe", "--example", "flood"])
+            .args(["--example", "stress_writer"])
             .args(["-p", "caro-analyze", "--bin", "caro-analyze"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
@@ -55,6 +59,7 @@ pub fn bins() -> &'static Bins {
             probe: profile_dir.join("examples/privacy_probe"),
             analyze: profile_dir.join("caro-analyze"),
             flood: profile_dir.join("examples/flood"),
+            stress_writer: profile_dir.join("examples/stress_writer"),
         }
     })
 }
