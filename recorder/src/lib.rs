@@ -387,6 +387,13 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(rec) = &self.rec {
             process::exit(rec, self.started);
+            if rec.ring.lost() {
+                warn(&format!(
+                    "{} was cut short by another process while this one recorded; \
+                     what it recorded since is lost",
+                    paths::shown(rec.ring.path())
+                ));
+            }
         }
     }
 }

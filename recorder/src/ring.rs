@@ -208,6 +208,12 @@ impl Ring {
         Ok(ring)
     }
 
+    /// Whether another process cut the file short under this one, which
+    /// has been writing into memory of its own since (see `sys::guard`).
+    pub fn lost(&self) -> bool {
+        self.map.lost()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -26,6 +26,7 @@ pub struct Mapping {
 
 impl Mapping {
     /// Maps `file` shared and writable; its length must be a multiple of 8.
+    /// The mapping is guarded: see [`guard`].
     pub fn new(file: &File) -> io::Result<Mapping> {
         let map = MmapRaw::map_raw(file)?;
         if map.len() % 8 != 0 || !(map.as_ptr() as usize).is_multiple_of(8) {
@@ -34,10 +35,17 @@ impl Mapping {
                 "mapping not word-aligned",
             ));
         }
+        guard::watch(map.as_ptr() as usize, map.len());
         Ok(Mapping {
             words: map.len() / 8,
             map,
         })
+    }
+
+    /// Whether the file was cut under the mapping, which then went on in
+    /// memory alone (see [`guard`]).
+    pub fn lost(&self) -> bool {
+        guard::lost(self.map.as_ptr() as usize)
     }
 
     /// The mapping as words.
@@ -54,6 +62,139 @@ impl Mapping {
 pub fn euid() -> u32 {
     // SAFETY: geteuid takes no arguments, cannot fail and touches no memory.
     unsafe { libc::geteuid() }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        guard::forget(self.map.as_ptr() as usize);
+    }
+}
+
+/// Keeps a ring that another process truncates from killing the host.
+///
+/// A store into a page of a shared file mapping past the file's end
+/// raises SIGBUS. The handler installed here looks at the faulting
+/// address: inside a ring's mapping, it maps anonymous memory over the
+/// whole mapping (same address, same length) and returns, so the store
+/// is retried into memory that is the process's own — recording goes on,
+/// into nothing, and [`Mapping::lost`] says so. Any other SIGBUS goes to
+/// the handler that was there before, or kills the process as it would
+/// have.
+pub mod guard {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Once;
+
+    /// Mappings watched: (start, length, lost), start 0 for a free entry.
+    const WATCHED: usize = 16;
+    static STARTS: [AtomicUsize; WATCHED] = [const { AtomicUsize::new(0) }; WATCHED];
+    static LENS: [AtomicUsize; WATCHED] = [const { AtomicUsize::new(0) }; WATCHED];
+    static LOST: [AtomicUsize; WATCHED] = [const { AtomicUsize::new(0) }; WATCHED];
+    /// An entry being filled in.
+    const TAKING: usize = usize::MAX;
+
+    /// The handler that was installed before ours.
+    static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::zeroed();
+
+    /// Watches the mapping at `start`, `len` bytes long. Beyond
+    /// [`WATCHED`] mappings at once, a mapping goes unwatched.
+    pub fn watch(start: usize, len: usize) {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(install);
+        for (i, s) in STARTS.iter().enumerate() {
+            // Taken before it is filled, published once it is.
+            if s.compare_exchange(0, TAKING, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                LENS[i].store(len, Ordering::Relaxed);
+                LOST[i].store(0, Ordering::Relaxed);
+                s.store(start, Ordering::Release);
+                return;
+            }
+        }
+    }
+
+    /// Stops watching the mapping at `start` (it is being unmapped).
+    pub fn forget(start: usize) {
+        if let Some(s) = STARTS.iter().find(|s| s.load(Ordering::Acquire) == start) {
+            s.store(0, Ordering::Release);
+        }
+    }
+
+    /// Whether the mapping at `start` was replaced after a fault.
+    pub fn lost(start: usize) -> bool {
+        STARTS
+            .iter()
+            .position(|s| s.load(Ordering::Acquire) == start)
+            .is_some_and(|i| LOST[i].load(Ordering::Relaxed) != 0)
+    }
+
+    fn install() {
+        // SAFETY: `action` is fully initialised before use; sigaction
+        // writes the previous action into PREVIOUS, which nothing reads
+        // before this call returns (the handler runs only after it).
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigbus as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(
+                libc::SIGBUS,
+                &action,
+                (&raw mut PREVIOUS).cast::<libc::sigaction>(),
+            );
+        }
+    }
+
+    extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+        // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO
+        // handler; si_addr is the faulting address for SIGBUS.
+        let addr = unsafe { (*info).si_addr() } as usize;
+        for (i, s) in STARTS.iter().enumerate() {
+            let start = s.load(Ordering::Acquire);
+            let len = LENS[i].load(Ordering::Relaxed);
+            if start != 0 && start != TAKING && addr >= start && addr - start < len {
+                // SAFETY: [start, start + len) is our own mapping of the
+                // ring, still mapped (forget runs before munmap); mapping
+                // anonymous memory over it with MAP_FIXED replaces it in
+                // one system call, after which the faulting store, retried,
+                // lands in memory of this process's own.
+                let p = unsafe {
+                    libc::mmap(
+                        start as *mut libc::c_void,
+                        len,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                        -1,
+                        0,
+                    )
+                };
+                if p != libc::MAP_FAILED {
+                    LOST[i].store(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        // Not ours: what would have happened without us.
+        // SAFETY: PREVIOUS was written by sigaction before this handler
+        // could run; calling the previous handler with the kernel's own
+        // arguments, or restoring the default action and returning (the
+        // faulting instruction faults again and the process dies as it
+        // would have), is what chaining handlers means.
+        unsafe {
+            let previous = &*(&raw const PREVIOUS).cast::<libc::sigaction>();
+            let handler = previous.sa_sigaction;
+            if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+                libc::signal(libc::SIGBUS, libc::SIG_DFL);
+            } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    std::mem::transmute(handler);
+                f(sig, info, ctx);
+            } else {
+                let f: extern "C" fn(libc::c_int) = std::mem::transmute(handler);
+                f(sig);
+            }
+        }
+    }
 }
 
 /// The calling thread's operating-system id.

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -670,12 +671,13 @@ fn writing_sim(home: &DataDir, queries: &str) -> Child {
 }
 
 /// The recorder maps the ring: when someone truncates it under a running
-/// host, the host's next record touches a page past the file's end.
+/// host, the host's next record touches a page past the file's end. The
+/// recorder's SIGBUS guard moves the mapping to memory of the host's own,
+/// and the host runs on; at its exit one line says what was lost.
 #[test]
-#[ignore = "known gap: the recorder does not guard its mapping, so a ring truncated \
-            under a running host kills the host with SIGBUS (see the report)"]
 fn a_ring_truncated_under_a_writer_does_not_kill_the_host() {
     let home = small_home();
+    // Long enough to be writing still, a second after the cut.
     let mut sim = writing_sim(&home, "5000");
     File::options()
         .write(true)
@@ -683,16 +685,42 @@ fn a_ring_truncated_under_a_writer_does_not_kill_the_host() {
         .unwrap()
         .set_len(4096)
         .unwrap();
-    let ended = wait_for(&mut sim, Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(1));
+    let alive = sim.try_wait().unwrap().is_none();
     let _ = sim.kill();
     let out = sim.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    let status = ended.unwrap_or(out.status);
-    assert_eq!(
-        status.signal(),
-        None,
-        "the host was killed by signal {:?} ({status}) once its ring was truncated; stderr: {err}",
-        status.signal()
+    assert!(
+        alive || out.status.success(),
+        "the host died once its ring was truncated ({}); stderr: {err}",
+        out.status
+    );
+    assert!(
+        alive || err.contains("was cut short by another process"),
+        "{err}"
+    );
+}
+
+/// A host that ends normally after its ring was cut says so, in one line.
+#[test]
+fn a_host_whose_ring_was_cut_says_so_at_exit() {
+    let home = small_home();
+    let mut sim = writing_sim(&home, "600");
+    File::options()
+        .write(true)
+        .open(home.ring())
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    let status = sim.wait().unwrap();
+    let mut err = String::new();
+    sim.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(status.success(), "{status}: {err}");
+    let lines: Vec<_> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("was cut short by another process"),
+        "{err}"
     );
 }
 
