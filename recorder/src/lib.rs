@@ -387,10 +387,16 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(rec) = &self.rec {
             process::exit(rec, self.started);
-            if rec.ring.lost() {
+            let lost = if rec.ring.lost() {
+                Some("was cut short by another process")
+            } else if rec.ring.replaced() {
+                Some("was replaced or removed by another process")
+            } else {
+                None
+            };
+            if let Some(what) = lost {
                 warn(&format!(
-                    "{} was cut short by another process while this one recorded; \
-                     what it recorded since is lost",
+                    "{} {what} while this one recorded; what it recorded since is lost",
                     paths::shown(rec.ring.path())
                 ));
             }

@@ -73,6 +73,8 @@ type LaneTable = [LaneWords; MAX_LANES as usize];
 pub struct Ring {
     map: Mapping,
     path: PathBuf,
+    /// The file's device and inode when it was opened.
+    identity: (u64, u64),
     main: LaneTable,
     alert: LaneTable,
     /// Word index of the dictionary's tail counter.
@@ -194,9 +196,14 @@ impl Ring {
             return Err(format_err(DecodeError::BadGeometry("dictionary index")));
         }
         let dict_index = h.dict_offset as usize / 8 + 2;
+        let identity = file
+            .metadata()
+            .map(|m| (m.dev(), m.ino()))
+            .map_err(io_err(path, "inspect"))?;
         let ring = Ring {
             map,
             path: path.to_owned(),
+            identity,
             main: table(&main),
             alert: table(&alert),
             dict_tail: h.dict_offset as usize / 8,
@@ -212,6 +219,13 @@ impl Ring {
     /// has been writing into memory of its own since (see `sys::guard`).
     pub fn lost(&self) -> bool {
         self.map.lost()
+    }
+
+    /// Whether the ring's path now names another file, or none: another
+    /// process replaced or removed it, and this one has been writing to
+    /// a file no reader will find.
+    pub fn replaced(&self) -> bool {
+        fs::metadata(&self.path).map_or(true, |m| (m.dev(), m.ino()) != self.identity)
     }
 
     pub fn path(&self) -> &Path {

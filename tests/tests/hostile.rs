@@ -743,6 +743,13 @@ fn a_ring_replaced_under_a_writer_is_left_as_the_replacer_wrote_it() {
         std::fs::read(home.ring()).unwrap() == other,
         "the host wrote into the ring that replaced its own"
     );
+    // What it recorded since went to the file that was replaced: it says so.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("was replaced or removed by another process"),
+        "{err}"
+    );
 }
 
 /// `program args`, run in `home` as its commands are.
