@@ -283,18 +283,25 @@ def walk_lane(data, lane_index, lane):
     start = max(0, h - n)
     st = dict(records=[], lost=start, corrupt=0, unknown=0, unstamped=[])
     head_seen = False
+    unfinished = None   # (time,) of the unstamped slot just walked
     s = start
     while s < h:
         stamp, check, words, raw = read_slot(data, lane, s)
         state = stamp & 3
         d = ((stamp >> 2) - s) % SEQ_MOD
         step = 1
+        previous, unfinished = unfinished, None
         if 0 < d < SEQ_MOD // 2:
             st["lost"] += 1
         elif d != 0 or state == EMPTY:
             st["unstamped"].append((s, None))
+            unfinished = (None,)
         elif state == WRITING:
             st["unstamped"].append((s, check))   # coarse time: time_ns >> 20
+            unfinished = (check,)
+        elif state == CONT and previous is not None:
+            st["unstamped"].append((s, previous[0]))
+            unfinished = previous
         elif state == CONT:
             st["corrupt" if head_seen else "lost"] += 1
         else:

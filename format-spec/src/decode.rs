@@ -473,40 +473,54 @@ fn scan_lane(
     let start = oldest.max(from);
     st.lost_to_laps = oldest.saturating_sub(from);
     let mut seen_head = false;
+    // The time (if any) of the unfinished slot just walked: a committed
+    // continuation right after one is the rest of a record whose writer
+    // did not finish (continuations are committed before their head).
+    let mut unfinished: Option<Option<u32>> = None;
     let mut s = start;
     let end = lane.head.min(until);
     while s < end {
         let w = slot_words(bytes, lane, s);
         let st_word = w[0] as u32;
-        match (seq_order(st_word, s), stamp_state(st_word)) {
+        // A claimed slot not committed: a writer is on it, or died on it.
+        let seq = s;
+        let mut claimed = |time: Option<u32>| {
+            unstamped.push(Unstamped {
+                lane: lane.index,
+                seq,
+                time,
+            });
+            Some(time)
+        };
+        unfinished = match (seq_order(st_word, s), stamp_state(st_word)) {
             (SeqOrder::Newer, _) => {
                 st.lost_to_laps = st.lost_to_laps.saturating_add(1);
                 s += 1;
+                None
             }
             (SeqOrder::Older, _) | (SeqOrder::Same, SlotState::Empty) => {
-                unstamped.push(Unstamped {
-                    lane: lane.index,
-                    seq: s,
-                    time: None,
-                });
                 s += 1;
+                claimed(None)
             }
             (SeqOrder::Same, SlotState::Writing) => {
-                unstamped.push(Unstamped {
-                    lane: lane.index,
-                    seq: s,
-                    time: Some((w[0] >> 32) as u32),
-                });
                 s += 1;
+                claimed(Some((w[0] >> 32) as u32))
             }
             (SeqOrder::Same, SlotState::Cont) => {
-                // A continuation whose head was lapped, or a damaged record.
-                if seen_head {
-                    st.corrupt += 1;
-                } else {
-                    st.lost_to_laps = st.lost_to_laps.saturating_add(1);
-                }
                 s += 1;
+                match unfinished {
+                    Some(time) => claimed(time),
+                    // A continuation whose head was lapped, or a damaged
+                    // record.
+                    None if seen_head => {
+                        st.corrupt += 1;
+                        None
+                    }
+                    None => {
+                        st.lost_to_laps = st.lost_to_laps.saturating_add(1);
+                        None
+                    }
+                }
             }
             (SeqOrder::Same, SlotState::Head) => {
                 seen_head = true;
@@ -525,8 +539,9 @@ fn scan_lane(
                         s += 1;
                     }
                 }
+                None
             }
-        }
+        };
     }
     st
 }

@@ -222,3 +222,48 @@ fn both_decoders_agree_on_damaged_rings() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A writer killed after committing a continuation but before its head
+/// (continuations are committed first): the whole record is unfinished —
+/// abandoned — not a damaged slot and a stray continuation.
+#[test]
+fn a_record_whose_head_was_never_committed_is_unfinished_not_damaged() {
+    use caro_format::slot::{writing_word, RecordHead, RecordKind, SlotImages};
+    use caro_format::{Geometry, ValueWriter};
+
+    let geometry = Geometry::for_size(1 << 20);
+    let mut bytes = geometry.initial_bytes(1);
+    bytes.resize(geometry.file_size() as usize, 0);
+    let mut values = ValueWriter::new();
+    for f in 0..5 {
+        values.u64(f, f as u64);
+    }
+    let head = RecordHead {
+        time_ns: 1_000,
+        callsite: 7,
+        span: 0,
+        thread: 1,
+        kind: RecordKind::Event.code(),
+        flags: 0,
+    };
+    let images = SlotImages::new(&head, values.bytes(), 0);
+    assert_eq!(images.count, 2, "a record with a continuation");
+    let slots = geometry.lane_slots_offset(0) as usize;
+    for (i, words) in images.as_slice().iter().enumerate() {
+        let at = slots + i * 64;
+        for (w, word) in words.iter().enumerate() {
+            bytes[at + w * 8..at + w * 8 + 8].copy_from_slice(&word.to_le_bytes());
+        }
+    }
+    // The head still says "writing"; the lane's head says two slots.
+    bytes[slots..slots + 8].copy_from_slice(&writing_word(0, 1_000).to_le_bytes());
+    let lane_head = geometry.lanes_offset() as usize;
+    bytes[lane_head..lane_head + 8].copy_from_slice(&2u64.to_le_bytes());
+
+    // Read ten seconds later: the writer is gone.
+    let t = caro_format::decode_at(&bytes, Some(10_000_000_000))
+        .unwrap()
+        .totals();
+    assert_eq!((t.records, t.corrupt, t.lost_to_laps), (0, 0, 0), "{t:?}");
+    assert_eq!(t.abandoned, 2, "{t:?}");
+}
