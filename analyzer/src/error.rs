@@ -54,6 +54,15 @@ pub enum Error {
         caro_recorder::paths::shown(path)
     )]
     StoreLocked { path: PathBuf },
+    /// The store's disk is full, or failing.
+    #[error(
+        "{}: the disk is full or failing ({source})",
+        caro_recorder::paths::shown(path)
+    )]
+    StoreDisk {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     /// The store is not a SQLite database, or not ours.
     #[error(
         "{} is not a caro metrics store ({why}); move it away or delete it with `caro-analyze clear`",

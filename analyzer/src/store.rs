@@ -273,6 +273,11 @@ pub fn classify(path: &Path, source: rusqlite::Error) -> Error {
             path: path.to_owned(),
             why: "the database is corrupt".to_owned(),
         },
+        // SQLite says "disk I/O error" when a write fails for want of room.
+        Some(DiskFull | SystemIoFailure) => Error::StoreDisk {
+            path: path.to_owned(),
+            source,
+        },
         _ => Error::Store {
             path: path.to_owned(),
             source,
