@@ -384,25 +384,6 @@ fn headers_that_lie_about_sizes_are_refused_in_one_line() {
     }
 }
 
-/// The format's checksum (SPEC.md §4) of `stamp` and `words`.
-fn checksum(stamp: u32, words: &[u64]) -> u32 {
-    const C: [u64; 8] = [
-        0x9E37_79B9_7F4A_7C15,
-        0xBF58_476D_1CE4_E5B9,
-        0x94D0_49BB_1331_11EB,
-        0xD6E8_FEB8_6659_FD93,
-        0xA076_1D64_78BD_642F,
-        0xE703_7ED1_A0B4_28DB,
-        0x8EBC_6AF0_9C88_C6E3,
-        0x5899_65CC_7537_4CC3,
-    ];
-    let mut acc = (u64::from(stamp) + 1).wrapping_mul(C[0]);
-    for (i, w) in words.iter().enumerate() {
-        acc = acc.wrapping_add((w ^ i as u64).wrapping_mul(C[1 + i % 7]));
-    }
-    ((acc >> 32) ^ (acc & 0xFFFF_FFFF)) as u32
-}
-
 /// Rewrites the stamp of the dictionary entry at `at` to `words` words,
 /// with a check that matches (so only the length is wrong), and returns
 /// its old length in words.
@@ -417,7 +398,7 @@ fn restamp(bytes: &mut [u8], at: usize, words: u32) -> u32 {
         })
         .collect();
     bytes[at..at + 4].copy_from_slice(&stamp.to_le_bytes());
-    bytes[at + 4..at + 8].copy_from_slice(&checksum(stamp, &body).to_le_bytes());
+    bytes[at + 4..at + 8].copy_from_slice(&caro_format::slot::checksum(stamp, &body).to_le_bytes());
     (old >> 2) & 0x3FFF
 }
 
@@ -426,7 +407,7 @@ fn recheck(bytes: &mut [u8], at: usize) {
     let stamp = u32_at(bytes, at);
     let words = ((stamp >> 2) & 0x3FFF) as usize;
     let body: Vec<u64> = (1..words).map(|i| u64_at(bytes, at + 8 * i)).collect();
-    bytes[at + 4..at + 8].copy_from_slice(&checksum(stamp, &body).to_le_bytes());
+    bytes[at + 4..at + 8].copy_from_slice(&caro_format::slot::checksum(stamp, &body).to_le_bytes());
 }
 
 #[test]
