@@ -550,6 +550,9 @@ pub fn read_histogram(path: &Path, blob: &[u8]) -> Result<Histogram<u64>> {
 /// offset, significant digits, lowest, highest, integer-to-double ratio.
 const V2_HEADER: usize = 40;
 const V2_COOKIE: u32 = 0x1c84_9313;
+/// More values than a store holds in a lifetime (2^48), far below where
+/// adding days' counts could overflow.
+const MAX_STORED_COUNT: u64 = 1 << 48;
 
 /// Whether `blob` is a V2 blob the store could have written.
 fn check_v2_blob(blob: &[u8]) -> std::result::Result<(), &'static str> {
@@ -563,20 +566,37 @@ fn check_v2_blob(blob: &[u8]) -> std::result::Result<(), &'static str> {
     if be32(12) != u32::from(crate::assemble::SIGNIFICANT_DIGITS) {
         return Err("not of the store's precision");
     }
-    // Counts are zig-zag LEB128 varints of at most 9 bytes; all ones
-    // decodes to i64::MIN, which the deserializer negates.
+    // Counts are zig-zag LEB128 varints of at most 9 bytes (the ninth
+    // whole): a positive value is a count, a negative one a run of empty
+    // buckets. Their total must stay far from overflowing when the report
+    // adds days together.
     let mut counts = &blob[V2_HEADER..];
+    let mut total: u64 = 0;
     while !counts.is_empty() {
-        let len = counts
-            .iter()
-            .take(8)
-            .position(|b| b & 0x80 == 0)
-            .map_or(9, |i| i + 1);
-        let (varint, rest) = counts.split_at(len.min(counts.len()));
-        if varint.len() == 9 && varint.iter().all(|&b| b == 0xff) {
+        let mut v: u64 = 0;
+        let mut used = 0;
+        for (i, &b) in counts.iter().take(9).enumerate() {
+            used = i + 1;
+            if i == 8 {
+                v |= u64::from(b) << 56;
+                break;
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let n = ((v >> 1) as i64) ^ -((v & 1) as i64);
+        if n == i64::MIN {
             return Err("a count out of range");
         }
-        counts = rest;
+        if n > 0 {
+            total = total.saturating_add(n as u64);
+            if total > MAX_STORED_COUNT {
+                return Err("counts out of range");
+            }
+        }
+        counts = &counts[used..];
     }
     Ok(())
 }
@@ -684,7 +704,8 @@ impl StoreStatus {
 #[cfg(test)]
 mod tests {
     /// Blobs `fuzz/`'s `histogram` target found: the deserializer panicked
-    /// on the first (negating i64::MIN) and allocated 4 GiB for the second.
+    /// on the first (negating i64::MIN), allocated 4 GiB for the second,
+    /// and the third's counts overflow when a quantile adds them.
     #[test]
     fn hostile_histogram_blobs_are_refused_not_trusted() {
         let hex = |s: &str| -> Vec<u8> {
@@ -697,6 +718,16 @@ mod tests {
         for found in [
             "1c849313000000090000000000000003000000000000000100000000001fffff3ff0000000000000ffffffffffffffffff",
             "1c849313fffffff00000000000000003000000000000000100000000d693a4003ff0000000000000",
+            // Counts whose total overflows when quantiles add them up.
+            concat!(
+                "1c8493130000009e0000000000000003000000000000005b0000010000000002",
+                "3ff000000000000000000003000000000000000100000000000000023f1c8493",
+                "1300f000a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a65a52a6a6a6a6000003",
+                "02130229956102000000000000000000008c000028000000000000001c849313",
+                "0000001e0000000000000003000000000000000100000000000000023f1c8493",
+                "1300f000a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a65a52a6a6a6a6000000",
+                "002e00000000"
+            ),
         ] {
             let err = read_histogram(path, &hex(found)).unwrap_err();
             assert!(err.to_string().contains("a stored histogram cannot be read"), "{err}");
