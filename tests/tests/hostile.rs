@@ -651,6 +651,16 @@ fn writing_sim(home: &DataDir, queries: &str) -> Child {
     child
 }
 
+/// Cuts `home`'s ring to its first page, as another process might.
+fn cut_ring(home: &DataDir) {
+    File::options()
+        .write(true)
+        .open(home.ring())
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+}
+
 /// The recorder maps the ring: when someone truncates it under a running
 /// host, the host's next record touches a page past the file's end. The
 /// recorder's SIGBUS guard moves the mapping to memory of the host's own,
@@ -660,12 +670,7 @@ fn a_ring_truncated_under_a_writer_does_not_kill_the_host() {
     let home = small_home();
     // Long enough to be writing still, a second after the cut.
     let mut sim = writing_sim(&home, "5000");
-    File::options()
-        .write(true)
-        .open(home.ring())
-        .unwrap()
-        .set_len(4096)
-        .unwrap();
+    cut_ring(&home);
     std::thread::sleep(Duration::from_secs(1));
     let alive = sim.try_wait().unwrap().is_none();
     let _ = sim.kill();
@@ -687,12 +692,7 @@ fn a_ring_truncated_under_a_writer_does_not_kill_the_host() {
 fn a_host_whose_ring_was_cut_says_so_at_exit() {
     let home = small_home();
     let mut sim = writing_sim(&home, "600");
-    File::options()
-        .write(true)
-        .open(home.ring())
-        .unwrap()
-        .set_len(4096)
-        .unwrap();
+    cut_ring(&home);
     let status = sim.wait().unwrap();
     let mut err = String::new();
     sim.stderr.take().unwrap().read_to_string(&mut err).unwrap();
