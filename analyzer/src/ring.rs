@@ -119,7 +119,8 @@ fn read_raw(path: &Path) -> Result<Vec<u8>> {
     let len = file.metadata().map_err(read_error)?.len();
     let mut bytes = Vec::with_capacity(len as usize);
     // A file growing while it is read still stops at the limit.
-    file.take(MAX_RING_BYTES + 1)
+    (&file)
+        .take(MAX_RING_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(read_error)?;
     if bytes.len() as u64 > MAX_RING_BYTES {
@@ -128,12 +129,24 @@ fn read_raw(path: &Path) -> Result<Vec<u8>> {
             size: bytes.len() as u64,
         });
     }
+    // The dictionary again, after the slots (see `read_from`), so that a
+    // record written while the file was read finds its entries.
+    if let Ok(header) = Header::parse_prefix(&bytes, bytes.len() as u64) {
+        let (start, end) = (
+            header.raw.dict_offset,
+            header.raw.dict_offset + header.raw.dict_size,
+        );
+        if let Some(region) = bytes.get_mut(start as usize..end as usize) {
+            // A file cut meanwhile keeps the dictionary read first.
+            let _ = file.read_exact_at(region, start);
+        }
+    }
     Ok(bytes)
 }
 
 /// Reads of the ring at `path` what a decoder needs to decode lane `i`
-/// from sequence `from[i]` on: the header page, the dictionary, the lane
-/// headers and those slots. The rest of the returned buffer, as long as
+/// from sequence `from[i]` on: the header page, the lane headers, those
+/// slots and, last, the dictionary. The rest of the returned buffer, as long as
 /// the file, stays zero and costs no memory until touched: an ingest of a
 /// few new records reads a few pages, not the whole ring.
 pub fn read_from(path: &Path, from: &[u64]) -> Result<Vec<u8>> {
@@ -169,7 +182,6 @@ pub fn read_from(path: &Path, from: &[u64]) -> Result<Vec<u8>> {
             .map_err(read_error)
     };
     read_at(0, u64::from(HEADER_SIZE).min(h.file_size), &mut bytes)?;
-    read_at(h.dict_offset, h.dict_offset + h.dict_size, &mut bytes)?;
     let lanes_end = h.lanes_offset + u64::from(h.lane_count) * u64::from(LANE_HEADER_SIZE);
     read_at(h.lanes_offset, lanes_end, &mut bytes)?;
     let lanes = parse_lanes(&header, &bytes[h.lanes_offset as usize..lanes_end as usize])
@@ -191,6 +203,10 @@ pub fn read_from(path: &Path, from: &[u64]) -> Result<Vec<u8>> {
             read_at(slot_at(0), slot_at(b), &mut bytes)?;
         }
     }
+    // The dictionary last: a writer registers a callsite or string before
+    // the first record that uses it, so every record read above finds its
+    // entries in a dictionary read after it.
+    read_at(h.dict_offset, h.dict_offset + h.dict_size, &mut bytes)?;
     Ok(bytes)
 }
 
