@@ -182,6 +182,19 @@ impl DataDir {
         self.command(&bins().analyze).args(args).output().unwrap()
     }
 
+    /// Runs `caro-analyze args` here; fails the test unless it succeeds.
+    pub fn analyze_ok(&self, args: &[&str]) -> Output {
+        let out = self.analyze(args);
+        assert!(
+            out.status.success(),
+            "caro-analyze {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// `caro-analyze logs --format json`, each line parsed (a line that is
     /// not valid JSON fails the test).
     pub fn logs_json(&self) -> Vec<serde_json::Value> {

@@ -862,18 +862,6 @@ fn truth_requests(path: &Path) -> u64 {
         .sum()
 }
 
-fn analyze_ok(home: &DataDir, args: &[&str]) -> Output {
-    let out = home.analyze(args);
-    assert!(
-        out.status.success(),
-        "caro-analyze {} failed ({}): {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[test]
 fn a_full_disk_during_ingest_leaves_the_store_as_it_was() {
     let mut home = DataDir::new();
@@ -892,7 +880,7 @@ fn a_full_disk_during_ingest_leaves_the_store_as_it_was() {
         "--truth",
         t1,
     ]);
-    analyze_ok(&home, &["ingest"]);
+    home.analyze_ok(&["ingest"]);
     let t2 = truth2.to_str().unwrap();
     home.sim(&[
         "--queries",
@@ -958,7 +946,7 @@ fn a_full_disk_during_ingest_leaves_the_store_as_it_was() {
             assert!(got == bytes, "{what}: {} changed", name.display());
         }
     }
-    analyze_ok(&home, &["ingest"]);
+    home.analyze_ok(&["ingest"]);
     let log = std::fs::read_to_string(home.caro_dir().join("telemetry.log")).unwrap();
     assert!(
         log.as_bytes()
@@ -976,7 +964,7 @@ fn a_full_disk_during_ingest_leaves_the_store_as_it_was() {
         log.len() as u64,
         "telemetry.log holds exactly what is committed"
     );
-    let report = analyze_ok(&home, &["report", "--json", "--no-ingest"]);
+    let report = home.analyze_ok(&["report", "--json", "--no-ingest"]);
     let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
     assert_eq!(
         report["requests"],
@@ -1022,7 +1010,7 @@ fn a_full_disk_when_the_ring_or_the_store_is_created_is_one_line() {
     let left = std::fs::metadata(&db).map_or(0, |m| m.len());
     assert_eq!(left, 0, "a store half made: {left} bytes");
     // And the next ingest, with room, makes it.
-    analyze_ok(&home, &["ingest"]);
+    home.analyze_ok(&["ingest"]);
 }
 
 /// Whether this process can create a file in `dir` (root can, whatever
@@ -1118,7 +1106,7 @@ fn a_symlink_or_another_users_file_at_the_ring_path_is_left_alone() {
         clean(&home.analyze(&["status"]), "status through a link"),
         Ended::Ok
     );
-    analyze_ok(&home, &["clear", "--yes"]);
+    home.analyze_ok(&["clear", "--yes"]);
     assert!(
         std::fs::symlink_metadata(home.ring()).is_err(),
         "clear left the link"
@@ -1144,7 +1132,7 @@ fn a_symlink_or_another_users_file_at_the_ring_path_is_left_alone() {
 #[test]
 fn a_store_of_an_older_unknown_schema_is_one_line_and_left_as_it_was() {
     let (home, _) = sim_ring(29);
-    analyze_ok(&home, &["gc"]);
+    home.analyze_ok(&["gc"]);
     let db = home.caro_dir().join("metrics.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
@@ -1169,7 +1157,7 @@ fn clear_racing_ingest_leaves_no_store_or_a_valid_one() {
         std::fs::create_dir_all(home.caro_dir()).unwrap();
         std::fs::write(home.ring(), &bytes).unwrap();
         if round % 2 == 0 {
-            analyze_ok(&home, &["ingest"]);
+            home.analyze_ok(&["ingest"]);
         }
         // Half the ingests read a ring clear does not delete, so they go on
         // to write the store while clear deletes it.
@@ -1185,7 +1173,7 @@ fn clear_racing_ingest_leaves_no_store_or_a_valid_one() {
         let i = clean(&ingest, &format!("ingest, {what}"));
         let c = clean(&clear, &format!("clear, {what}"));
         eprintln!("{what}: ingest {i:?}, clear {c:?}");
-        let status = analyze_ok(&home, &["status", "--json", "--ring", saved]);
+        let status = home.analyze_ok(&["status", "--json", "--ring", saved]);
         let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
         let db = home.caro_dir().join("metrics.db");
         if db.exists() {
@@ -1207,6 +1195,6 @@ fn clear_racing_ingest_leaves_no_store_or_a_valid_one() {
             );
         }
         // Whatever is left, the next ingest can use it.
-        analyze_ok(&home, &["ingest", "--ring", saved]);
+        home.analyze_ok(&["ingest", "--ring", saved]);
     }
 }

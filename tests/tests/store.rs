@@ -58,19 +58,6 @@ fn set_env(home: &mut DataDir, key: &str, value: &str) {
     home.env.push((key.to_owned(), value.to_owned()));
 }
 
-/// Runs `caro-analyze args` in `home` and fails the test unless it succeeds.
-fn analyze_ok(home: &DataDir, args: &[&str]) -> Output {
-    let out = home.analyze(args);
-    assert!(
-        out.status.success(),
-        "caro-analyze {} failed ({}): {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// The records and requests an ingest says it folded in.
 fn ingested(out: &Output) -> (u64, u64) {
     let text = String::from_utf8_lossy(&out.stdout);
@@ -89,7 +76,7 @@ fn ingested(out: &Output) -> (u64, u64) {
 fn report(home: &DataDir, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["report", "--json"];
     all.extend_from_slice(args);
-    let out = analyze_ok(home, &all);
+    let out = home.analyze_ok(&all);
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "report --json printed no JSON ({e}): {}",
@@ -312,7 +299,7 @@ fn killing_ingest_at_any_moment_then_rerunning_equals_one_uninterrupted_run() {
     let reference = data_dir(&env);
     copy_ring(&home, &reference);
     let started = Instant::now();
-    let out = analyze_ok(&reference, &["ingest"]);
+    let out = reference.analyze_ok(&["ingest"]);
     let full = started.elapsed();
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     let (records, _) = ingested(&out);
@@ -373,7 +360,7 @@ fn killing_ingest_at_any_moment_then_rerunning_equals_one_uninterrupted_run() {
          committed them: {kills:?}"
     );
 
-    let out = analyze_ok(&home, &["ingest"]);
+    let out = home.analyze_ok(&["ingest"]);
     let (r, q) = ingested(&out);
     assert_same_store(
         &read_store(&home),
@@ -384,7 +371,7 @@ fn killing_ingest_at_any_moment_then_rerunning_equals_one_uninterrupted_run() {
         ),
     );
     // Nothing new: a second ingest changes nothing.
-    let out = analyze_ok(&home, &["ingest"]);
+    let out = home.analyze_ok(&["ingest"]);
     assert_eq!(ingested(&out), (0, 0), "a second ingest found nothing new");
     assert_same_store(
         &read_store(&home),
@@ -441,7 +428,7 @@ fn two_ingests_started_together_never_double_count() {
     let requests = truth_requests(&read_truth(&truth));
     let reference = data_dir(&env);
     copy_ring(&home, &reference);
-    let out = analyze_ok(&reference, &["ingest"]);
+    let out = reference.analyze_ok(&["ingest"]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         said.contains(" 0 slots lost to laps, 0 abandoned"),
@@ -459,7 +446,7 @@ fn two_ingests_started_together_never_double_count() {
         let together = data_dir(&env);
         copy_ring(&home, &together);
         if existing {
-            analyze_ok(&together, &["gc"]);
+            together.analyze_ok(&["gc"]);
         }
         let round = format!(
             "round {round} ({ingests} ingests at once, {})",
@@ -627,7 +614,7 @@ fn retention_over_40_simulated_days() {
             "day {i}: the simulation ran past 23:00"
         );
         set_env(&mut home, "CARO_NOW", &at(day, 23));
-        let out = analyze_ok(&home, &["ingest"]);
+        let out = home.analyze_ok(&["ingest"]);
         assert_eq!(
             ingested(&out).1,
             truth_requests(&truth),
@@ -743,7 +730,7 @@ fn retention_over_40_simulated_days() {
 
     // A month later, gc leaves nothing.
     set_env(&mut home, "CARO_NOW", &at(last + 31, 23));
-    analyze_ok(&home, &["gc"]);
+    home.analyze_ok(&["gc"]);
     let conn = open_read_only(&home.caro_dir().join("metrics.db"));
     for table in ["events", "processes", "panics", "histograms", "levels"] {
         let n: u64 = conn
@@ -796,7 +783,7 @@ fn clear_deletes_everything_after_saying_what() {
         "0",
         "--panics",
     ]);
-    analyze_ok(&home, &["ingest"]);
+    home.analyze_ok(&["ingest"]);
     let dir = home.caro_dir();
     let targets = ["events.ring", "metrics.db", "telemetry.log", "crashes"];
     for t in targets {
@@ -818,7 +805,7 @@ fn clear_deletes_everything_after_saying_what() {
         before.keys().collect::<Vec<_>>()
     );
 
-    let out = analyze_ok(&home, &["clear", "--yes"]);
+    let out = home.analyze_ok(&["clear", "--yes"]);
     let said = String::from_utf8(out.stdout).unwrap();
     for t in targets {
         let shown = dir.join(t).display().to_string();
@@ -869,7 +856,7 @@ fn a_foreign_or_corrupt_store_is_a_one_line_error_and_left_as_it_was() {
     // Our schema, from a newer caro-analyze; and a store of ours cut short.
     let ours = DataDir::new();
     ours.sim(&["--queries", "300", "--seed", "55", "--time-scale", "0"]);
-    analyze_ok(&ours, &["ingest"]);
+    ours.analyze_ok(&["ingest"]);
     let ours_db = ours.caro_dir().join("metrics.db");
     let whole = std::fs::read(&ours_db).unwrap();
     let conn = Connection::open(&ours_db).unwrap();
@@ -953,7 +940,7 @@ fn a_locked_store_is_a_clear_error() {
     ]);
     let requests = truth_requests(&read_truth(&truth));
     // gc creates the store and ingests nothing.
-    analyze_ok(&home, &["gc"]);
+    home.analyze_ok(&["gc"]);
     let db = home.caro_dir().join("metrics.db");
     let lock = Connection::open(&db).unwrap();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
