@@ -20,6 +20,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Field, FieldValue, LogEvent, SpanView, Spans};
+use crate::trace::{Kept, SamplingPolicy, Trace, TraceEvent, TraceSpan};
 use crate::{json, time};
 
 /// Histogram values are microseconds: spans and requests from their
@@ -152,6 +153,9 @@ pub struct Batch {
     pub unfinished: u64,
     /// The version the newest process start in the batch gave, if any.
     pub version: Option<String>,
+    /// Which traces to keep, and those kept.
+    pub policy: SamplingPolicy,
+    pub traces: Vec<(Trace, Kept)>,
 }
 
 impl Batch {
@@ -187,6 +191,8 @@ struct OpenRequest {
     panicked: bool,
     /// (span name, duration, self time) of its closed spans.
     spans: Vec<(String, u64, u64)>,
+    /// Its spans and their events, the root first.
+    tree: Vec<TraceSpan>,
 }
 
 /// The spans and requests still open between ingests. Ordered maps, so
@@ -197,6 +203,11 @@ pub struct Assembly {
     requests: BTreeMap<u32, OpenRequest>,
     /// The newest record time seen.
     newest_ns: u64,
+    /// The process of each thread that recorded a process start.
+    pids: BTreeMap<u32, u32>,
+    /// Traces completed per UTC day (the sampling policy keeps the first
+    /// ones of each day).
+    traces_seen: BTreeMap<i64, u64>,
 }
 
 impl Assembly {
@@ -217,11 +228,22 @@ impl Assembly {
                         }
                         if let Some(req) = self.requests.get_mut(&root) {
                             req.take_field(&name, &value, None);
+                            if let Some(s) = req.tree.iter_mut().find(|s| s.id == r.span) {
+                                match s.fields.iter_mut().find(|(n, _)| *n == name) {
+                                    Some(f) => f.1 = value.clone(),
+                                    None => s.fields.push((name.clone(), value.clone())),
+                                }
+                            }
                         }
                     }
                 }
             }
             RecordKind::ProcessStart => {
+                if let Some(caro_format::Value::U64(pid)) =
+                    r.values.iter().find(|f| f.field == 0).map(|f| &f.value)
+                {
+                    self.pids.insert(r.thread, *pid as u32);
+                }
                 // Records come oldest first: the last one seen is newest.
                 if let Some(v) = r.values.iter().find(|f| f.field == 1) {
                     if let FieldValue::Str(s) = FieldValue::resolve(&v.value, r.callsite, dict) {
@@ -244,6 +266,7 @@ impl Assembly {
                         })
                         .unwrap_or(0)
                 };
+                self.pids.retain(|_, pid| u64::from(*pid) != v(0));
                 batch.processes.push(ProcessRow {
                     time_ns: r.time_ns,
                     pid: v(0),
@@ -258,9 +281,12 @@ impl Assembly {
     }
 
     fn span_new(&mut self, r: &Record, dict: &Dictionary) {
-        let name = dict.callsites.get(&r.callsite).map_or_else(
-            || crate::event::UNKNOWN_TARGET.to_owned(),
-            |c| c.name.clone(),
+        let (name, target) = dict.callsites.get(&r.callsite).map_or_else(
+            || {
+                let unknown = crate::event::UNKNOWN_TARGET.to_owned();
+                (unknown.clone(), unknown)
+            },
+            |c| (c.name.clone(), c.target.clone()),
         );
         let fields = crate::event::fields_of(r, dict);
         let root = match r.parent {
@@ -274,6 +300,26 @@ impl Assembly {
             for (name, value) in &fields {
                 req.take_field(name, value, None);
             }
+            // A thread of a process that recorded no start (a worker)
+            // belongs to the process of the span it works for.
+            let pid = self.pids.get(&r.thread).copied().unwrap_or_else(|| {
+                req.tree
+                    .iter()
+                    .find(|s| s.id == r.parent)
+                    .map_or(r.thread, |p| p.pid)
+            });
+            req.tree.push(TraceSpan {
+                id: r.span,
+                parent: r.parent,
+                name: name.clone(),
+                target,
+                pid,
+                thread: r.thread,
+                start_ns: r.time_ns,
+                end_ns: None,
+                fields: fields.clone(),
+                events: Vec::new(),
+            });
         }
         self.spans.insert(
             r.span,
@@ -307,12 +353,19 @@ impl Assembly {
             },
             duration,
         );
+        let Some(req) = self.requests.get_mut(&span.root) else {
+            return;
+        };
+        if let Some(s) = req.tree.iter_mut().find(|s| s.id == r.span) {
+            s.end_ns = Some(r.time_ns);
+        }
         if span.root == r.span {
             if let Some(mut req) = self.requests.remove(&r.span) {
                 req.spans.push((span.name.clone(), duration, self_ns));
+                self.keep_trace(&req, batch);
                 finish(req, &span.name, r.time_ns, duration, batch);
             }
-        } else if let Some(req) = self.requests.get_mut(&span.root) {
+        } else {
             req.spans.push((span.name, duration, self_ns));
         }
     }
@@ -332,6 +385,7 @@ impl Assembly {
             for (name, value) in e.other_fields() {
                 req.take_field(name, value, level);
             }
+            req.add_event(r, &e);
         }
         for (name, value) in e.other_fields() {
             metric(batch, day, r.time_ns, name, value);
@@ -361,6 +415,7 @@ impl Assembly {
         let root = self.spans.get(&r.span).map_or(0, |s| s.root);
         if let Some(req) = self.requests.get_mut(&root) {
             req.panicked = true;
+            req.add_event(r, &e);
         }
         let _ = json::write_event(&mut batch.log_lines, &e);
     }
@@ -382,17 +437,71 @@ impl Assembly {
 
     /// Gives up spans and requests open for longer than [`GIVE_UP_NS`]
     /// before the newest record: their process died without closing them.
+    /// Their traces are kept as unfinished.
     pub fn give_up_stale(&mut self, batch: &mut Batch) {
         let cutoff = self.newest_ns.saturating_sub(GIVE_UP_NS);
         let before = self.spans.len() as u64;
         self.spans.retain(|_, s| s.start_ns >= cutoff);
         batch.unfinished += before - self.spans.len() as u64;
         let spans = &self.spans;
-        self.requests.retain(|root, _| spans.contains_key(root));
+        let (open, stale): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.requests)
+            .into_iter()
+            .partition(|(root, _)| spans.contains_key(root));
+        self.requests = open;
+        for req in stale.values() {
+            self.keep_trace(req, batch);
+        }
+        // Days before yesterday take no more first traces.
+        let today = time::day(self.newest_ns);
+        self.traces_seen.retain(|&day, _| day >= today - 1);
+    }
+
+    /// The traces of the requests still open, unfinished so far.
+    pub fn open_traces(&self) -> Vec<Trace> {
+        self.requests.values().filter_map(OpenRequest::trace).collect()
+    }
+
+    /// Counts the finished (or given up) request's trace on its day, and
+    /// keeps it in `batch` if the policy says so.
+    fn keep_trace(&mut self, req: &OpenRequest, batch: &mut Batch) {
+        let Some(trace) = req.trace() else { return };
+        let seen = self
+            .traces_seen
+            .entry(time::day(trace.root().start_ns))
+            .or_default();
+        let kept = batch.policy.decide(&trace, *seen);
+        *seen += 1;
+        if let Some(kept) = kept {
+            batch.traces.push((trace, kept));
+        }
     }
 }
 
 impl OpenRequest {
+    /// Its trace as far as it is known.
+    fn trace(&self) -> Option<Trace> {
+        let root = self.tree.first()?;
+        Some(Trace {
+            id: Trace::id_for(root.id, root.start_ns, root.pid),
+            request_id: self.request_id,
+            error: self.failed || self.panicked,
+            spans: self.tree.clone(),
+        })
+    }
+
+    /// Adds the event `e` of record `r` to its span.
+    fn add_event(&mut self, r: &Record, e: &LogEvent) {
+        if let Some(s) = self.tree.iter_mut().find(|s| s.id == r.span) {
+            s.events.push(TraceEvent {
+                time_ns: r.time_ns,
+                level: e.level.to_owned(),
+                target: e.target.clone(),
+                thread: r.thread,
+                fields: e.fields.clone(),
+            });
+        }
+    }
+
     /// Takes what a request row needs from a field of one of its spans or
     /// events (`level` is the event's).
     fn take_field(&mut self, name: &str, value: &FieldValue, level: Option<Level>) {

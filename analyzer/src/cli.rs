@@ -2,6 +2,7 @@
 //! turns them into a command's options and runs it.
 
 use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -10,7 +11,10 @@ use crate::error::Result;
 use crate::ingest::{self, DataPaths};
 use crate::logs::{self, LogFormat, LogsOptions};
 use crate::report::Report;
-use crate::{clear, ring, status, telemetry, time};
+use crate::export::{ExportFormat, ExportOptions};
+use crate::serve::ServeOptions;
+use crate::store::{read_traces, TraceQuery};
+use crate::{clear, export, ring, serve, status, telemetry, time};
 
 /// The data folder, with the ring `--ring` names instead of its own.
 fn data_paths(ring: &RingArg) -> Result<DataPaths> {
@@ -50,6 +54,13 @@ pub enum Command {
     Gc,
     /// Delete everything recorded and stored for this user.
     Clear(ClearArgs),
+    /// Print the span trees of the requests the store kept (and of those
+    /// still open), newest last.
+    Traces(TracesArgs),
+    /// Write traces, metrics or logs in a format other tools read.
+    Export(ExportArgs),
+    /// Serve /metrics (Prometheus/OpenMetrics) and /healthz over HTTP.
+    Serve(ServeArgs),
     /// The choice about sharing anonymous aggregates (off unless turned
     /// on; nothing is ever sent), and what would be shared.
     Telemetry(TelemetryArgs),
@@ -98,6 +109,69 @@ pub struct ReportArgs {
     /// Report on the store as it is, without ingesting first.
     #[arg(long)]
     pub no_ingest: bool,
+    #[command(flatten)]
+    pub ring: RingArg,
+}
+
+/// `caro-analyze traces`.
+#[derive(Debug, clap::Args)]
+pub struct TracesArgs {
+    /// Only requests that took at least this long (`500ms`, `2s`).
+    #[arg(long, value_name = "DURATION")]
+    pub slow: Option<humantime::Duration>,
+    /// Only requests with an error or a panic.
+    #[arg(long)]
+    pub errors: bool,
+    /// The newest N traces.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub last: u64,
+    /// Print one JSON object per line, each span with its children.
+    #[arg(long)]
+    pub json: bool,
+    /// Use the store as it is, without ingesting first.
+    #[arg(long)]
+    pub no_ingest: bool,
+    #[command(flatten)]
+    pub ring: RingArg,
+}
+
+/// `caro-analyze export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// What to write.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Only what happened since then: an RFC 3339 time, or a duration
+    /// back from now (`2d`, `12h`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Write to FILE (mode 0600) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// POST the OTLP export to a collector's OTLP/HTTP endpoint
+    /// (`http://localhost:4318`) instead of writing it.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Use the store as it is, without ingesting first.
+    #[arg(long)]
+    pub no_ingest: bool,
+    #[command(flatten)]
+    pub ring: RingArg,
+}
+
+/// `caro-analyze serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9090", value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+    /// Allow an address other than loopback: other machines could then
+    /// read the metrics.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Ingest on this interval (`30s`) instead of before every scrape.
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<humantime::Duration>,
     #[command(flatten)]
     pub ring: RingArg,
 }
@@ -198,6 +272,95 @@ pub fn run(args: &Args) -> Result<()> {
             } else {
                 r.write_text(&mut out, crate::report::color_wanted())?;
             }
+        }
+        Command::Traces(a) => {
+            let paths = data_paths(&a.ring)?;
+            let mut store = paths.open_store()?;
+            if !a.no_ingest && paths.ring.exists() {
+                ingest::ingest(&mut store, &paths, time::now_ns()?, true)?;
+            }
+            let q = TraceQuery {
+                min_ns: a.slow.map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64),
+                errors: a.errors,
+                last: Some(a.last),
+                ..TraceQuery::default()
+            };
+            let mut traces: Vec<_> = read_traces(&store, &q)?
+                .into_iter()
+                .map(|(t, k)| (t, Some(k)))
+                .collect();
+            // Open requests are unfinished so far: shown, never as slow.
+            if a.slow.is_none() {
+                let open = ingest::open_traces(&store)?;
+                traces.extend(
+                    open.into_iter()
+                        .filter(|t| !a.errors || t.error)
+                        .map(|t| (t, None)),
+                );
+                traces.sort_by_key(|(t, _)| t.root().start_ns);
+                let excess = traces.len().saturating_sub(a.last as usize);
+                traces.drain(..excess);
+            }
+            for (n, (t, kept)) in traces.iter().enumerate() {
+                if a.json {
+                    serde_json::to_writer(&mut out, &t.to_json(*kept)).map_err(io::Error::from)?;
+                    writeln!(out)?;
+                } else {
+                    if n > 0 {
+                        writeln!(out)?;
+                    }
+                    t.write_text(&mut out, *kept)?;
+                }
+            }
+            if traces.is_empty() && !a.json {
+                writeln!(err, "no traces match")?;
+            }
+        }
+        Command::Export(a) => {
+            let paths = data_paths(&a.ring)?;
+            let now = time::now_ns()?;
+            if a.endpoint.is_some() && a.format != ExportFormat::Otlp {
+                return Err(crate::Error::BadSetting {
+                    name: "--endpoint".to_owned(),
+                    value: a.endpoint.clone().unwrap_or_default(),
+                    expected: "--format otlp with it".to_owned(),
+                });
+            }
+            let opts = ExportOptions {
+                format: a.format,
+                since_ns: a.since.as_deref().map(|s| export::parse_since(s, now)).transpose()?,
+                endpoint: a.endpoint.clone(),
+            };
+            let mut store = paths.open_store()?;
+            if !a.no_ingest && paths.ring.exists() {
+                ingest::ingest(&mut store, &paths, now, true)?;
+            }
+            let what = match &a.output {
+                None => export::run(&store, &paths, &opts, now, &mut out)?,
+                Some(file) => {
+                    let mut bytes = Vec::new();
+                    let what = export::run(&store, &paths, &opts, now, &mut bytes)?;
+                    ingest::write_atomically(file, &bytes)?;
+                    format!("{what} written to {}", caro_recorder::paths::shown(file))
+                }
+            };
+            writeln!(err, "exported {what}")?;
+        }
+        Command::Serve(a) => {
+            let paths = data_paths(&a.ring)?;
+            if !a.listen.ip().is_loopback() && !a.allow_remote {
+                return Err(crate::Error::BadSetting {
+                    name: "--listen".to_owned(),
+                    value: a.listen.to_string(),
+                    expected: "a loopback address (pass --allow-remote to listen on others)"
+                        .to_owned(),
+                });
+            }
+            let opts = ServeOptions {
+                listen: a.listen,
+                interval: a.interval.map(Into::into),
+            };
+            serve::run(&paths, &opts, &mut err)?;
         }
         Command::Gc => {
             let paths = DataPaths::default_dir()?;

@@ -48,6 +48,13 @@ pub enum Error {
     /// `CARO_NOW` is not an RFC 3339 time.
     #[error("CARO_NOW is {value:?}, expected an RFC 3339 time such as 2026-01-15T14:32:15Z")]
     BadNow { value: String },
+    /// An environment variable or option holds something unusable.
+    #[error("{name} is {value:?}, expected {expected}")]
+    BadSetting {
+        name: String,
+        value: String,
+        expected: String,
+    },
     /// Another process holds the store's write lock for too long.
     #[error(
         "{} is locked by another process (an ingest still running?); try again",
@@ -90,6 +97,12 @@ pub enum Error {
         "clear deletes everything listed above; pass --yes to confirm (stdin is not a terminal)"
     )]
     ClearNeedsYes,
+    /// A collector did not take what was sent to it.
+    #[error("cannot send to {url}: {why}")]
+    Send { url: String, why: String },
+    /// `serve` could not listen where it was asked to.
+    #[error("cannot listen on {addr}: {why}")]
+    Listen { addr: String, why: String },
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[source] io::Error),

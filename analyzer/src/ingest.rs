@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::scrub;
 use crate::store::{RecorderCounts, Store, Writer};
 use crate::time::{self, DAY_NS};
+use crate::trace::{SamplingPolicy, Trace};
 
 /// telemetry.log days are kept this long.
 pub const LOG_RETENTION_DAYS: u64 = 7;
@@ -115,7 +116,10 @@ pub fn ingest(
             same_instant.sort_unstable_by_key(|r| (instant_rank(r.kind), r.lane, r.seq));
         }
     }
-    let mut batch = Batch::default();
+    let mut batch = Batch {
+        policy: SamplingPolicy::from_env()?,
+        ..Batch::default()
+    };
     let mut bar = Progress::new(progress, decoded.records.len() as u64);
     for (i, r) in decoded.records.iter().enumerate() {
         assembly.fold(r, &decoded.dictionary, &mut batch);
@@ -247,12 +251,20 @@ fn read_new(
 }
 
 fn read_meta<T: for<'de> Deserialize<'de>>(w: &Writer<'_>, key: &str) -> Result<Option<T>> {
-    match w.meta(key)? {
+    parse_meta(w.path(), key, w.meta(key)?)
+}
+
+fn parse_meta<T: for<'de> Deserialize<'de>>(
+    store: &Path,
+    key: &str,
+    value: Option<String>,
+) -> Result<Option<T>> {
+    match value {
         None => Ok(None),
         Some(v) => serde_json::from_str(&v)
             .map(Some)
             .map_err(|e| Error::NotAStore {
-                path: w.path().to_owned(),
+                path: store.to_owned(),
                 why: format!("its {key} cannot be read: {e}"),
             }),
     }
@@ -280,7 +292,7 @@ fn snapshot(paths: &DataPaths, bytes: &[u8], time_ns: u64, thread: u32) -> Resul
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so the
 /// file is either whole or absent; mode 0600.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let err = |source| Error::Write {
         path: path.to_owned(),
         source,
@@ -419,6 +431,13 @@ impl TelemetryLog {
         write_meta(w, "log_day", &self.day)?;
         write_meta(w, "log_len", &self.len)
     }
+}
+
+/// The traces of the requests still open as of the last ingest.
+pub fn open_traces(store: &Store) -> Result<Vec<Trace>> {
+    let assembly: Option<Assembly> =
+        parse_meta(&store.path, "assembly", store.meta("assembly")?)?;
+    Ok(assembly.map(|a| a.open_traces()).unwrap_or_default())
 }
 
 /// The archived days of telemetry.log, oldest first.

@@ -26,9 +26,10 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use crate::assemble::{Batch, HistKind};
 use crate::error::{Error, Result};
 use crate::time::{self, DAY_NS};
+use crate::trace::{Kept, Trace};
 
 /// The store's schema version (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// `PRAGMA application_id`: "caro".
 pub const APPLICATION_ID: i64 = 0x6361_726f;
 /// Rows and histograms are kept this many days.
@@ -103,6 +104,21 @@ CREATE TABLE recorder (
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 ";
 
+/// What version 2 added to version 1: the sampled traces, whole, as
+/// zstd-compressed JSON ([`Trace`]), with what `traces` filters on.
+const SCHEMA_2: &str = "
+CREATE TABLE traces (
+    trace_id TEXT PRIMARY KEY,
+    timestamp INTEGER NOT NULL,
+    start_ns INTEGER NOT NULL,
+    latency_ms REAL,
+    error INTEGER NOT NULL,
+    kept TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX traces_by_time ON traces(timestamp);
+";
+
 /// The store, open.
 #[derive(Debug)]
 pub struct Store {
@@ -173,6 +189,13 @@ impl Store {
             match (app, version) {
                 (0, 0) if tables == 0 => Ok(false),
                 (APPLICATION_ID, SCHEMA_VERSION) => Ok(true),
+                (APPLICATION_ID, 1) => {
+                    conn.execute_batch(SCHEMA_2)
+                        .map_err(|e| classify(&path, e))?;
+                    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+                        .map_err(|e| classify(&path, e))?;
+                    Ok(true)
+                }
                 (APPLICATION_ID, v) if v > SCHEMA_VERSION => Err(Error::NewerStore {
                     path: path.clone(),
                     version: v,
@@ -195,6 +218,7 @@ impl Store {
             .map_err(|e| classify(&path, e))?;
         if !check(&tx)? {
             tx.execute_batch(SCHEMA).map_err(|e| classify(&path, e))?;
+            tx.execute_batch(SCHEMA_2).map_err(|e| classify(&path, e))?;
             tx.pragma_update(None, "application_id", APPLICATION_ID)
                 .map_err(|e| classify(&path, e))?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -443,6 +467,29 @@ impl Writer<'_> {
                 ])
                 .map_err(&err)?;
         }
+        let mut add_trace = self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO traces (trace_id, timestamp, start_ns, latency_ms, error, kept, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(&err)?;
+        for (t, kept) in &batch.traces {
+            let json = serde_json::to_vec(t).unwrap_or_default();
+            let body = zstd::bulk::compress(&json, 3)
+                .map_err(|e| self.corrupt(format!("a trace cannot be compressed: {e}")))?;
+            add_trace
+                .execute(params![
+                    t.id_hex(),
+                    (t.root().start_ns / 1_000_000_000) as i64,
+                    t.root().start_ns as i64,
+                    t.duration_ns().map(|d| d as f64 / 1e6),
+                    t.error,
+                    kept.name(),
+                    body
+                ])
+                .map_err(&err)?;
+        }
         let mut add_panic = self
             .tx
             .prepare_cached(
@@ -494,7 +541,7 @@ impl Writer<'_> {
         // A day goes when all of it is older than the limit.
         let first_day = time::day(cutoff_ns);
         let mut n = 0;
-        for table in ["events", "processes", "panics"] {
+        for table in ["events", "processes", "panics", "traces"] {
             n += self
                 .tx
                 .execute(
@@ -631,6 +678,61 @@ pub fn merged_histograms(
             _ => out.push((key, h)),
         }
     }
+    Ok(out)
+}
+
+/// Which stored traces to read.
+#[derive(Clone, Debug, Default)]
+pub struct TraceQuery {
+    /// Started at or after this time.
+    pub since_ns: Option<u64>,
+    /// Took at least this long (unfinished traces never match).
+    pub min_ns: Option<u64>,
+    /// Only traces with an error.
+    pub errors: bool,
+    /// Only the newest N.
+    pub last: Option<u64>,
+}
+
+/// The stored traces `q` asks for, oldest first, with why each was kept.
+pub fn read_traces(store: &Store, q: &TraceQuery) -> Result<Vec<(Trace, Kept)>> {
+    let err = |e| classify(&store.path, e);
+    let mut stmt = store
+        .conn
+        .prepare(
+            "SELECT body, kept FROM traces
+             WHERE start_ns >= ?1 AND (?2 IS NULL OR latency_ms >= ?2) AND (NOT ?3 OR error)
+             ORDER BY start_ns DESC, trace_id LIMIT ?4",
+        )
+        .map_err(err)?;
+    let mut rows = stmt
+        .query(params![
+            q.since_ns.unwrap_or(0) as i64,
+            q.min_ns.map(|ns| ns as f64 / 1e6),
+            q.errors,
+            q.last.map_or(-1, |n| n.min(i64::MAX as u64) as i64),
+        ])
+        .map_err(err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(err)? {
+        let body: Vec<u8> = row.get(0).map_err(err)?;
+        let kept: String = row.get(1).map_err(err)?;
+        let corrupt = |why: String| Error::NotAStore {
+            path: store.path.clone(),
+            why,
+        };
+        let json = zstd::stream::decode_all(&body[..])
+            .map_err(|e| corrupt(format!("a stored trace cannot be read: {e}")))?;
+        let trace: Trace = serde_json::from_slice(&json)
+            .map_err(|e| corrupt(format!("a stored trace cannot be read: {e}")))?;
+        if trace.spans.is_empty() {
+            return Err(corrupt("a stored trace has no spans".to_owned()));
+        }
+        let kept = Kept::from_name(&kept)
+            .ok_or_else(|| corrupt(format!("a stored trace was kept for {kept:?}")))?;
+        out.push((trace, kept));
+    }
+    out.reverse();
     Ok(out)
 }
 
