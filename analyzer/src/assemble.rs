@@ -20,7 +20,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Field, FieldValue, LogEvent, SpanView, Spans};
-use crate::trace::{Kept, SamplingPolicy, Trace, TraceEvent, TraceSpan};
+use crate::trace::{Kept, SamplingPolicy, Trace, TraceEvent, TraceSpan, MAX_EVENTS, MAX_SPANS};
 use crate::{json, time};
 
 /// Histogram values are microseconds: spans and requests from their
@@ -193,6 +193,9 @@ struct OpenRequest {
     spans: Vec<(String, u64, u64)>,
     /// Its spans and their events, the root first.
     tree: Vec<TraceSpan>,
+    /// Events in `tree`, and spans and events left out of it.
+    events: usize,
+    left_out: u64,
 }
 
 /// The spans and requests still open between ingests. Ordered maps, so
@@ -300,26 +303,8 @@ impl Assembly {
             for (name, value) in &fields {
                 req.take_field(name, value, None);
             }
-            // A thread of a process that recorded no start (a worker)
-            // belongs to the process of the span it works for.
-            let pid = self.pids.get(&r.thread).copied().unwrap_or_else(|| {
-                req.tree
-                    .iter()
-                    .find(|s| s.id == r.parent)
-                    .map_or(r.thread, |p| p.pid)
-            });
-            req.tree.push(TraceSpan {
-                id: r.span,
-                parent: r.parent,
-                name: name.clone(),
-                target,
-                pid,
-                thread: r.thread,
-                start_ns: r.time_ns,
-                end_ns: None,
-                fields: fields.clone(),
-                events: Vec::new(),
-            });
+            let pid = self.pids.get(&r.thread).copied();
+            req.add_span(r, pid, &name, target, &fields);
         }
         self.spans.insert(
             r.span,
@@ -385,13 +370,15 @@ impl Assembly {
             for (name, value) in e.other_fields() {
                 req.take_field(name, value, level);
             }
-            req.add_event(r, &e);
         }
         for (name, value) in e.other_fields() {
             metric(batch, day, r.time_ns, name, value);
         }
         // Writing to a Vec cannot fail.
         let _ = json::write_event(&mut batch.log_lines, &e);
+        if let Some(req) = self.requests.get_mut(&root) {
+            req.add_event(r, e);
+        }
     }
 
     fn panic(&mut self, r: &Record, dict: &Dictionary, batch: &mut Batch) {
@@ -415,9 +402,11 @@ impl Assembly {
         let root = self.spans.get(&r.span).map_or(0, |s| s.root);
         if let Some(req) = self.requests.get_mut(&root) {
             req.panicked = true;
-            req.add_event(r, &e);
         }
         let _ = json::write_event(&mut batch.log_lines, &e);
+        if let Some(req) = self.requests.get_mut(&root) {
+            req.add_event(r, e);
+        }
     }
 
     /// The EVENT or PANIC record `r` as a log event, its span as the open
@@ -458,7 +447,10 @@ impl Assembly {
 
     /// The traces of the requests still open, unfinished so far.
     pub fn open_traces(&self) -> Vec<Trace> {
-        self.requests.values().filter_map(OpenRequest::trace).collect()
+        self.requests
+            .values()
+            .filter_map(OpenRequest::trace)
+            .collect()
     }
 
     /// Counts the finished (or given up) request's trace on its day, and
@@ -486,19 +478,58 @@ impl OpenRequest {
             request_id: self.request_id,
             error: self.failed || self.panicked,
             spans: self.tree.clone(),
+            left_out: self.left_out,
         })
     }
 
+    /// Adds the span that record `r` opens to the tree, unless the tree is
+    /// full or its parent was left out. `pid` is its thread's process, if
+    /// known.
+    fn add_span(
+        &mut self,
+        r: &Record,
+        pid: Option<u32>,
+        name: &str,
+        target: String,
+        fields: &[Field],
+    ) {
+        let parent = self.tree.iter().find(|s| s.id == r.parent);
+        if self.tree.len() >= MAX_SPANS || (r.parent != 0 && parent.is_none()) {
+            self.left_out += 1;
+            return;
+        }
+        // A thread of a process that recorded no start (a worker) belongs
+        // to the process of the span it works for.
+        let pid = pid.unwrap_or_else(|| parent.map_or(r.thread, |p| p.pid));
+        self.tree.push(TraceSpan {
+            id: r.span,
+            parent: r.parent,
+            name: name.to_owned(),
+            target,
+            pid,
+            thread: r.thread,
+            start_ns: r.time_ns,
+            end_ns: None,
+            fields: fields.to_vec(),
+            events: Vec::new(),
+        });
+    }
+
     /// Adds the event `e` of record `r` to its span.
-    fn add_event(&mut self, r: &Record, e: &LogEvent) {
-        if let Some(s) = self.tree.iter_mut().find(|s| s.id == r.span) {
-            s.events.push(TraceEvent {
-                time_ns: r.time_ns,
-                level: e.level.to_owned(),
-                target: e.target.clone(),
-                thread: r.thread,
-                fields: e.fields.clone(),
-            });
+    fn add_event(&mut self, r: &Record, e: LogEvent) {
+        let span = self.tree.iter_mut().find(|s| s.id == r.span);
+        match span {
+            Some(s) if self.events < MAX_EVENTS => {
+                self.events += 1;
+                s.events.push(TraceEvent {
+                    time_ns: r.time_ns,
+                    level: e.level.to_owned(),
+                    target: e.target,
+                    thread: r.thread,
+                    fields: e.fields,
+                });
+            }
+            _ => self.left_out += 1,
         }
     }
 
@@ -610,5 +641,52 @@ fn metric(batch: &mut Batch, day: i64, time_ns: u64, name: &str, value: &FieldVa
             (x * 1e9) as u64,
         ),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: RecordKind, time_ns: u64, span: u32, parent: u32) -> Record {
+        Record {
+            lane: 0,
+            seq: 0,
+            time_ns,
+            thread: 7,
+            kind,
+            callsite: 0,
+            span,
+            parent,
+            truncated: false,
+            values: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_request_that_loops_keeps_a_bounded_trace_and_counts_the_rest() {
+        let dict = Dictionary::default();
+        let mut a = Assembly::default();
+        let mut batch = Batch::default();
+        let mut fold = |r: Record| a.fold(&r, &dict, &mut batch);
+        fold(record(RecordKind::SpanNew, 1, 1, 0));
+        for i in 0..MAX_EVENTS as u32 + 10 {
+            fold(record(RecordKind::Event, 2, 1, 0));
+            fold(record(RecordKind::SpanNew, 3, 100 + i, 1));
+            fold(record(RecordKind::SpanClose, 4, 100 + i, 0));
+        }
+        // A child of a span left out is left out too.
+        fold(record(RecordKind::SpanNew, 5, 60_000, 1));
+        fold(record(RecordKind::SpanNew, 5, 50_000, 60_000));
+        fold(record(RecordKind::SpanClose, 6, 50_000, 0));
+        fold(record(RecordKind::SpanClose, 6, 60_000, 0));
+        fold(record(RecordKind::SpanClose, 6, 1, 0));
+        assert_eq!(batch.requests.len(), 1, "the request is counted whole");
+        let (trace, kept) = &batch.traces[0];
+        assert_eq!(*kept, Kept::FirstOfDay);
+        assert_eq!(trace.spans.len(), MAX_SPANS);
+        assert_eq!(trace.spans[0].events.len(), MAX_EVENTS);
+        assert_eq!(trace.left_out, 10 + 11 + 2);
+        assert!(!trace.unfinished());
     }
 }

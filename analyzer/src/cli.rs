@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::error::Result;
+use crate::export::{ExportFormat, ExportOptions};
 use crate::ingest::{self, DataPaths};
 use crate::logs::{self, LogFormat, LogsOptions};
 use crate::report::Report;
-use crate::export::{ExportFormat, ExportOptions};
 use crate::serve::ServeOptions;
 use crate::store::{read_traces, TraceQuery};
 use crate::{clear, export, ring, serve, status, telemetry, time};
@@ -280,7 +280,9 @@ pub fn run(args: &Args) -> Result<()> {
                 ingest::ingest(&mut store, &paths, time::now_ns()?, true)?;
             }
             let q = TraceQuery {
-                min_ns: a.slow.map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64),
+                min_ns: a
+                    .slow
+                    .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64),
                 errors: a.errors,
                 last: Some(a.last),
                 ..TraceQuery::default()
@@ -328,7 +330,11 @@ pub fn run(args: &Args) -> Result<()> {
             }
             let opts = ExportOptions {
                 format: a.format,
-                since_ns: a.since.as_deref().map(|s| export::parse_since(s, now)).transpose()?,
+                since_ns: a
+                    .since
+                    .as_deref()
+                    .map(|s| export::parse_since(s, now))
+                    .transpose()?,
                 endpoint: a.endpoint.clone(),
             };
             let mut store = paths.open_store()?;

@@ -7,7 +7,9 @@
 //! - `folded`: folded stacks (`process_query;generate_command;load_model
 //!   1800000`) weighted by self time in microseconds, summed over the
 //!   traces, for inferno or flamegraph.pl.
-//! - `prometheus`: the OpenMetrics text exposition of caro's metrics.
+//! - `prometheus`: caro's metrics in the Prometheus text format (0.0.4,
+//!   what `promtool check metrics` reads); `serve` gives OpenMetrics to
+//!   scrapers that ask for it.
 //! - `otlp`: OTLP/JSON, one `ExportTraceServiceRequest` line then one
 //!   `ExportMetricsServiceRequest` line (what a collector's `otlpjsonfile`
 //!   receiver reads), or POSTed to a collector with `--endpoint`.
@@ -64,7 +66,10 @@ pub fn run(
             since_ns: opts.since_ns,
             ..TraceQuery::default()
         };
-        Ok(read_traces(store, &q)?.into_iter().map(|(t, _)| t).collect())
+        Ok(read_traces(store, &q)?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect())
     };
     let version = store.meta(crate::ingest::CARO_VERSION)?;
     match opts.format {
@@ -89,7 +94,10 @@ pub fn run(
             match &opts.endpoint {
                 Some(url) => {
                     otlp::post(url, &t, &m)?;
-                    Ok(format!("{} traces and caro's metrics sent to {url}", traces.len()))
+                    Ok(format!(
+                        "{} traces and caro's metrics sent to {url}",
+                        traces.len()
+                    ))
                 }
                 None => {
                     for request in [&t, &m] {
@@ -111,7 +119,11 @@ pub fn run(
 /// first trace's start (`otherData.start` says when that was).
 pub fn write_chrome(traces: &[Trace], out: &mut dyn Write) -> io::Result<()> {
     let t0 = traces.iter().map(|t| t.root().start_ns).min().unwrap_or(0);
-    let us = |ns: u64| ns.saturating_sub(t0) as f64 / 1000.0;
+    // Whole microseconds, each end rounded down on its own: a reader's
+    // `ts + dur` is then exact, so a child that ends with its parent stays
+    // inside it, and a span that ends as the next starts does not overlap
+    // it (fractions summed in floating point do; DevTools then drops them).
+    let us = |ns: u64| ns.saturating_sub(t0) / 1000;
     let mut events = Vec::new();
     let mut tracks = BTreeMap::new();
     for t in traces {
@@ -127,7 +139,7 @@ pub fn write_chrome(traces: &[Trace], out: &mut dyn Write) -> io::Result<()> {
                 "cat": s.target,
                 "ph": "X",
                 "ts": us(s.start_ns),
-                "dur": t.end_or_last_ns(i).saturating_sub(s.start_ns) as f64 / 1000.0,
+                "dur": us(t.end_or_last_ns(i)).saturating_sub(us(s.start_ns)),
                 "pid": s.pid,
                 "tid": s.thread,
                 "args": args,
@@ -155,12 +167,16 @@ pub fn write_chrome(traces: &[Trace], out: &mut dyn Write) -> io::Result<()> {
     let mut last_pid = None;
     for &(pid, tid) in tracks.keys() {
         if last_pid != Some(pid) {
-            named.push(json!({"name": "process_name", "ph": "M", "pid": pid, "tid": pid,
-                "args": {"name": format!("caro {pid}")}}));
+            named.push(
+                json!({"name": "process_name", "ph": "M", "pid": pid, "tid": pid,
+                "args": {"name": format!("caro {pid}")}}),
+            );
             last_pid = Some(pid);
         }
-        named.push(json!({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid,
-            "args": {"name": format!("thread {tid}")}}));
+        named.push(
+            json!({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid,
+            "args": {"name": format!("thread {tid}")}}),
+        );
     }
     named.extend(events);
     let doc = json!({

@@ -435,8 +435,7 @@ impl TelemetryLog {
 
 /// The traces of the requests still open as of the last ingest.
 pub fn open_traces(store: &Store) -> Result<Vec<Trace>> {
-    let assembly: Option<Assembly> =
-        parse_meta(&store.path, "assembly", store.meta("assembly")?)?;
+    let assembly: Option<Assembly> = parse_meta(&store.path, "assembly", store.meta("assembly")?)?;
     Ok(assembly.map(|a| a.open_traces()).unwrap_or_default())
 }
 

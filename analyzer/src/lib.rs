@@ -15,6 +15,18 @@
 //! - `caro-analyze report [--days N] [--json] [--no-ingest]` ingests, then
 //!   reports on the last N days (default 7); the JSON schema is in
 //!   [`report`].
+//! - `caro-analyze traces [--slow DURATION] [--errors] [--last N] [--json]`
+//!   ingests, then prints the span trees of the requests the store kept
+//!   (tail-based sampling: every failed, slow or unfinished request, the
+//!   first 1,000 of each day, 10 % of the rest; see [`trace`]) and of
+//!   those still open, with durations, self time, events and the
+//!   bottleneck.
+//! - `caro-analyze export --format chrome|folded|prometheus|otlp|jsonl
+//!   [--since WHEN] [-o FILE] [--endpoint URL]` writes the store's traces,
+//!   metrics or log lines for Perfetto, flame graphs, Prometheus, an
+//!   OpenTelemetry collector or jq; see [`export`].
+//! - `caro-analyze serve [--listen ADDR] [--interval DURATION]` serves
+//!   `/metrics` and `/healthz` for a Prometheus server; see [`serve`].
 //! - `caro-analyze status [--json] [--ring FILE]` summarises the ring
 //!   (capacity, records, writers, losses, dictionary) and the store.
 //! - `caro-analyze gc` applies retention: 30 days for the store, 7 for
@@ -29,16 +41,21 @@
 //! command keeps or prints it; `PRIVACY.md` says what is kept, where, and
 //! for how long.
 //!
+//! `CARO_TRACE_SLOW_MS` (1000), `CARO_TRACE_FIRST_PER_DAY` (1000) and
+//! `CARO_TRACE_SAMPLE_RATE` (0.1) set which traces an ingest keeps.
 //! `CARO_NOW` (RFC 3339) sets the analyzer's clock, for tests that play
 //! weeks. Failures print one line, `caro-analyze: error: …`, and exit with
 //! 2; a closed stdout (`| head`) ends the command quietly with 0.
 //!
 //! The binary is thin: [`cli`] parses the arguments, [`ring`] loads the
 //! file, [`event`] turns records into log events that [`json`] and
-//! [`pretty`] render, [`assemble`] rebuilds requests from span trees,
+//! [`pretty`] render, [`assemble`] rebuilds requests and their [`trace`]s
+//! from span trees,
 //! [`scrub`] cleans every string as it is read, [`store`] keeps the
-//! aggregates, and [`logs`], [`follow`], [`ingest`], [`report`],
-//! [`status`], [`clear`] and [`telemetry`] run the commands.
+//! aggregates, [`metrics`] reads caro's metrics out of it for
+//! [`exposition`] and [`otlp`], and [`logs`], [`follow`], [`ingest`],
+//! [`report`], [`export`], [`serve`], [`status`], [`clear`] and
+//! [`telemetry`] run the commands.
 //!
 //! ```
 //! use caro_analyze::ingest::{ingest, DataPaths};

@@ -474,9 +474,17 @@ impl Writer<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .map_err(&err)?;
+        // One compressor for all: a new one per trace costs more than
+        // compressing it.
+        let mut compressor = zstd::bulk::Compressor::new(1)
+            .map_err(|e| self.corrupt(format!("traces cannot be compressed: {e}")))?;
+        let mut json = Vec::new();
         for (t, kept) in &batch.traces {
-            let json = serde_json::to_vec(t).unwrap_or_default();
-            let body = zstd::bulk::compress(&json, 3)
+            json.clear();
+            // Plain data serializes without fail.
+            let _ = serde_json::to_writer(&mut json, t);
+            let body = compressor
+                .compress(&json)
                 .map_err(|e| self.corrupt(format!("a trace cannot be compressed: {e}")))?;
             add_trace
                 .execute(params![
@@ -909,7 +917,32 @@ mod tests {
             .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
         let err = Store::open(&path).unwrap_err();
-        assert!(matches!(err, Error::NewerStore { version: 2, .. }), "{err}");
+        assert!(matches!(err, Error::NewerStore { version: 3, .. }), "{err}");
         assert!(err.to_string().contains("upgrade caro-analyze"));
+    }
+
+    #[test]
+    fn a_store_of_schema_1_gains_the_traces_table_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE traces;
+             INSERT INTO meta (key, value) VALUES ('cursor', '{}');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.meta("cursor").unwrap().as_deref(), Some("{}"));
+        let version: i64 = store
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(read_traces(&store, &TraceQuery::default())
+            .unwrap()
+            .is_empty());
     }
 }

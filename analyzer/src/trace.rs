@@ -27,7 +27,16 @@ pub struct Trace {
     pub error: bool,
     /// The root first, then the others in the order they started.
     pub spans: Vec<TraceSpan>,
+    /// Spans and events left out past [`MAX_SPANS`] and [`MAX_EVENTS`].
+    #[serde(default)]
+    pub left_out: u64,
 }
+
+/// A trace keeps at most this many spans and events: a request that loops
+/// over a span or an event a million times still makes a readable trace.
+pub const MAX_SPANS: usize = 2000;
+/// See [`MAX_SPANS`].
+pub const MAX_EVENTS: usize = 2000;
 
 /// A span of a trace.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -144,10 +153,15 @@ impl Trace {
 
     /// Time in the span at `i` not spent in its children.
     pub fn self_ns(&self, i: usize) -> u64 {
-        let own = self.end_or_last_ns(i).saturating_sub(self.spans[i].start_ns);
+        let own = self
+            .end_or_last_ns(i)
+            .saturating_sub(self.spans[i].start_ns);
         let children: u64 = self
             .children(i)
-            .map(|c| self.end_or_last_ns(c).saturating_sub(self.spans[c].start_ns))
+            .map(|c| {
+                self.end_or_last_ns(c)
+                    .saturating_sub(self.spans[c].start_ns)
+            })
             .sum();
         own.saturating_sub(children)
     }
@@ -183,12 +197,10 @@ impl Trace {
         obj.insert("trace_id".into(), self.id_hex().into());
         obj.insert("request_id".into(), json!(self.request_id));
         obj.insert("start".into(), time::rfc3339(self.root().start_ns).into());
-        obj.insert(
-            "duration_ms".into(),
-            json!(self.duration_ns().map(ms)),
-        );
+        obj.insert("duration_ms".into(), json!(self.duration_ns().map(ms)));
         obj.insert("error".into(), self.error.into());
         obj.insert("unfinished".into(), self.unfinished().into());
+        obj.insert("left_out".into(), self.left_out.into());
         if let Some(k) = kept {
             obj.insert("kept".into(), k.name().into());
         }
@@ -244,6 +256,9 @@ impl Trace {
         }
         if self.unfinished() {
             head += ", unfinished";
+        }
+        if self.left_out > 0 {
+            head += &format!(", {} spans and events left out", self.left_out);
         }
         if let Some(k) = kept {
             head += &format!(" (kept: {})", k.name());
@@ -515,6 +530,7 @@ mod tests {
             id: Trace::id_for(1, 0, 7),
             request_id: Some(3),
             error: false,
+            left_out: 0,
             spans: vec![
                 span(1, 0, "process_query", 0, Some(2500 * ms)),
                 span(2, 1, "select_backend", 0, Some(100 * ms)),
@@ -573,6 +589,7 @@ mod tests {
             id: Trace::id_for(id, u64::from(id) * 1000, 9),
             request_id: None,
             error: false,
+            left_out: 0,
             spans: vec![span(id, 0, "process_query", 0, Some(1000))],
         };
         assert_eq!(p.decide(&fast(1), 999), Some(Kept::FirstOfDay));
@@ -581,8 +598,12 @@ mod tests {
             .count();
         assert!((1800..2200).contains(&kept), "{kept} of 20000 kept at 10 %");
         assert_eq!(
-            (1..=100).map(|id| p.decide(&fast(id), 1000)).collect::<Vec<_>>(),
-            (1..=100).map(|id| p.decide(&fast(id), 1000)).collect::<Vec<_>>(),
+            (1..=100)
+                .map(|id| p.decide(&fast(id), 1000))
+                .collect::<Vec<_>>(),
+            (1..=100)
+                .map(|id| p.decide(&fast(id), 1000))
+                .collect::<Vec<_>>(),
             "deterministic"
         );
     }

@@ -139,6 +139,9 @@ struct Truth {
     span_ns: BTreeMap<String, Vec<u64>>,
     /// (request id, level, message) of every event emitted.
     events: Vec<(u64, &'static str, &'static str)>,
+    /// The span tree of each slow request, by request id: its spans as
+    /// (name, depth, start, duration), in the order they started.
+    slow_trees: BTreeMap<u64, Vec<(&'static str, u32, u64, u64)>>,
 }
 
 /// When the simulated clocks start, Unix nanoseconds.
@@ -147,8 +150,11 @@ static START_NS: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     /// This thread's simulated time; 0 until the thread starts its clock.
     static NOW_NS: Cell<u64> = const { Cell::new(0) };
-    /// Durations of the spans closed on this thread since the last drain.
-    static CLOSED: RefCell<Vec<(&'static str, u64)>> = const { RefCell::new(Vec::new()) };
+    /// (name, depth, start, duration) of the spans closed on this thread
+    /// since the last drain.
+    static CLOSED: RefCell<Vec<(&'static str, u32, u64, u64)>> = const { RefCell::new(Vec::new()) };
+    /// How many timed spans are open on this thread.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 /// The recorder's clock: this thread's simulated time.
@@ -173,6 +179,7 @@ fn parse_start(s: &str) -> Result<u64, String> {
 /// An entered span that notes its simulated duration when it closes.
 struct Timed {
     name: &'static str,
+    depth: u32,
     start_ns: u64,
     _span: tracing::span::EnteredSpan,
 }
@@ -181,6 +188,7 @@ impl Timed {
     fn new(name: &'static str, span: Span) -> Timed {
         Timed {
             name,
+            depth: DEPTH.replace(DEPTH.get() + 1),
             start_ns: sim_now(),
             _span: span.entered(),
         }
@@ -190,7 +198,11 @@ impl Timed {
 impl Drop for Timed {
     fn drop(&mut self) {
         let d = sim_now() - self.start_ns;
-        CLOSED.with(|c| c.borrow_mut().push((self.name, d)));
+        DEPTH.set(self.depth);
+        CLOSED.with(|c| {
+            c.borrow_mut()
+                .push((self.name, self.depth, self.start_ns, d))
+        });
     }
 }
 
@@ -444,10 +456,16 @@ fn main() {
                     *t.requests_per_backend
                         .entry(backend.to_owned())
                         .or_default() += 1;
-                    for (name, ns) in CLOSED.with(|c| std::mem::take(&mut *c.borrow_mut())) {
+                    let closed = CLOSED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+                    for &(name, _, _, ns) in &closed {
                         if name == "process_query" {
                             t.request_ns.entry(backend.to_owned()).or_default().push(ns);
-                            t.slow_requests += u64::from(ns > 1_000_000_000);
+                            if ns > 1_000_000_000 {
+                                t.slow_requests += 1;
+                                let mut tree = closed.clone();
+                                tree.sort_by_key(|&(_, depth, start, _)| (start, depth));
+                                t.slow_trees.insert(id, tree);
+                            }
                         }
                         t.span_ns.entry(name.to_owned()).or_default().push(ns);
                     }
@@ -494,6 +512,12 @@ fn main() {
             "request_ns": t.request_ns,
             "span_ns": t.span_ns,
             "events": events,
+            "slow_trees": t.slow_trees.iter().map(|(id, spans)| {
+                let spans: Vec<_> = spans.iter().map(|(name, depth, start, d)| {
+                    json!({"name": name, "depth": depth, "start_ns": start, "duration_ns": d})
+                }).collect();
+                (id.to_string(), serde_json::Value::from(spans))
+            }).collect::<serde_json::Map<_, _>>(),
         });
         if let Err(e) = std::fs::write(path, serde_json::to_string(&summary).unwrap()) {
             eprintln!("caro_sim: cannot write {}: {e}", path.display());
@@ -525,4 +549,5 @@ fn merge(into: &mut Truth, t: Truth) {
     into.panics += t.panics;
     into.slow_requests += t.slow_requests;
     into.events.extend(t.events);
+    into.slow_trees.extend(t.slow_trees);
 }

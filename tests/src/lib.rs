@@ -44,7 +44,26 @@ pub fn bins() -> &'static Bins {
         }
         .to_owned();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        // What cargo sets for this test, not for a build: a build script
+        // (ring's) reruns when it changes, which would rebuild the
+        // binaries' dependencies for every test binary.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || matches!(
+                    &*key,
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                )
+            {
+                build.env_remove(&*key);
+            }
+        }
+        let status = build
             .args(["build", "--quiet", "--profile", &profile])
             .args(["-p", "caro-recorder", "--example", "caro_sim"])
             .args(["--example", "privacy_probe", "--example", "flood"])

@@ -53,6 +53,13 @@ const COMMANDS: &[&[&str]] = &[
     &["status", "--json"],
     &["telemetry", "preview"],
     &["telemetry", "status"],
+    &["traces", "--last", "100000"],
+    &["traces", "--json", "--last", "100000"],
+    &["export", "--format", "chrome"],
+    &["export", "--format", "folded"],
+    &["export", "--format", "prometheus"],
+    &["export", "--format", "otlp"],
+    &["export", "--format", "jsonl"],
 ];
 
 /// Commands run on each crash snapshot, its path appended.
