@@ -241,12 +241,9 @@ impl Assembly {
                     }
                 }
             }
+            RecordKind::ThreadStart => self.thread_start(r),
             RecordKind::ProcessStart => {
-                if let Some(caro_format::Value::U64(pid)) =
-                    r.values.iter().find(|f| f.field == 0).map(|f| &f.value)
-                {
-                    self.pids.insert(r.thread, *pid as u32);
-                }
+                self.thread_start(r);
                 // Records come oldest first: the last one seen is newest.
                 if let Some(v) = r.values.iter().find(|f| f.field == 1) {
                     if let FieldValue::Str(s) = FieldValue::resolve(&v.value, r.callsite, dict) {
@@ -280,6 +277,16 @@ impl Assembly {
                     wall_us: v(5),
                 });
             }
+        }
+    }
+
+    /// THREAD_START, and PROCESS_START (whose thread is in its process too,
+    /// in rings of v1.0): the process of `r.thread`.
+    fn thread_start(&mut self, r: &Record) {
+        if let Some(caro_format::Value::U64(pid)) =
+            r.values.iter().find(|f| f.field == 0).map(|f| &f.value)
+        {
+            self.pids.insert(r.thread, *pid as u32);
         }
     }
 

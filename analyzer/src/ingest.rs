@@ -186,11 +186,13 @@ pub const CARO_VERSION: &str = "caro_version";
 
 fn instant_rank(kind: RecordKind) -> u8 {
     match kind {
-        RecordKind::ProcessStart | RecordKind::SpanNew => 0,
-        RecordKind::SpanEnter => 1,
-        RecordKind::Event | RecordKind::SpanRecord | RecordKind::Panic => 2,
-        RecordKind::SpanExit => 3,
-        RecordKind::SpanClose | RecordKind::ProcessExit => 4,
+        // The process of a thread before anything the thread did.
+        RecordKind::ProcessStart | RecordKind::ThreadStart => 0,
+        RecordKind::SpanNew => 1,
+        RecordKind::SpanEnter => 2,
+        RecordKind::Event | RecordKind::SpanRecord | RecordKind::Panic => 3,
+        RecordKind::SpanExit => 4,
+        RecordKind::SpanClose | RecordKind::ProcessExit => 5,
     }
 }
 

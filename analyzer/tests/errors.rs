@@ -72,6 +72,7 @@ fn a_newer_major_version() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = RingBuilder::new(T0);
     b.bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    b.bytes[10..12].copy_from_slice(&0u16.to_le_bytes());
     let path = dir.path().join("events.ring");
     b.write_to(&path);
     let err = fails(&path, "v2.0 is newer than this reader");

@@ -66,7 +66,7 @@ fn status_json_numbers_match_the_ring() {
     assert_eq!(s["file_size"], b.bytes.len() as u64);
     assert_eq!(
         (s["version_major"].as_u64(), s["version_minor"].as_u64()),
-        (Some(1), Some(0))
+        (Some(1), Some(1))
     );
     assert_eq!(
         s["capacity"],
@@ -170,7 +170,7 @@ fn status_text_is_an_aligned_table() {
             .unwrap_or_else(|| panic!("no {name:?} row in\n{text}"))
     };
     assert_eq!(value("path"), path.display().to_string());
-    assert_eq!(value("format version"), "1.0");
+    assert_eq!(value("format version"), "1.1");
     assert_eq!(value("capacity"), "32 slots in 2 lanes");
     assert_eq!(value("main lanes"), "1 lane, 16 slots");
     assert_eq!(value("records"), "19");

@@ -24,11 +24,11 @@ C = [0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB,
 EMPTY, WRITING, HEAD, CONT = 0, 1, 2, 3
 KIND_NAMES = {1: "EVENT", 2: "SPAN_NEW", 3: "SPAN_ENTER", 4: "SPAN_EXIT",
               5: "SPAN_CLOSE", 6: "SPAN_RECORD", 7: "PROCESS_START",
-              8: "PROCESS_EXIT", 9: "PANIC"}
+              8: "PROCESS_EXIT", 9: "PANIC", 10: "THREAD_START"}
 POSITIONAL_FIELDS = {7: ["pid", "version"],
                      8: ["pid", "cpu_user_us", "cpu_system_us", "peak_rss_kib",
                          "open_fds", "wall_us"],
-                     9: ["file", "line", "column"]}
+                     9: ["file", "line", "column"], 10: ["pid"]}
 LEVELS = {1: "TRACE", 2: "DEBUG", 3: "INFO", 4: "WARN", 5: "ERROR"}
 DICT_CALLSITE, DICT_STRING = 1, 2
 

@@ -11,7 +11,7 @@ pub const MAGIC: [u8; 8] = *b"CARORING";
 /// Major version: a reader refuses a file with a larger one.
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor version: a reader of an older minor skips what it does not know.
-pub const VERSION_MINOR: u16 = 0;
+pub const VERSION_MINOR: u16 = 1;
 /// Size of the header page.
 pub const HEADER_SIZE: u32 = 4096;
 /// Size of one record slot: a cache line.

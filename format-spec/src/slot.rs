@@ -117,10 +117,13 @@ pub enum RecordKind {
     ProcessStart,
     ProcessExit,
     Panic,
+    /// Since v1.1: a thread's first record (again after a fork) names its
+    /// process, so that readers group threads by process.
+    ThreadStart,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 9] = [
+    pub const ALL: [RecordKind; 10] = [
         RecordKind::Event,
         RecordKind::SpanNew,
         RecordKind::SpanEnter,
@@ -130,6 +133,7 @@ impl RecordKind {
         RecordKind::ProcessStart,
         RecordKind::ProcessExit,
         RecordKind::Panic,
+        RecordKind::ThreadStart,
     ];
 
     pub const fn code(self) -> u8 {
@@ -143,6 +147,7 @@ impl RecordKind {
             RecordKind::ProcessStart => 7,
             RecordKind::ProcessExit => 8,
             RecordKind::Panic => 9,
+            RecordKind::ThreadStart => 10,
         }
     }
 
@@ -162,6 +167,7 @@ impl RecordKind {
             RecordKind::ProcessStart => "PROCESS_START",
             RecordKind::ProcessExit => "PROCESS_EXIT",
             RecordKind::Panic => "PANIC",
+            RecordKind::ThreadStart => "THREAD_START",
         }
     }
 
@@ -179,6 +185,7 @@ impl RecordKind {
                 "wall_us",
             ],
             RecordKind::Panic => &["file", "line", "column"],
+            RecordKind::ThreadStart => &["pid"],
             _ => &[],
         }
     }

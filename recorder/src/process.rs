@@ -21,6 +21,21 @@ pub(crate) fn start(rec: &Recorder, version: &str) {
     rec.builtin(RecordKind::ProcessStart, &v);
 }
 
+/// THREAD_START: the process of thread `tid`, written to its `lane`.
+pub(crate) fn thread_start(rec: &Recorder, lane: u32, tid: u32) {
+    let mut v = ValueWriter::new();
+    v.u64(0, u64::from(std::process::id()));
+    let head = caro_format::slot::RecordHead {
+        time_ns: rec.clock.now_ns(),
+        callsite: 0,
+        span: 0,
+        thread: tid,
+        kind: RecordKind::ThreadStart.code(),
+        flags: 0,
+    };
+    rec.ring.write_values(LaneClass::Alert, lane, &head, &v);
+}
+
 pub(crate) fn exit(rec: &Recorder, started: Instant) {
     let usage = crate::sys::usage();
     let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1));

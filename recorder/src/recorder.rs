@@ -27,7 +27,7 @@ pub struct Recorder {
     pub(crate) statics: StaticMemory,
     pub(crate) filter: Targets,
     pub(crate) max_level: LevelFilter,
-    clock: Clock,
+    pub(crate) clock: Clock,
     pub(crate) spans: SpanTable,
     /// Whether span entries and exits are recorded.
     pub(crate) enter_exit: bool,
@@ -126,11 +126,13 @@ impl Recorder {
         let _ = THREAD.try_with(|t| {
             t.renew_after_fork();
             let lane = t.lane(|| self.ring.next_lane());
+            // Before the thread's first record: which process it is in.
+            let thread = t.tid(|tid| crate::process::thread_start(self, lane, tid));
             let head = RecordHead {
                 time_ns: self.clock.now_ns(),
                 callsite,
                 span,
-                thread: t.tid(),
+                thread,
                 kind: kind.code(),
                 flags: if values.truncated() {
                     FLAG_VALUES_TRUNCATED

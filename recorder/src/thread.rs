@@ -128,12 +128,15 @@ impl ThreadState {
         }
     }
 
+    /// The thread's id; the first time (and the first after a fork),
+    /// `started` is told it first.
     #[inline(always)]
-    pub fn tid(&self) -> u32 {
+    pub fn tid(&self, started: impl FnOnce(u32)) -> u32 {
         match self.tid.get() {
             0 => {
                 let t = crate::sys::thread_id();
                 self.tid.set(t);
+                started(t);
                 t
             }
             t => t,
@@ -171,7 +174,7 @@ impl ThreadState {
     #[inline]
     pub fn span_slot(&self, open: impl FnOnce(usize) -> u32) -> u32 {
         let hint = match self.span_cursor.get() {
-            usize::MAX => (self.tid() as usize).wrapping_mul(97),
+            usize::MAX => (crate::sys::thread_id() as usize).wrapping_mul(97),
             c => c,
         };
         let slot = open(hint);

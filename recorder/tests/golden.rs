@@ -115,6 +115,16 @@ fn make_golden(path: &Path) {
         0,
         &v,
     );
+    // v1.1: the thread says which process it is in.
+    write(
+        &ring,
+        (LaneClass::Alert, 0),
+        RecordKind::ThreadStart,
+        0,
+        0,
+        0,
+        &v,
+    );
 
     // A request: span, events, exit, close.
     let mut v = ValueWriter::with_parent(0);

@@ -15,7 +15,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 
 /// The tables of `metrics.db`, as analyzer/src/store.rs documents them.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
     "counters",
     "events",
     "gauges",
@@ -25,6 +25,7 @@ const TABLES: [&str; 9] = [
     "panics",
     "processes",
     "recorder",
+    "traces",
 ];
 
 const DAY_S: u64 = 86_400;

@@ -73,6 +73,13 @@ fn the_tree_of_every_slow_request_is_the_one_caro_played() {
         assert_eq!(t["unfinished"], false);
         let mut got = Vec::new();
         flatten(&t["root"], 0, &mut got);
+        // caro_sim serves requests on threads it spawned: each says which
+        // process it is in.
+        let mut stack = vec![&t["root"]];
+        while let Some(span) = stack.pop() {
+            assert_eq!(span["pid"], truth["pid"], "request {id}: {span}");
+            stack.extend(span["children"].as_array().unwrap());
+        }
         let spans = spans.as_array().unwrap();
         let start = spans[0]["start_ns"].as_u64().unwrap();
         assert_eq!(got.len(), spans.len(), "request {id}: {got:?}");
