@@ -206,7 +206,7 @@ pub struct Assembly {
     requests: BTreeMap<u32, OpenRequest>,
     /// The newest record time seen.
     newest_ns: u64,
-    /// The process of each thread that recorded a process start.
+    /// The process of each thread, from its THREAD_START (or PROCESS_START).
     pids: BTreeMap<u32, u32>,
     /// Traces completed per UTC day (the sampling policy keeps the first
     /// ones of each day).
@@ -354,7 +354,7 @@ impl Assembly {
         if span.root == r.span {
             if let Some(mut req) = self.requests.remove(&r.span) {
                 req.spans.push((span.name.clone(), duration, self_ns));
-                self.keep_trace(&req, batch);
+                self.keep_trace(&mut req, batch);
                 finish(req, &span.name, r.time_ns, duration, batch);
             }
         } else {
@@ -444,8 +444,8 @@ impl Assembly {
             .into_iter()
             .partition(|(root, _)| spans.contains_key(root));
         self.requests = open;
-        for req in stale.values() {
-            self.keep_trace(req, batch);
+        for mut req in stale.into_values() {
+            self.keep_trace(&mut req, batch);
         }
         // Days before yesterday take no more first traces.
         let today = time::day(self.newest_ns);
@@ -456,14 +456,17 @@ impl Assembly {
     pub fn open_traces(&self) -> Vec<Trace> {
         self.requests
             .values()
-            .filter_map(OpenRequest::trace)
+            .filter_map(|req| req.trace_of(req.tree.clone()))
             .collect()
     }
 
     /// Counts the finished (or given up) request's trace on its day, and
-    /// keeps it in `batch` if the policy says so.
-    fn keep_trace(&mut self, req: &OpenRequest, batch: &mut Batch) {
-        let Some(trace) = req.trace() else { return };
+    /// keeps it in `batch` if the policy says so. Takes the request's tree.
+    fn keep_trace(&mut self, req: &mut OpenRequest, batch: &mut Batch) {
+        let tree = std::mem::take(&mut req.tree);
+        let Some(trace) = req.trace_of(tree) else {
+            return;
+        };
         let seen = self
             .traces_seen
             .entry(time::day(trace.root().start_ns))
@@ -477,14 +480,14 @@ impl Assembly {
 }
 
 impl OpenRequest {
-    /// Its trace as far as it is known.
-    fn trace(&self) -> Option<Trace> {
-        let root = self.tree.first()?;
+    /// Its trace, of `tree` (its own, or a copy of it).
+    fn trace_of(&self, tree: Vec<TraceSpan>) -> Option<Trace> {
+        let root = tree.first()?;
         Some(Trace {
             id: Trace::id_for(root.id, root.start_ns, root.pid),
             request_id: self.request_id,
             error: self.failed || self.panicked,
-            spans: self.tree.clone(),
+            spans: tree,
             left_out: self.left_out,
         })
     }

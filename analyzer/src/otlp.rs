@@ -41,7 +41,7 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 use crate::event::{Field, FieldValue};
 use crate::metrics::{Family, Kind, Point, Series, Snapshot};
-use crate::trace::Trace;
+use crate::trace::{text, Trace};
 
 /// The instrumentation scope of everything exported: what recorded it.
 const SCOPE: &str = "caro-recorder";
@@ -270,16 +270,6 @@ fn double(x: f64) -> Value {
         "Infinity".into()
     } else {
         "-Infinity".into()
-    }
-}
-
-fn text(v: &FieldValue) -> String {
-    match v {
-        FieldValue::Str(s) => s.clone(),
-        FieldValue::U64(x) => x.to_string(),
-        FieldValue::I64(x) => x.to_string(),
-        FieldValue::F64(x) => x.to_string(),
-        FieldValue::Bool(x) => x.to_string(),
     }
 }
 

@@ -478,7 +478,8 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
-fn text(v: &FieldValue) -> String {
+/// A value as text: strings as they are, the rest as JSON writes them.
+pub(crate) fn text(v: &FieldValue) -> String {
     match v {
         FieldValue::Str(s) => s.clone(),
         other => value_json(other).to_string(),

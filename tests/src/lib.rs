@@ -177,6 +177,16 @@ impl DataDir {
         out
     }
 
+    /// Runs `caro_sim` with `args` and `--truth`; returns the truth it
+    /// wrote.
+    pub fn sim_truth(&self, args: &[&str]) -> serde_json::Value {
+        let path = self.path().join("truth.json");
+        let mut all = args.to_vec();
+        all.extend(["--truth", path.to_str().unwrap()]);
+        self.sim(&all);
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    }
+
     /// Runs `privacy_probe` with `args` to completion (stdin closed,
     /// stdout and stderr collected); fails the test if it fails.
     pub fn probe(&self, args: &[&str]) -> Output {

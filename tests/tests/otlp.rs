@@ -118,8 +118,7 @@ impl Drop for Receiver {
 /// simulation's truth.
 fn recorded(seed: u64) -> (DataDir, Value) {
     let home = DataDir::new();
-    let truth_path = home.path().join("truth.json");
-    home.sim(&[
+    let truth = home.sim_truth(&[
         "--queries",
         &QUERIES.to_string(),
         "--seed",
@@ -127,11 +126,8 @@ fn recorded(seed: u64) -> (DataDir, Value) {
         "--time-scale",
         "0",
         "--panics",
-        "--truth",
-        truth_path.to_str().unwrap(),
     ]);
     home.analyze_ok(&["ingest"]);
-    let truth = serde_json::from_slice(&std::fs::read(&truth_path).unwrap()).unwrap();
     (home, truth)
 }
 

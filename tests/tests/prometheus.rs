@@ -65,8 +65,7 @@ fn counts(v: &Value) -> BTreeMap<String, u64> {
 fn record_session(seed: u64) -> Session {
     let mut home = DataDir::new();
     home.set_env("CARO_NOW", NOW);
-    let truth_path = home.path().join("truth.json");
-    home.sim(&[
+    let t = home.sim_truth(&[
         "--queries",
         &QUERIES.to_string(),
         "--seed",
@@ -76,10 +75,7 @@ fn record_session(seed: u64) -> Session {
         "--start",
         START,
         "--panics",
-        "--truth",
-        truth_path.to_str().unwrap(),
     ]);
-    let t: Value = serde_json::from_slice(&std::fs::read(&truth_path).unwrap()).unwrap();
     let errors_per_category = counts(&t["errors_per_category"]);
     let blocks_per_risk = counts(&t["safety_blocks_per_risk"]);
     let panics = t["panics"].as_u64().unwrap();

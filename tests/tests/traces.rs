@@ -9,14 +9,6 @@ use std::time::Duration;
 use caro_tests::DataDir;
 use serde_json::Value;
 
-fn truth_of(home: &DataDir, args: &[&str]) -> Value {
-    let path = home.path().join("truth.json");
-    let mut all = args.to_vec();
-    all.extend(["--truth", path.to_str().unwrap()]);
-    home.sim(&all);
-    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
-}
-
 fn traces_json(home: &DataDir, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["traces", "--json"];
     all.extend(args);
@@ -45,10 +37,7 @@ fn flatten(span: &Value, depth: u64, out: &mut Vec<(String, u64, f64, f64)>) {
 fn the_tree_of_every_slow_request_is_the_one_caro_played() {
     let mut home = DataDir::new();
     home.set_env("CARO_RING_SIZE", "64M");
-    let truth = truth_of(
-        &home,
-        &["--queries", "300", "--seed", "21", "--threads", "2"],
-    );
+    let truth = home.sim_truth(&["--queries", "300", "--seed", "21", "--threads", "2"]);
     let slow = truth["slow_trees"].as_object().unwrap();
     assert!(slow.len() >= 10, "the workload has slow requests");
     assert_eq!(slow.len() as u64, truth["slow_requests"].as_u64().unwrap());
@@ -141,20 +130,17 @@ fn sampling_keeps_every_error_and_slow_trace_and_a_tenth_of_the_rest() {
         .unwrap()
         .date_naive();
     let start = format!("{yesterday}T01:00:00Z");
-    let truth = truth_of(
-        &home,
-        &[
-            "--queries",
-            "3000",
-            "--seed",
-            "22",
-            "--time-scale",
-            "0",
-            "--panics",
-            "--start",
-            &start,
-        ],
-    );
+    let truth = home.sim_truth(&[
+        "--queries",
+        "3000",
+        "--seed",
+        "22",
+        "--time-scale",
+        "0",
+        "--panics",
+        "--start",
+        &start,
+    ]);
     let report: Value =
         serde_json::from_slice(&home.analyze_ok(&["report", "--json", "--days", "3"]).stdout)
             .unwrap();
