@@ -19,7 +19,7 @@
 //! which adds no suffix, under a counter descriptor whose name has it.
 //!
 //! Every value comes precomputed from the store, so each family is one
-//! [`Precomputed`] metric registered in a [`Registry`]; label values are
+//! `Precomputed` metric registered in a [`Registry`]; label values are
 //! escaped here, as the crate writes them verbatim.
 
 use std::fmt::Write as _;

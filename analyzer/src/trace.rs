@@ -5,6 +5,21 @@
 //! Every request is recorded in full in the ring; which traces are kept
 //! is decided offline, once a trace is complete ("tail-based" sampling,
 //! [`SamplingPolicy`]). Aggregates count every request whatever is kept.
+//!
+//! `caro-analyze traces --json` prints one object per trace ([`Trace::to_json`]):
+//!
+//! | key | value |
+//! |---|---|
+//! | `trace_id` | 32 hex digits, the same in every export |
+//! | `request_id` | the request's `request_id` field, or `null` |
+//! | `start` | RFC 3339, UTC |
+//! | `duration_ms` | the root's duration, `null` while unfinished |
+//! | `error` | an ERROR event or a panic happened in it |
+//! | `unfinished` | a span of it never closed |
+//! | `left_out` | spans and events past the caps ([`MAX_SPANS`], [`MAX_EVENTS`]) |
+//! | `kept` | why the store kept it (`error`, `slow`, `unfinished`, `first_of_day`, `sampled`); absent for a request still open |
+//! | `bottleneck` | `null`, or `span` and `share` (0 to 1): the span with the most self time, and that time's share of the request |
+//! | `root` | the root span: `name`, `target`, `pid`, `thread`, `start`, `offset_ms` (from the root's start), `duration_ms` (`null` while open), `self_ms`, `unfinished`, `fields`, `events` (`time`, `level`, `target`, `message`, `fields`) and `children`, spans of the same shape |
 
 use std::io::{self, Write};
 
