@@ -197,7 +197,8 @@ pub fn write_folded(traces: &[Trace], out: &mut dyn Write) -> io::Result<()> {
             path.truncate(depth);
             // A frame separator or a space in a name would split it.
             path.push(t.spans[i].name.replace([';', ' ', '\n'], "_"));
-            *stacks.entry(path.join(";")).or_default() += t.self_ns(i) / 1000;
+            let us = stacks.entry(path.join(";")).or_default();
+            *us = us.saturating_add(t.self_ns(i) / 1000);
         }
     }
     for (stack, us) in stacks {

@@ -729,19 +729,38 @@ pub fn read_traces(store: &Store, q: &TraceQuery) -> Result<Vec<(Trace, Kept)>> 
             path: store.path.clone(),
             why,
         };
-        let json = zstd::stream::decode_all(&body[..])
-            .map_err(|e| corrupt(format!("a stored trace cannot be read: {e}")))?;
-        let trace: Trace = serde_json::from_slice(&json)
-            .map_err(|e| corrupt(format!("a stored trace cannot be read: {e}")))?;
-        if trace.spans.is_empty() {
-            return Err(corrupt("a stored trace has no spans".to_owned()));
-        }
+        let trace = read_trace(&store.path, &body)?;
         let kept = Kept::from_name(&kept)
             .ok_or_else(|| corrupt(format!("a stored trace was kept for {kept:?}")))?;
         out.push((trace, kept));
     }
     out.reverse();
     Ok(out)
+}
+
+/// The largest a stored trace's JSON can be: what its caps allow, with
+/// room to spare. A body that would grow past it is refused, not unpacked.
+pub const MAX_TRACE_JSON: usize = 64 << 20;
+
+/// Reads a stored trace body (zstd-compressed JSON), refusing anything
+/// ingest could not have written: too large, not a [`Trace`], or not one
+/// tree ([`Trace::check`]).
+pub fn read_trace(path: &Path, body: &[u8]) -> Result<Trace> {
+    let corrupt = |why: String| Error::NotAStore {
+        path: path.to_owned(),
+        why: format!("a stored trace cannot be read: {why}"),
+    };
+    // The frame says how large it unpacks (ingest writes whole frames):
+    // room for exactly that, after checking it.
+    let size = match zstd::zstd_safe::get_frame_content_size(body) {
+        Ok(Some(n)) if n <= MAX_TRACE_JSON as u64 => n as usize,
+        Ok(Some(n)) => return Err(corrupt(format!("{n} bytes unpacked, too large"))),
+        Ok(None) | Err(_) => return Err(corrupt("not a zstd frame of known size".to_owned())),
+    };
+    let json = zstd::bulk::decompress(body, size).map_err(|e| corrupt(e.to_string()))?;
+    let trace: Trace = serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))?;
+    trace.check().map_err(corrupt)?;
+    Ok(trace)
 }
 
 /// The store as `status` shows it.
@@ -919,6 +938,29 @@ mod tests {
         let err = Store::open(&path).unwrap_err();
         assert!(matches!(err, Error::NewerStore { version: 3, .. }), "{err}");
         assert!(err.to_string().contains("upgrade caro-analyze"));
+    }
+
+    #[test]
+    fn stored_trace_bodies_that_ingest_could_not_have_written_are_refused() {
+        let path = Path::new("metrics.db");
+        let refused = |body: &[u8]| {
+            let e = read_trace(path, body).unwrap_err().to_string();
+            assert!(e.contains("a stored trace cannot be read"), "{e}");
+            e
+        };
+        refused(b"not zstd");
+        // A frame that says it unpacks to 1 GiB is refused unread.
+        let mut big = zstd::bulk::compress(&vec![b' '; 1 << 20], 1).unwrap();
+        assert_eq!(big[4] & 0xC0, 0x80, "a 4-byte content size");
+        // After the window byte, unless the frame is a single segment.
+        let at = if big[4] & 0x20 != 0 { 5 } else { 6 };
+        big[at..at + 4].copy_from_slice(&(1u32 << 30).to_le_bytes());
+        assert!(refused(&big).contains("1073741824 bytes unpacked, too large"));
+        refused(&zstd::bulk::compress(b"{\"id\": 1}", 1).unwrap());
+        let cycle = br#"{"id":1,"request_id":null,"error":false,"spans":[
+            {"id":1,"parent":2,"name":"a","target":"t","pid":1,"thread":1,"start_ns":0,"end_ns":1,"fields":[],"events":[]},
+            {"id":2,"parent":1,"name":"b","target":"t","pid":1,"thread":1,"start_ns":0,"end_ns":1,"fields":[],"events":[]}]}"#;
+        refused(&zstd::bulk::compress(cycle, 1).unwrap());
     }
 
     #[test]

@@ -168,17 +168,44 @@ impl Trace {
 
     /// Time in the span at `i` not spent in its children.
     pub fn self_ns(&self, i: usize) -> u64 {
-        let own = self
-            .end_or_last_ns(i)
-            .saturating_sub(self.spans[i].start_ns);
-        let children: u64 = self
+        let last = self.last_seen_ns();
+        let length = |j: usize| {
+            let s = &self.spans[j];
+            s.end_ns.unwrap_or(last).saturating_sub(s.start_ns)
+        };
+        let children = self
             .children(i)
-            .map(|c| {
-                self.end_or_last_ns(c)
-                    .saturating_sub(self.spans[c].start_ns)
-            })
-            .sum();
-        own.saturating_sub(children)
+            .fold(0u64, |sum, c| sum.saturating_add(length(c)));
+        length(i).saturating_sub(children)
+    }
+
+    /// Whether the spans form one tree, within the caps: the root first
+    /// with no parent, ids unique, every other span's parent before it.
+    /// Assembly builds only such traces; a stored one that is not (a
+    /// damaged or foreign store) is refused before anything walks it.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let events: usize = self.spans.iter().map(|s| s.events.len()).sum();
+        if self.spans.is_empty() || self.spans.len() > MAX_SPANS || events > MAX_EVENTS {
+            return Err(format!(
+                "{} spans and {events} events, not 1 to {MAX_SPANS} and at most {MAX_EVENTS}",
+                self.spans.len()
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.spans.len());
+        for (i, s) in self.spans.iter().enumerate() {
+            let parent_ok = match i {
+                0 => s.parent == 0,
+                _ => s.parent != 0 && seen.contains(&s.parent),
+            };
+            if s.id == 0 || !parent_ok || !seen.insert(s.id) {
+                return Err(format!(
+                    "span {} of {} is not in its tree",
+                    i,
+                    self.spans.len()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The span (not the root) with the most self time, and its share of
@@ -590,6 +617,29 @@ mod tests {
         );
         assert!(text.starts_with("trace "), "{text}");
         assert!(text.lines().next().unwrap().ends_with("(kept: slow)"));
+    }
+
+    #[test]
+    fn only_one_tree_within_the_caps_passes_the_check() {
+        assert_eq!(request().check(), Ok(()));
+        let broken = |f: fn(&mut Trace)| {
+            let mut t = request();
+            f(&mut t);
+            t.check().unwrap_err()
+        };
+        // A cycle would make every walk of the tree endless.
+        broken(|t| t.spans[0].parent = 5);
+        broken(|t| t.spans[3].parent = 5);
+        broken(|t| t.spans[2].id = 2);
+        broken(|t| t.spans[1].id = 0);
+        broken(|t| t.spans.clear());
+        broken(|t| {
+            let child = t.spans[1].clone();
+            t.spans.extend((0..MAX_SPANS as u32).map(|i| TraceSpan {
+                id: 100 + i,
+                ..child.clone()
+            }));
+        });
     }
 
     #[test]
