@@ -22,7 +22,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut sink = Vec::new();
-    trace.write_text(&mut sink, None).expect("writing to memory succeeds");
+    trace
+        .write_text(&mut sink, None)
+        .expect("writing to memory succeeds");
     let _ = trace.to_json(None).to_string();
     let traces = [trace];
     write_chrome(&traces, &mut sink).expect("writing to memory succeeds");
