@@ -141,8 +141,9 @@ pub struct ExportArgs {
     /// What to write.
     #[arg(long, value_enum)]
     pub format: ExportFormat,
-    /// Only what happened since then: an RFC 3339 time, or a duration
-    /// back from now (`2d`, `12h`).
+    /// Only the traces and log lines since then: an RFC 3339 time, or a
+    /// duration back from now (`2d`, `12h`). Metrics are always the
+    /// store's totals, as counters must be.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// Write to FILE (mode 0600) instead of stdout.
