@@ -303,6 +303,7 @@ pub fn store_rows(store: Option<&StoreStatus>) -> Vec<(&'static str, String)> {
             ),
         ),
         ("requests stored", s.requests.to_string()),
+        ("traces kept", s.traces.to_string()),
         (
             "last ingest",
             s.last_ingest_ns
@@ -320,6 +321,7 @@ pub fn store_json(store: Option<&StoreStatus>) -> serde_json::Value {
             "first_day": s.days.map(|(a, _)| time::day_name(a)),
             "last_day": s.days.map(|(_, b)| time::day_name(b)),
             "requests": s.requests,
+            "traces": s.traces,
             "last_ingest_ns": s.last_ingest_ns,
             "last_ingest": s.last_ingest_ns.map(time::rfc3339),
         })

@@ -773,6 +773,8 @@ pub struct StoreStatus {
     pub days: Option<(i64, i64)>,
     /// Rows of `events`: requests.
     pub requests: u64,
+    /// Traces kept by the sampling policy (none in a store of schema 1).
+    pub traces: u64,
     pub last_ingest_ns: Option<u64>,
 }
 
@@ -804,6 +806,20 @@ impl StoreStatus {
         let requests = conn
             .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
             .map_err(err)?;
+        // Read-only, a store of schema 1 is not upgraded: it has no table.
+        let has_traces: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'traces'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        let traces = match has_traces {
+            true => conn
+                .query_row("SELECT count(*) FROM traces", [], |r| r.get(0))
+                .map_err(err)?,
+            false => 0,
+        };
         let last_ingest_ns = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'last_ingest_ns'",
@@ -825,6 +841,7 @@ impl StoreStatus {
             size,
             days,
             requests,
+            traces,
             last_ingest_ns,
         }))
     }

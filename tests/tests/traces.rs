@@ -217,6 +217,9 @@ fn sampling_keeps_every_error_and_slow_trace_and_a_tenth_of_the_rest() {
     let db = rusqlite::Connection::open(home.caro_dir().join("metrics.db")).unwrap();
     assert_eq!(ids(&db), before);
 
+    let stored = home.status_json()["store"]["traces"].as_u64();
+    assert_eq!(stored, Some(before.len() as u64), "`status` counts them");
+
     // `--errors` shows only the failed ones.
     let errors = traces_json(&home, &["--errors", "--last", "100000", "--no-ingest"]);
     assert_eq!(errors.len() as u64, failed);
