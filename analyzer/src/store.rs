@@ -993,6 +993,9 @@ mod tests {
         )
         .unwrap();
         drop(conn);
+        // `status` reads it as it is, without upgrading it.
+        let status = StoreStatus::read(&path).unwrap().unwrap();
+        assert_eq!(status.traces, 0);
         let store = Store::open(&path).unwrap();
         assert_eq!(store.meta("cursor").unwrap().as_deref(), Some("{}"));
         let version: i64 = store
