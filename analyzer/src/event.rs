@@ -148,18 +148,21 @@ impl LogEvent {
 
     /// The event's message, if it has one.
     pub fn message(&self) -> Option<&FieldValue> {
-        self.fields
-            .last()
-            .filter(|(name, _)| name == MESSAGE_FIELD)
-            .map(|(_, v)| v)
+        split_message(&self.fields).0
     }
 
     /// The fields other than the message.
     pub fn other_fields(&self) -> &[Field] {
-        match self.message() {
-            Some(_) => &self.fields[..self.fields.len() - 1],
-            None => &self.fields,
-        }
+        split_message(&self.fields).1
+    }
+}
+
+/// Fields that keep the message last, as events do: the message, if there
+/// is one, and the fields before it.
+pub fn split_message(fields: &[Field]) -> (Option<&FieldValue>, &[Field]) {
+    match fields.split_last() {
+        Some(((name, message), others)) if name == MESSAGE_FIELD => (Some(message), others),
+        _ => (None, fields),
     }
 }
 

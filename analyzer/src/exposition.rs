@@ -33,7 +33,7 @@ use prometheus_client::metrics::exemplar::Exemplar;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::metrics::{Family, Kind, Point, Series, Snapshot};
+use crate::metrics::{self, Family, Kind, Point, Series, Snapshot};
 
 /// A text exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,18 +184,12 @@ fn whole(v: f64) -> Option<i64> {
     (v.fract() == 0.0 && v.abs() <= EXACT).then_some(v as i64)
 }
 
-/// Cumulative buckets (as [`Point::Histogram`] holds them) as the counts
-/// of each bucket alone, the `+Inf` bucket last (as the crate takes them).
+/// The buckets as the crate takes them: each bucket's own count, the
+/// `+Inf` bucket last as `f64::MAX` (which the crate writes as `+Inf`).
 fn per_bucket(cumulative: &[(f64, u64)], count: u64) -> Vec<(f64, u64)> {
-    let mut below = 0;
-    let mut out = Vec::with_capacity(cumulative.len() + 1);
-    for &(bound, at_or_below) in cumulative {
-        out.push((bound, at_or_below.saturating_sub(below)));
-        below = below.max(at_or_below);
-    }
-    // The crate writes f64::MAX as `+Inf`.
-    out.push((f64::MAX, count.saturating_sub(below)));
-    out
+    let (mut buckets, above) = metrics::per_bucket(count, cumulative);
+    buckets.push((f64::MAX, above));
+    buckets
 }
 
 /// A series' labels.

@@ -3,12 +3,11 @@
 //! export ([`otlp`](crate::otlp)) both render, so that the two always
 //! agree on names, help, units, labels and values.
 
-use hdrhistogram::Histogram;
 use rusqlite::types::FromSql;
 use rusqlite::OptionalExtension;
 
 use crate::assemble::HistKind;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::report::BUCKETS_MS;
 use crate::store::{classify, merged_histograms, Store};
 use crate::time::{self, DAY_NS};
@@ -232,6 +231,21 @@ impl Series {
     }
 }
 
+/// A histogram's cumulative buckets (as [`Point::Histogram`] holds them)
+/// as the count of each bucket alone: each finite bound with the values
+/// above the bound before it, then the values above every bound (the
+/// `+Inf` bucket; an explicit infinite bound is that bucket). Counts that
+/// do not rise never underflow.
+pub fn per_bucket(count: u64, cumulative: &[(f64, u64)]) -> (Vec<(f64, u64)>, u64) {
+    let mut below = 0;
+    let mut buckets = Vec::with_capacity(cumulative.len());
+    for &(bound, at_or_below) in cumulative.iter().filter(|(b, _)| b.is_finite()) {
+        buckets.push((bound, at_or_below.saturating_sub(below)));
+        below = below.max(at_or_below);
+    }
+    (buckets, count.saturating_sub(below))
+}
+
 /// Upper bounds of caro's latency histograms, in seconds, ascending: its
 /// design's buckets.
 pub fn latency_bounds_s() -> impl Iterator<Item = f64> {
@@ -309,20 +323,11 @@ fn request_latencies(store: &Store) -> Result<Vec<Series>> {
 /// Every span's durations by name, from the day histograms of every
 /// stored day (microseconds, 3 significant digits).
 fn span_durations(store: &Store) -> Result<Vec<Series>> {
-    // Span histograms have no backend: one per name, whatever is stored.
-    let mut by_span: Vec<(String, Histogram<u64>)> = Vec::new();
-    for ((span, _), h) in merged_histograms(store, HistKind::Span, i64::MIN)? {
-        match by_span.last_mut() {
-            Some((name, acc)) if *name == span => acc.add(&h).map_err(|e| Error::NotAStore {
-                path: store.path.clone(),
-                why: format!("histograms cannot be merged: {e}"),
-            })?,
-            _ => by_span.push((span, h)),
-        }
-    }
+    // Span histograms have no backend: one per name, merged over the days.
+    let by_span = merged_histograms(store, HistKind::Span, i64::MIN)?;
     Ok(by_span
         .into_iter()
-        .map(|(span, h)| {
+        .map(|((span, _), h)| {
             // A value counts under a bound when it shares the bound's
             // histogram bucket or a lower one: exact for the bound itself,
             // within 0.1 % otherwise.

@@ -40,7 +40,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 use crate::event::{Field, FieldValue};
-use crate::metrics::{Family, Kind, Point, Series, Snapshot};
+use crate::metrics::{self, Family, Kind, Point, Series, Snapshot};
 use crate::trace::{text, Trace};
 
 /// The instrumentation scope of everything exported: what recorded it.
@@ -371,17 +371,12 @@ fn metric(f: &Family, snapshot: &Snapshot) -> Option<Value> {
 /// the count in each bucket, with a last one for `+Inf` (what `count`
 /// holds beyond the last bound).
 fn per_bucket(count: u64, cumulative: &[(f64, u64)]) -> (Vec<f64>, Vec<u64>) {
-    let mut bounds = Vec::with_capacity(cumulative.len());
-    let mut counts = Vec::with_capacity(cumulative.len() + 1);
-    let mut below = 0;
-    // An explicit `+Inf` bound is the final bucket, which `count` gives.
-    for &(bound, c) in cumulative.iter().filter(|(b, _)| b.is_finite()) {
-        bounds.push(bound);
-        counts.push(c.saturating_sub(below));
-        below = below.max(c);
-    }
-    counts.push(count.saturating_sub(below));
-    (bounds, counts)
+    let (buckets, above) = metrics::per_bucket(count, cumulative);
+    let counts = buckets.iter().map(|&(_, n)| n).chain([above]).collect();
+    (
+        buckets.into_iter().map(|(bound, _)| bound).collect(),
+        counts,
+    )
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::event::{Field, FieldValue, MESSAGE_FIELD};
+use crate::event::{split_message, Field, FieldValue};
 use crate::report::duration;
 use crate::time;
 
@@ -87,18 +87,12 @@ pub struct TraceEvent {
 impl TraceEvent {
     /// Its message, if it has one.
     pub fn message(&self) -> Option<&FieldValue> {
-        self.fields
-            .last()
-            .filter(|(n, _)| n == MESSAGE_FIELD)
-            .map(|(_, v)| v)
+        split_message(&self.fields).0
     }
 
     /// The fields other than the message.
     pub fn other_fields(&self) -> &[Field] {
-        match self.message() {
-            Some(_) => &self.fields[..self.fields.len() - 1],
-            None => &self.fields,
-        }
+        split_message(&self.fields).1
     }
 
     /// ERROR, or a panic.
