@@ -26,7 +26,11 @@ pub fn targets(paths: &DataPaths) -> Vec<(PathBuf, u64)> {
             out.push((p, m.len()));
         }
     }
-    if let Ok(entries) = fs::read_dir(&paths.crashes) {
+    // A link there is listed as itself, and deleted as itself.
+    let crashes = fs::symlink_metadata(&paths.crashes);
+    if crashes.as_ref().is_ok_and(|m| !m.is_dir()) {
+        out.push((paths.crashes.clone(), 0));
+    } else if let Ok(entries) = fs::read_dir(&paths.crashes) {
         let size = entries
             .flatten()
             .filter_map(|e| e.metadata().ok())
@@ -40,6 +44,10 @@ pub fn targets(paths: &DataPaths) -> Vec<(PathBuf, u64)> {
 /// Runs `clear`: lists what it deletes on `out`, asks on a terminal unless
 /// `yes`, refuses elsewhere unless `yes`, then deletes.
 pub fn run(paths: &DataPaths, yes: bool, out: &mut dyn Write) -> Result<()> {
+    // Only in a folder of this user's own.
+    if fs::symlink_metadata(&paths.dir).is_ok() {
+        crate::files::private_dir(&paths.dir)?;
+    }
     let targets = targets(paths);
     if targets.is_empty() {
         writeln!(
@@ -80,7 +88,8 @@ pub fn run(paths: &DataPaths, yes: bool, out: &mut dyn Write) -> Result<()> {
     };
     // Listed again: opening the store made its journal files.
     for (p, _) in &self::targets(paths) {
-        let removed = if p == &paths.crashes {
+        let is_dir = fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+        let removed = if is_dir {
             fs::remove_dir_all(p)
         } else {
             fs::remove_file(p)

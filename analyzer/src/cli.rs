@@ -13,7 +13,7 @@ use crate::ingest::{self, DataPaths};
 use crate::logs::{self, LogFormat, LogsOptions};
 use crate::report::Report;
 use crate::serve::ServeOptions;
-use crate::store::{read_traces, TraceQuery};
+use crate::store::{read_traces, Store, TraceQuery};
 use crate::{clear, export, ring, serve, status, telemetry, time};
 
 /// The data folder, with the ring `--ring` names instead of its own.
@@ -23,6 +23,35 @@ fn data_paths(ring: &RingArg) -> Result<DataPaths> {
         paths.ring = r.clone();
     }
     Ok(paths)
+}
+
+/// The store for a command that reads it: read-only with `no_ingest`
+/// (it never waits for an ingest then), else after ingesting what is new
+/// in the ring, if there is one (a link or a pipe there is an error, not
+/// "no ring").
+fn store_for_reading(
+    paths: &DataPaths,
+    no_ingest: bool,
+    now: u64,
+    err: &mut dyn Write,
+) -> Result<Store> {
+    if no_ingest {
+        return paths.read_store();
+    }
+    let mut store = paths.open_store()?;
+    if std::fs::symlink_metadata(&paths.ring).is_ok() {
+        let s = ingest::ingest(&mut store, paths, now, true)?;
+        warn(err, &s.warnings)?;
+    }
+    Ok(store)
+}
+
+/// Prints `warnings` on stderr, a line each.
+fn warn(err: &mut dyn Write, warnings: &[String]) -> Result<()> {
+    for w in warnings {
+        writeln!(err, "caro-analyze: warning: {w}")?;
+    }
+    Ok(())
 }
 
 /// Reads caro's flight-recorder ring: its events as logs, its status, and
@@ -242,6 +271,7 @@ pub fn run(args: &Args) -> Result<()> {
             let paths = data_paths(&a.ring)?;
             let mut store = paths.open_store()?;
             let s = ingest::ingest(&mut store, &paths, time::now_ns()?, true)?;
+            warn(&mut err, &s.warnings)?;
             let c = &s.counts;
             writeln!(
                 out,
@@ -262,10 +292,7 @@ pub fn run(args: &Args) -> Result<()> {
         Command::Report(a) => {
             let paths = data_paths(&a.ring)?;
             let now = time::now_ns()?;
-            let mut store = paths.open_store()?;
-            if !a.no_ingest && paths.ring.exists() {
-                ingest::ingest(&mut store, &paths, now, true)?;
-            }
+            let store = store_for_reading(&paths, a.no_ingest, now, &mut err)?;
             let r = Report::build(&store, a.days, now)?;
             if a.json {
                 serde_json::to_writer(&mut out, &r.to_json()).map_err(io::Error::from)?;
@@ -276,10 +303,7 @@ pub fn run(args: &Args) -> Result<()> {
         }
         Command::Traces(a) => {
             let paths = data_paths(&a.ring)?;
-            let mut store = paths.open_store()?;
-            if !a.no_ingest && paths.ring.exists() {
-                ingest::ingest(&mut store, &paths, time::now_ns()?, true)?;
-            }
+            let store = store_for_reading(&paths, a.no_ingest, time::now_ns()?, &mut err)?;
             let q = TraceQuery {
                 min_ns: a
                     .slow
@@ -338,16 +362,13 @@ pub fn run(args: &Args) -> Result<()> {
                     .transpose()?,
                 endpoint: a.endpoint.clone(),
             };
-            let mut store = paths.open_store()?;
-            if !a.no_ingest && paths.ring.exists() {
-                ingest::ingest(&mut store, &paths, now, true)?;
-            }
+            let store = store_for_reading(&paths, a.no_ingest, now, &mut err)?;
             let what = match &a.output {
                 None => export::run(&store, &paths, &opts, now, &mut out)?,
                 Some(file) => {
                     let mut bytes = Vec::new();
                     let what = export::run(&store, &paths, &opts, now, &mut bytes)?;
-                    ingest::write_atomically(file, &bytes)?;
+                    crate::files::write_atomically(file, &bytes)?;
                     format!("{what} written to {}", caro_recorder::paths::shown(file))
                 }
             };
@@ -372,7 +393,8 @@ pub fn run(args: &Args) -> Result<()> {
         Command::Gc => {
             let paths = DataPaths::default_dir()?;
             let mut store = paths.open_store()?;
-            let n = ingest::gc(&mut store, &paths, time::now_ns()?)?;
+            let (n, warning) = ingest::gc(&mut store, &paths, time::now_ns()?)?;
+            warn(&mut err, warning.as_slice())?;
             writeln!(out, "removed {n} expired rows and days")?;
         }
         Command::Clear(a) => clear::run(&DataPaths::default_dir()?, a.yes, &mut out)?,
@@ -384,10 +406,7 @@ pub fn run(args: &Args) -> Result<()> {
                 TelemetryAction::Disable => telemetry::write_choice(&paths, false)?,
                 TelemetryAction::Preview { no_ingest } => {
                     let now = time::now_ns()?;
-                    let mut store = paths.open_store()?;
-                    if !no_ingest && paths.ring.exists() {
-                        ingest::ingest(&mut store, &paths, now, true)?;
-                    }
+                    let store = store_for_reading(&paths, no_ingest, now, &mut err)?;
                     let bundle = telemetry::Bundle::build(&store, now)?;
                     serde_json::to_writer_pretty(&mut out, &bundle).map_err(io::Error::from)?;
                     writeln!(out)?;

@@ -18,12 +18,31 @@ pub enum Error {
         caro_recorder::paths::shown(path)
     )]
     NotFound { path: PathBuf },
-    /// The path exists but is a folder, a device or a pipe.
+    /// The path exists but is a link, a folder, a device or a pipe: never
+    /// followed, never opened.
+    #[error("{} is {kind}, not a regular file", caro_recorder::paths::shown(path))]
+    NotAFile { path: PathBuf, kind: &'static str },
+    /// A data folder that is a file (or a device, or a pipe).
+    #[error("{} is not a folder", caro_recorder::paths::shown(path))]
+    NotAFolder { path: PathBuf },
+    /// A data folder or file that belongs to another user.
     #[error(
-        "{} is not a regular file, so it cannot be a ring",
+        "{} belongs to another user (uid {uid}); caro-analyze keeps your data only in a folder of your own",
         caro_recorder::paths::shown(path)
     )]
-    NotAFile { path: PathBuf },
+    Foreign { path: PathBuf, uid: u32 },
+    /// A data folder that other users may write in (and so plant links).
+    #[error(
+        "{} is writable by other users (mode {mode:04o}); make it private with `chmod 700`",
+        caro_recorder::paths::shown(path)
+    )]
+    OpenToOthers { path: PathBuf, mode: u32 },
+    /// A ring too large for the memory this process may use.
+    #[error(
+        "out of memory: {} is {size} bytes, more than caro-analyze may allocate here",
+        caro_recorder::paths::shown(path)
+    )]
+    OutOfMemory { path: PathBuf, size: u64 },
     /// The file is larger than any ring can be; refused before reading it.
     #[error(
         "{} is {size} bytes, larger than a ring can be ({} bytes)",

@@ -19,7 +19,6 @@
 //! everything is scrubbed before it was stored.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use serde_json::{json, Value};
@@ -209,6 +208,9 @@ pub fn write_folded(traces: &[Trace], out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// The longest telemetry.log line read: its lines are a few hundred bytes.
+const MAX_LINE: u64 = 1 << 20;
+
 /// The scrubbed log lines from `since_ns` on, oldest first: the archived
 /// days of telemetry.log, then the current one. Returns how many.
 pub fn write_jsonl(paths: &DataPaths, since_ns: Option<u64>, out: &mut dyn Write) -> Result<u64> {
@@ -218,33 +220,47 @@ pub fn write_jsonl(paths: &DataPaths, since_ns: Option<u64>, out: &mut dyn Write
         if (day + 1) * time::DAY_NS as i64 <= since as i64 {
             continue;
         }
-        let f = fs::File::open(&path).map_err(|source| Error::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let f = crate::files::open_read(&path)?;
         let decoder = zstd::stream::Decoder::new(f).map_err(|source| Error::Read {
             path: path.clone(),
             source,
         })?;
         sources.push((path, Box::new(decoder)));
     }
-    match fs::File::open(&paths.log) {
+    match crate::files::open_read(&paths.log) {
         Ok(f) => sources.push((paths.log.clone(), Box::new(f))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(Error::Read {
-                path: paths.log.clone(),
-                source,
-            })
-        }
+        Err(Error::NotFound { .. }) => {}
+        Err(e) => return Err(e),
     }
     let mut n = 0;
+    let mut buf = Vec::new();
     for (path, source) in sources {
-        for line in BufReader::new(source).lines() {
-            let line = line.map_err(|source| Error::Read {
-                path: path.clone(),
-                source,
-            })?;
+        let read_error = |source| Error::Read {
+            path: path.clone(),
+            source,
+        };
+        let mut reader = BufReader::new(source);
+        loop {
+            // Lines are read to a bound: an archive is decompressed as it
+            // is read, and one without line ends must not fill memory.
+            buf.clear();
+            let got = (&mut reader)
+                .take(MAX_LINE + 1)
+                .read_until(b'\n', &mut buf)
+                .map_err(read_error)?;
+            if got == 0 {
+                break;
+            }
+            if buf.len() as u64 > MAX_LINE {
+                return Err(read_error(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a line longer than 1 MiB: not a telemetry log",
+                )));
+            }
+            let Ok(line) = std::str::from_utf8(&buf) else {
+                continue;
+            };
+            let line = line.trim_end_matches('\n');
             let time = serde_json::from_str::<Value>(&line)
                 .ok()
                 .and_then(|v| v["timestamp"].as_str().and_then(time::parse_rfc3339));

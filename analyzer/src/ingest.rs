@@ -13,17 +13,19 @@
 
 use std::borrow::Cow;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use caro_format::decode::Header;
+use caro_format::layout::SLOT_SIZE;
+use caro_format::slot::{stamp_state, SlotState};
 use caro_format::RecordKind;
 use serde::{Deserialize, Serialize};
 
 use crate::assemble::{Assembly, Batch};
 use crate::error::{Error, Result};
+use crate::files;
 use crate::scrub;
 use crate::store::{RecorderCounts, Store, Writer};
 use crate::time::{self, DAY_NS};
@@ -66,10 +68,35 @@ impl DataPaths {
             .join(format!("telemetry.log.{}.zst", time::day_name(day)))
     }
 
-    /// Opens the store, creating the data folder (0700) if needed.
+    /// Opens the store for writing, creating the data folder (0700) if
+    /// needed. The folder must be this user's and private
+    /// ([`files::private_dir`]).
     pub fn open_store(&self) -> Result<Store> {
-        create_private_dir(&self.dir)?;
+        files::private_dir(&self.dir)?;
         Store::open(&self.db)
+    }
+
+    /// Opens the store for a command that only reads it: read-only, so it
+    /// never waits for an ingest, unless there is no store yet or it needs
+    /// an upgrade.
+    pub fn read_store(&self) -> Result<Store> {
+        files::private_dir(&self.dir)?;
+        match Store::open_reader(&self.db)? {
+            Some(store) => Ok(store),
+            None => Store::open(&self.db),
+        }
+    }
+
+    /// Removes the temporaries an interrupted write left in the data
+    /// folder and in `crashes/` (only while holding the store's write
+    /// lock: no other ingest is writing them then).
+    fn remove_temporaries(&self) {
+        files::remove_temporaries(&self.dir, |name| {
+            name.trim_start_matches('.').starts_with("telemetry.")
+        });
+        if fs::symlink_metadata(&self.crashes).is_ok_and(|m| m.is_dir()) {
+            files::remove_temporaries(&self.crashes, |_| true);
+        }
     }
 }
 
@@ -82,6 +109,11 @@ struct Cursor {
     lanes: Vec<u64>,
     /// The header's dropped counts, added up, as last seen.
     dropped: u64,
+    /// Per lane, the first word (stamp and checksum) of the last slot
+    /// ingested, `lanes[i] - 1`: if it changed while still in the ring,
+    /// the ring went back to an older copy.
+    #[serde(default)]
+    last_stamps: Vec<u64>,
 }
 
 /// What an ingest did.
@@ -93,6 +125,9 @@ pub struct Summary {
     pub snapshot: Option<PathBuf>,
     /// Rows and days removed by retention.
     pub expired: u64,
+    /// What the user should know: the ring went back to an older copy, the
+    /// clock disagrees with the data. One line each.
+    pub warnings: Vec<String>,
 }
 
 /// Ingests the ring at `paths.ring` into `store`, as of `now_ns`.
@@ -103,11 +138,18 @@ pub fn ingest(
     progress: bool,
 ) -> Result<Summary> {
     let w = store.write()?;
-    let mut log = TelemetryLog::prepare(paths, &w, now_ns)?;
+    paths.remove_temporaries();
     let mut cursor: Cursor = read_meta(&w, "cursor")?.unwrap_or_default();
     let mut assembly: Assembly = read_meta(&w, "assembly")?.unwrap_or_default();
+    let newest_ingested = read_meta::<u64>(&w, NEWEST)?;
 
-    let mut decoded = read_new(&paths.ring, now_ns, &mut cursor, &mut assembly)?;
+    let (mut decoded, rolled_back) = read_new(
+        &paths.ring,
+        now_ns,
+        &mut cursor,
+        &mut assembly,
+        newest_ingested,
+    )?;
     // Records of one instant (a coarse clock, or a simulated one) come in
     // an order that keeps trees whole: what opens a span, then what
     // happens in it, then what closes it.
@@ -116,6 +158,13 @@ pub fn ingest(
             same_instant.sort_unstable_by_key(|r| (instant_rank(r.kind), r.lane, r.seq));
         }
     }
+    let newest = decoded
+        .records
+        .last()
+        .map(|r| r.time_ns)
+        .max(newest_data(&w, newest_ingested)?);
+    let clock = DataClock::new(now_ns, newest);
+    let mut log = TelemetryLog::prepare(paths, &w, clock.day())?;
     let mut batch = Batch {
         policy: SamplingPolicy::from_env()?,
         ..Batch::default()
@@ -136,7 +185,8 @@ pub fn ingest(
         .fold(0u64, |a, d| a.saturating_add(*d));
     let counts = RecorderCounts {
         written: batch.records,
-        lost: totals.lost_to_laps,
+        // Read again from the start, a restored ring's laps are not news.
+        lost: if rolled_back { 0 } else { totals.lost_to_laps },
         abandoned: totals.abandoned,
         dropped: dropped.saturating_sub(cursor.dropped),
         unfinished: batch.unfinished,
@@ -144,7 +194,7 @@ pub fn ingest(
     };
     cursor.dropped = dropped;
     w.add(&batch)?;
-    w.add_recorder(time::day(now_ns), &counts)?;
+    w.add_recorder(clock.day(), &counts)?;
     // The whole ring, as it is now: what led to the crash and since.
     let snapshot = match batch.panics.first() {
         Some(p) => {
@@ -162,8 +212,11 @@ pub fn ingest(
         None => None,
     };
     log.append(&batch.log_lines)?;
-    log.expire(paths, now_ns)?;
-    let expired = w.apply_retention(now_ns)?;
+    log.expire(paths, clock.at_ns)?;
+    let expired = w.apply_retention(clock.at_ns)?;
+    if let Some(n) = newest {
+        write_meta(&w, NEWEST, &n)?;
+    }
     write_meta(&w, "cursor", &cursor)?;
     write_meta(&w, "assembly", &assembly)?;
     log.save(&w)?;
@@ -172,12 +225,93 @@ pub fn ingest(
     }
     w.set_meta("last_ingest_ns", &now_ns.to_string())?;
     w.commit()?;
+    let mut warnings = Vec::new();
+    if rolled_back {
+        warnings.push(format!(
+            "{} went back to an older copy (restored or rolled back): ingested only what was recorded after {}",
+            caro_recorder::paths::shown(&paths.ring),
+            newest_ingested.map_or_else(|| "the last ingest".to_owned(), time::rfc3339),
+        ));
+    }
+    warnings.extend(clock.warning());
     Ok(Summary {
         counts,
         requests: batch.requests.len(),
         snapshot,
         expired,
+        warnings,
     })
+}
+
+/// The meta key of the newest record time ever ingested.
+const NEWEST: &str = "newest_ns";
+
+/// The newest data the store holds: the newest record ingested, or, for a
+/// store written before that was kept, the start of its newest day.
+fn newest_data(w: &Writer<'_>, newest_ingested: Option<u64>) -> Result<Option<u64>> {
+    if newest_ingested.is_some() {
+        return Ok(newest_ingested);
+    }
+    Ok(w.newest_day()?.map(|d| d.max(0) as u64 * DAY_NS))
+}
+
+/// The time an ingest's days and retention go by: the clock, unless it
+/// disagrees with the data. It is never before the newest data (a clock
+/// set back keeps new counts under their real day) and never past the end
+/// of that data's day (a clock set forward, or a long pause, deletes
+/// nothing that is not older than the data's own 30 and 7 days).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataClock {
+    /// The analyzer's clock.
+    pub now_ns: u64,
+    /// The newest data, if any.
+    pub newest_ns: Option<u64>,
+    /// The clock, within the newest data's day.
+    pub at_ns: u64,
+}
+
+impl DataClock {
+    pub fn new(now_ns: u64, newest_ns: Option<u64>) -> DataClock {
+        let at_ns = match newest_ns {
+            None => now_ns,
+            Some(n) => {
+                let end_of_day = (time::day(n) as u64 + 1) * DAY_NS - 1;
+                now_ns.clamp(n, end_of_day)
+            }
+        };
+        DataClock {
+            now_ns,
+            newest_ns,
+            at_ns,
+        }
+    }
+
+    /// The UTC day this ingest's counts go under.
+    pub fn day(&self) -> i64 {
+        time::day(self.at_ns)
+    }
+
+    /// A line for the user when the clock is more than a day behind the
+    /// newest data, or far enough ahead of it that retention by the clock
+    /// would have deleted days.
+    pub fn warning(&self) -> Option<String> {
+        let newest = self.newest_ns?;
+        let days = |ns: u64| ns.div_ceil(DAY_NS);
+        let (date, data) = (time::rfc3339(self.now_ns), time::rfc3339(newest));
+        if self.now_ns.saturating_add(DAY_NS) < newest {
+            Some(format!(
+                "the clock ({date}) is {} days before the newest data ({data}); days are counted from the data",
+                days(newest - self.now_ns)
+            ))
+        } else if self.now_ns > self.at_ns.saturating_add(LOG_RETENTION_DAYS * DAY_NS) {
+            Some(format!(
+                "the clock ({date}) is {} days after the newest data ({data}); retention counts from the data, so nothing is deleted for the clock alone",
+                (self.now_ns - newest) / DAY_NS
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 /// The meta key of the version of caro that last started, as its process
@@ -198,22 +332,31 @@ fn instant_rank(kind: RecordKind) -> u8 {
 
 /// Reads the ring and decodes what is new since `cursor`, which it moves
 /// to where the next ingest starts. A new ring (another `created_ns`)
-/// starts from its beginning, with no spans open.
+/// starts from its beginning, with no spans open. A ring that went back to
+/// an older copy (a lane's head behind the cursor, or the last slot
+/// ingested rewritten) is read from its beginning too, but only records
+/// newer than `newest_ingested` are taken: the rest were ingested before.
+/// Returns whether it went back.
 fn read_new(
     ring: &Path,
     now_ns: u64,
     cursor: &mut Cursor,
     assembly: &mut Assembly,
-) -> Result<caro_format::Decoded> {
+    newest_ingested: Option<u64>,
+) -> Result<(caro_format::Decoded, bool)> {
     let decode_err = |source| Error::Decode {
         path: ring.to_owned(),
         source,
     };
     let mut attempt = 0;
     loop {
-        let mut bytes = crate::ring::read_from(ring, &cursor.lanes)?;
+        // From each lane's last slot ingested, to see that it is unchanged.
+        let from: Vec<u64> = cursor.lanes.iter().map(|s| s.saturating_sub(1)).collect();
+        let mut bytes = crate::ring::read_from(ring, &from)?;
         let header = Header::parse(&bytes).map_err(decode_err)?;
-        if header.raw.created_ns != cursor.created_ns {
+        let new_ring = header.raw.created_ns != cursor.created_ns;
+        let went_back = !new_ring && went_back(ring, &bytes, &header, cursor)?;
+        if new_ring || went_back {
             let reread = !cursor.lanes.is_empty();
             *cursor = Cursor {
                 created_ns: header.raw.created_ns,
@@ -241,14 +384,63 @@ fn read_new(
             .iter()
             .map(|(l, s)| s.first_open.unwrap_or(l.head))
             .collect();
-        let decoded = if decoded.lanes.iter().any(|(_, s)| s.first_open.is_some()) {
+        let mut decoded = if decoded.lanes.iter().any(|(_, s)| s.first_open.is_some()) {
             caro_format::decode_range(&bytes, Some(now_ns), &cursor.lanes, &until)
                 .map_err(decode_err)?
         } else {
             decoded
         };
+        if went_back {
+            if let Some(newest) = newest_ingested {
+                decoded.records.retain(|r| r.time_ns > newest);
+            }
+        }
+        cursor.last_stamps = decoded
+            .lanes
+            .iter()
+            .zip(&until)
+            .map(|((lane, _), &u)| last_stamp(&bytes, lane, u))
+            .collect();
         cursor.lanes = until;
-        return Ok(decoded);
+        return Ok((decoded, went_back));
+    }
+}
+
+/// Whether the ring in `bytes` went back behind `cursor`: a lane's head is
+/// behind where the last ingest stopped, or the last slot it ingested,
+/// still in the ring, now holds something else.
+fn went_back(ring: &Path, bytes: &[u8], header: &Header, cursor: &Cursor) -> Result<bool> {
+    let lanes = caro_format::decode::lanes(header, bytes).map_err(|source| Error::Decode {
+        path: ring.to_owned(),
+        source,
+    })?;
+    Ok(lanes.iter().any(|lane| {
+        let Some(&stopped) = cursor.lanes.get(lane.index) else {
+            return false;
+        };
+        let stamp = cursor.last_stamps.get(lane.index).copied().unwrap_or(0);
+        lane.head < stopped || (stamp != 0 && last_stamp(bytes, lane, stopped) != stamp)
+    }))
+}
+
+/// The first word of slot `until - 1` of `lane` if it holds a committed
+/// record (a stamp and a checksum of its contents), else 0: none, lapped,
+/// or never finished (a late writer may still finish it; that is not a
+/// roll-back).
+fn last_stamp(bytes: &[u8], lane: &caro_format::decode::Lane, until: u64) -> u64 {
+    let Some(seq) = until.checked_sub(1) else {
+        return 0;
+    };
+    if seq < lane.head.saturating_sub(lane.slots()) || seq >= lane.head {
+        return 0;
+    }
+    let at = (lane.slots_offset + (seq & (lane.slots() - 1)) * u64::from(SLOT_SIZE)) as usize;
+    let word = bytes
+        .get(at..at + 8)
+        .map_or(0, |w| u64::from_le_bytes(w.try_into().unwrap_or_default()));
+    match stamp_state(word as u32) {
+        SlotState::Head | SlotState::Cont => word,
+        SlotState::Empty | SlotState::Writing => 0,
     }
 }
 
@@ -281,51 +473,15 @@ fn write_meta<T: Serialize>(w: &Writer<'_>, key: &str, value: &T) -> Result<()> 
 /// to `crashes/`, named after the panic so that an ingest run again writes
 /// the same file.
 fn snapshot(paths: &DataPaths, bytes: &[u8], time_ns: u64, thread: u32) -> Result<PathBuf> {
-    create_private_dir(&paths.crashes)?;
+    files::private_dir(&paths.crashes)?;
     let stamp = time::rfc3339(time_ns).replace([':', '-', '.'], "");
     let path = paths.crashes.join(format!("{stamp}-{thread}.ring.zst"));
     let compressed = zstd::bulk::compress(bytes, 3).map_err(|source| Error::Write {
         path: path.clone(),
         source,
     })?;
-    write_atomically(&path, &compressed)?;
+    files::write_atomically(&path, &compressed)?;
     Ok(path)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so the
-/// file is either whole or absent; mode 0600.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let err = |source| Error::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    fs::rename(&tmp, path).map_err(err)
-}
-
-/// Creates `dir` (mode 0700) if it is missing.
-pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
-    let err = |source| Error::Write {
-        path: dir.to_owned(),
-        source,
-    };
-    if !dir.is_dir() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(err)?;
-    }
-    Ok(())
 }
 
 /// telemetry.log: the scrubbed events of the current day as JSON lines;
@@ -340,9 +496,8 @@ struct TelemetryLog {
 
 impl TelemetryLog {
     /// Cuts the file back to its committed length (undoing a killed
-    /// ingest's append) and archives it if its day is over.
-    fn prepare(paths: &DataPaths, w: &Writer<'_>, now_ns: u64) -> Result<TelemetryLog> {
-        let today = time::day(now_ns);
+    /// ingest's append) and archives it if its day is before `today`.
+    fn prepare(paths: &DataPaths, w: &Writer<'_>, today: i64) -> Result<TelemetryLog> {
         let day = read_meta::<i64>(w, "log_day")?.unwrap_or(today);
         let len = read_meta::<u64>(w, "log_len")?.unwrap_or(0);
         let mut log = TelemetryLog {
@@ -354,38 +509,32 @@ impl TelemetryLog {
             path: paths.log.clone(),
             source,
         };
-        let on_disk = match fs::metadata(&log.path) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(err(e)),
+        let file = files::open_write(&log.path)?;
+        let on_disk = match &file {
+            Some(f) => f.metadata().map_err(err)?.len(),
+            None => 0,
         };
-        if on_disk > log.len {
-            let f = fs::OpenOptions::new()
-                .write(true)
-                .open(&log.path)
-                .map_err(err)?;
+        if let Some(f) = file.as_ref().filter(|_| on_disk > log.len) {
             f.set_len(log.len).map_err(err)?;
         }
-        if log.day < today {
+        if log.len == 0 {
+            // Nothing kept yet: the file takes the day of what comes.
+            log.day = today;
+        } else if log.day < today {
             let archive = paths.log_archive(log.day);
             // A file shorter than committed was archived by an ingest
             // killed before it could commit: the archive stands.
-            if log.len > 0 && on_disk >= log.len {
-                let bytes = fs::read(&log.path).map_err(err)?;
+            if let Some(f) = file.as_ref().filter(|_| log.len > 0 && on_disk >= log.len) {
+                let mut bytes = Vec::new();
+                (&*f).take(log.len).read_to_end(&mut bytes).map_err(err)?;
                 let compressed =
-                    zstd::bulk::compress(&bytes[..log.len as usize], 19).map_err(|source| {
-                        Error::Write {
-                            path: archive.clone(),
-                            source,
-                        }
+                    zstd::bulk::compress(&bytes, 19).map_err(|source| Error::Write {
+                        path: archive.clone(),
+                        source,
                     })?;
-                write_atomically(&archive, &compressed)?;
+                files::write_atomically(&archive, &compressed)?;
             }
-            if on_disk > 0 {
-                let f = fs::OpenOptions::new()
-                    .write(true)
-                    .open(&log.path)
-                    .map_err(err)?;
+            if let Some(f) = file.as_ref().filter(|_| on_disk > 0) {
                 f.set_len(0).map_err(err)?;
             }
             log.day = today;
@@ -405,12 +554,7 @@ impl TelemetryLog {
             path: self.path.clone(),
             source,
         };
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&self.path)
-            .map_err(err)?;
+        let mut f = files::open_append(&self.path)?;
         f.write_all(lines).map_err(err)?;
         f.sync_data().map_err(err)?;
         self.len += lines.len() as u64;
@@ -418,9 +562,9 @@ impl TelemetryLog {
     }
 
     /// Deletes archives of days that ended more than
-    /// [`LOG_RETENTION_DAYS`] before `now_ns`.
-    fn expire(&self, paths: &DataPaths, now_ns: u64) -> Result<()> {
-        let first_day = time::day(now_ns.saturating_sub(LOG_RETENTION_DAYS * DAY_NS));
+    /// [`LOG_RETENTION_DAYS`] before `at_ns` (see [`DataClock`]).
+    fn expire(&self, paths: &DataPaths, at_ns: u64) -> Result<()> {
+        let first_day = time::day(at_ns.saturating_sub(LOG_RETENTION_DAYS * DAY_NS));
         for (day, path) in log_archives(paths) {
             if day < first_day {
                 fs::remove_file(&path).map_err(|source| Error::Write { path, source })?;
@@ -506,13 +650,16 @@ impl Progress {
 }
 
 /// Applies retention alone, as `caro-analyze gc` does; returns the rows
-/// and days removed.
-pub fn gc(store: &mut Store, paths: &DataPaths, now_ns: u64) -> Result<u64> {
+/// and days removed, and a warning if the clock disagrees with the data.
+pub fn gc(store: &mut Store, paths: &DataPaths, now_ns: u64) -> Result<(u64, Option<String>)> {
     let w = store.write()?;
-    let log = TelemetryLog::prepare(paths, &w, now_ns)?;
-    log.expire(paths, now_ns)?;
-    let n = w.apply_retention(now_ns)?;
+    paths.remove_temporaries();
+    let newest = newest_data(&w, read_meta::<u64>(&w, NEWEST)?)?;
+    let clock = DataClock::new(now_ns, newest);
+    let log = TelemetryLog::prepare(paths, &w, clock.day())?;
+    log.expire(paths, clock.at_ns)?;
+    let n = w.apply_retention(clock.at_ns)?;
     log.save(&w)?;
     w.commit()?;
-    Ok(n)
+    Ok((n, clock.warning()))
 }

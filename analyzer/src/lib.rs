@@ -100,6 +100,7 @@ pub mod error;
 pub mod event;
 pub mod export;
 pub mod exposition;
+pub mod files;
 pub mod follow;
 pub mod ingest;
 pub mod json;

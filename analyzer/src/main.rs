@@ -1,10 +1,16 @@
 //! `caro-analyze`: reads caro's flight-recorder ring. The work is done by
-//! the `caro_analyze` library; this maps its outcome to an exit code.
+//! the `caro_analyze` library; this maps its outcome to an exit code, and
+//! a refused allocation to the same one-line error ([`oom`]).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+mod oom;
+
+#[global_allocator]
+static ALLOCATOR: oom::OneLineOnFailure = oom::OneLineOnFailure;
 
 fn main() -> ExitCode {
     let args = caro_analyze::cli::Args::parse();

@@ -17,6 +17,7 @@ use caro_format::layout::{FileHeader, HEADER_SIZE, LANE_HEADER_SIZE, SLOT_SIZE};
 use caro_format::Decoded;
 
 use crate::error::{Error, Result};
+use crate::files;
 
 /// The largest file the analyzer reads: no ring the recorder creates comes
 /// near it, and anything larger is refused before a byte is read.
@@ -82,66 +83,102 @@ fn load_once(path: &Path) -> Result<Ring> {
 /// The first bytes of a zstd frame: a crash snapshot (`crashes/*.ring.zst`).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// Reads the whole file at `path`, refusing anything that is not a regular
-/// file or is larger than [`MAX_RING_BYTES`] before reading it. A crash
-/// snapshot is decompressed, to the same limit.
+/// Reads the ring file at `path` whole: its header is read and checked
+/// first, and only then is memory taken, for the size the header gives
+/// (at most [`MAX_RING_BYTES`]). A crash snapshot is decompressed the same
+/// way: its header first, then exactly the ring it claims, no more.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    let bytes = read_raw(path)?;
-    if !bytes.starts_with(&ZSTD_MAGIC) {
-        return Ok(bytes);
-    }
-    let read_error = |source: io::Error| Error::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let mut ring = Vec::new();
-    zstd::stream::read::Decoder::new(&bytes[..])
-        .map_err(read_error)?
-        .take(MAX_RING_BYTES + 1)
-        .read_to_end(&mut ring)
-        .map_err(read_error)?;
-    if ring.len() as u64 > MAX_RING_BYTES {
-        return Err(Error::TooLarge {
-            path: path.to_owned(),
-            size: ring.len() as u64,
-        });
-    }
-    Ok(ring)
-}
-
-fn read_raw(path: &Path) -> Result<Vec<u8>> {
-    let read_error = |source: io::Error| Error::Read {
-        path: path.to_owned(),
-        source,
-    };
-    // The checks use the opened file, so they hold for what is read.
     let file = open_regular(path)?;
-    let len = file.metadata().map_err(read_error)?.len();
-    let mut bytes = Vec::with_capacity(len as usize);
-    // A file growing while it is read still stops at the limit.
-    (&file)
-        .take(MAX_RING_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if bytes.len() as u64 > MAX_RING_BYTES {
-        return Err(Error::TooLarge {
-            path: path.to_owned(),
-            size: bytes.len() as u64,
-        });
+    let len = file_len(path, &file)?;
+    let mut prefix = [0u8; size_of::<FileHeader>()];
+    let n = read_prefix(path, &mut (&file), &mut prefix)?;
+    if prefix[..n].starts_with(&ZSTD_MAGIC) {
+        return read_snapshot(path, &file);
     }
+    let header = Header::parse_prefix(&prefix[..n], len).map_err(|source| Error::Decode {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut bytes = read_rest(path, &file, &prefix[..n], header.raw.file_size)?;
     // The dictionary again, after the slots (see `read_from`), so that a
     // record written while the file was read finds its entries.
-    if let Ok(header) = Header::parse_prefix(&bytes, bytes.len() as u64) {
-        let (start, end) = (
-            header.raw.dict_offset,
-            header.raw.dict_offset + header.raw.dict_size,
-        );
-        if let Some(region) = bytes.get_mut(start as usize..end as usize) {
-            // A file cut meanwhile keeps the dictionary read first.
-            let _ = file.read_exact_at(region, start);
-        }
+    let (start, end) = (
+        header.raw.dict_offset,
+        header.raw.dict_offset + header.raw.dict_size,
+    );
+    if let Some(region) = bytes.get_mut(start as usize..end as usize) {
+        // A file cut meanwhile keeps the dictionary read first.
+        let _ = file.read_exact_at(region, start);
     }
     Ok(bytes)
+}
+
+/// Decompresses the crash snapshot in `file`: the ring's header, checked
+/// against the frame's declared size, then exactly the file it describes.
+fn read_snapshot(path: &Path, file: &File) -> Result<Vec<u8>> {
+    let mut decoder = zstd::stream::read::Decoder::new(file).map_err(|e| read_failed(path, e))?;
+    let mut prefix = [0u8; size_of::<FileHeader>()];
+    let n = read_prefix(path, &mut decoder, &mut prefix)?;
+    let header =
+        Header::parse_prefix(&prefix[..n], MAX_RING_BYTES).map_err(|source| Error::Decode {
+            path: path.to_owned(),
+            source,
+        })?;
+    read_rest(path, decoder, &prefix[..n], header.raw.file_size)
+}
+
+/// The `size` bytes of a ring whose first bytes, `prefix`, were read
+/// from `rest` already. Memory is taken for `size` bytes at most, and
+/// touched only as far as `rest` really holds: a frame that promises more
+/// than it has costs what it has.
+fn read_rest(path: &Path, rest: impl Read, prefix: &[u8], size: u64) -> Result<Vec<u8>> {
+    let oom = || Error::OutOfMemory {
+        path: path.to_owned(),
+        size,
+    };
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(usize::try_from(size).map_err(|_| oom())?)
+        .map_err(|_| oom())?;
+    bytes.extend_from_slice(prefix);
+    rest.take(size.saturating_sub(prefix.len() as u64))
+        .read_to_end(&mut bytes)
+        .map_err(|e| read_failed(path, e))?;
+    if (bytes.len() as u64) < size {
+        return Err(Error::Decode {
+            path: path.to_owned(),
+            source: caro_format::DecodeError::Truncated {
+                needed: size,
+                len: bytes.len() as u64,
+            },
+        });
+    }
+    Ok(bytes)
+}
+
+/// Reads as much of `prefix` as `from` holds; returns how much.
+fn read_prefix(path: &Path, from: &mut impl Read, prefix: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < prefix.len() {
+        match from.read(&mut prefix[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(read_failed(path, e)),
+        }
+    }
+    Ok(n)
+}
+
+fn read_failed(path: &Path, source: io::Error) -> Error {
+    Error::Read {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn file_len(path: &Path, file: &File) -> Result<u64> {
+    Ok(file.metadata().map_err(|e| read_failed(path, e))?.len())
 }
 
 /// Reads of the ring at `path` what a decoder needs to decode lane `i`
@@ -210,34 +247,15 @@ pub fn read_from(path: &Path, from: &[u64]) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Opens `path`, refusing anything but a regular file no larger than
-/// [`MAX_RING_BYTES`].
+/// Opens `path` as [`files::open_read`] does, refusing a file larger
+/// than [`MAX_RING_BYTES`].
 fn open_regular(path: &Path) -> Result<File> {
-    let read_error = |source: io::Error| match source.kind() {
-        io::ErrorKind::NotFound => Error::NotFound {
-            path: path.to_owned(),
-        },
-        _ => Error::Read {
-            path: path.to_owned(),
-            source,
-        },
-    };
-    let not_a_file = || Error::NotAFile {
-        path: path.to_owned(),
-    };
-    // Checked before opening too: opening a named pipe would block.
-    if !std::fs::metadata(path).map_err(read_error)?.is_file() {
-        return Err(not_a_file());
-    }
-    let file = File::open(path).map_err(read_error)?;
-    let meta = file.metadata().map_err(read_error)?;
-    if !meta.is_file() {
-        return Err(not_a_file());
-    }
-    if meta.len() > MAX_RING_BYTES {
+    let file = files::open_read(path)?;
+    let len = file_len(path, &file)?;
+    if len > MAX_RING_BYTES {
         return Err(Error::TooLarge {
             path: path.to_owned(),
-            size: meta.len(),
+            size: len,
         });
     }
     Ok(file)
@@ -270,7 +288,7 @@ impl Probe {
     /// only, checked as the decoder checks them. `None` when they cannot
     /// be read; a full read says why.
     pub fn read(path: &Path) -> Option<Probe> {
-        let file = File::open(path).ok()?;
+        let file = files::open_read(path).ok()?;
         let file_size = file.metadata().ok()?.len();
         let mut prefix = [0u8; size_of::<FileHeader>()];
         file.read_exact_at(&mut prefix, 0).ok()?;

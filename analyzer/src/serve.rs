@@ -146,7 +146,7 @@ impl Scraper<'_> {
             let store = if self.per_scrape {
                 self.ingest()?
             } else {
-                self.paths.open_store()?
+                self.paths.read_store()?
             };
             let snapshot = Snapshot::build(&store, time::now_ns()?)?;
             Ok(exposition::render_as(&snapshot, format))
@@ -159,7 +159,7 @@ impl Scraper<'_> {
     /// deleted it since.
     fn ingest(&self) -> Result<crate::store::Store> {
         let mut store = self.paths.open_store()?;
-        if self.paths.ring.exists() {
+        if std::fs::symlink_metadata(&self.paths.ring).is_ok() {
             ingest::ingest(&mut store, self.paths, time::now_ns()?, false)?;
         }
         Ok(store)

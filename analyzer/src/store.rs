@@ -21,10 +21,11 @@ use std::time::Duration;
 
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::assemble::{Batch, HistKind};
 use crate::error::{Error, Result};
+use crate::files;
 use crate::time::{self, DAY_NS};
 use crate::trace::{Kept, Trace};
 
@@ -139,18 +140,21 @@ pub struct RecorderCounts {
 }
 
 impl Store {
-    /// Opens the store at `path`, creating it (and its schema) if missing.
+    /// Opens the store at `path` for writing, creating it (and its schema)
+    /// if missing. The store and the journal files SQLite keeps beside it
+    /// must be regular files of this user's: a link is refused, never
+    /// followed.
     pub fn open(path: &Path) -> Result<Store> {
-        let err = |source| Error::Store {
-            path: path.to_owned(),
-            source,
-        };
+        for file in store_files(path) {
+            files::absent_or_own_file(&file)?;
+        }
         // Created private before SQLite opens it: its journal files take
         // the database's mode.
         if let Err(e) = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)
         {
             if e.kind() != std::io::ErrorKind::AlreadyExists {
@@ -160,14 +164,35 @@ impl Store {
                 });
             }
         }
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )
+        .map_err(|e| classify(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| classify(path, e))?;
         let mut store = Store {
             path: path.to_owned(),
             conn,
         };
         store.prepare_schema()?;
         Ok(store)
+    }
+
+    /// Opens the store at `path` for reading only, without waiting for a
+    /// writer (WAL readers read the last commit): on a full disk too. `None` when there is no store yet, or one that only a
+    /// writer can bring up to date ([`Store::open`] then).
+    pub fn open_reader(path: &Path) -> Result<Option<Store>> {
+        let Some(conn) = connect_reader(path)? else {
+            return Ok(None);
+        };
+        match schema(&conn, path)? {
+            Schema::Current => Ok(Some(Store {
+                path: path.to_owned(),
+                conn,
+            })),
+            Schema::Empty | Schema::Version1 => Ok(None),
+        }
     }
 
     /// Maps a SQLite error to the one-line error a user reads.
@@ -177,54 +202,30 @@ impl Store {
 
     fn prepare_schema(&mut self) -> Result<()> {
         let path = self.path.clone();
-        let check = |conn: &Connection| -> Result<bool> {
-            let read = |pragma: &str| -> Result<i64> {
-                conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))
-                    .map_err(|e| classify(&path, e))
-            };
-            let (app, version) = (read("application_id")?, read("user_version")?);
-            let tables: i64 = conn
-                .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-                .map_err(|e| classify(&path, e))?;
-            match (app, version) {
-                (0, 0) if tables == 0 => Ok(false),
-                (APPLICATION_ID, SCHEMA_VERSION) => Ok(true),
-                (APPLICATION_ID, 1) => {
-                    conn.execute_batch(SCHEMA_2)
-                        .map_err(|e| classify(&path, e))?;
-                    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-                        .map_err(|e| classify(&path, e))?;
-                    Ok(true)
-                }
-                (APPLICATION_ID, v) if v > SCHEMA_VERSION => Err(Error::NewerStore {
-                    path: path.clone(),
-                    version: v,
-                }),
-                (APPLICATION_ID, v) => Err(Error::NotAStore {
-                    path: path.clone(),
-                    why: format!("unknown schema version {v}"),
-                }),
-                _ => Err(Error::NotAStore {
-                    path: path.clone(),
-                    why: "a SQLite database of something else".to_owned(),
-                }),
-            }
-        };
+        let err = |e| classify(&path, e);
         // One transaction: what is checked is one state of the file, and
         // commands creating the store at once create it once.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| classify(&path, e))?;
-        if !check(&tx)? {
-            tx.execute_batch(SCHEMA).map_err(|e| classify(&path, e))?;
-            tx.execute_batch(SCHEMA_2).map_err(|e| classify(&path, e))?;
-            tx.pragma_update(None, "application_id", APPLICATION_ID)
-                .map_err(|e| classify(&path, e))?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(|e| classify(&path, e))?;
+            .map_err(err)?;
+        match schema(&tx, &path)? {
+            Schema::Current => {}
+            Schema::Version1 => {
+                tx.execute_batch(SCHEMA_2).map_err(err)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(err)?;
+            }
+            Schema::Empty => {
+                tx.execute_batch(SCHEMA).map_err(err)?;
+                tx.execute_batch(SCHEMA_2).map_err(err)?;
+                tx.pragma_update(None, "application_id", APPLICATION_ID)
+                    .map_err(err)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(err)?;
+            }
         }
-        tx.commit().map_err(|e| classify(&path, e))?;
+        tx.commit().map_err(err)?;
         self.use_wal()
     }
 
@@ -280,6 +281,120 @@ impl Store {
             .optional()
             .map_err(|e| classify(&self.path, e))
     }
+}
+
+/// The store at `path` and the files SQLite keeps beside it.
+pub fn store_files(path: &Path) -> [PathBuf; 4] {
+    let beside = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    };
+    [
+        path.to_owned(),
+        beside("-wal"),
+        beside("-shm"),
+        beside("-journal"),
+    ]
+}
+
+/// What a store's file holds.
+enum Schema {
+    /// Nothing yet: a file just created.
+    Empty,
+    /// Schema 1, which a writer upgrades.
+    Version1,
+    Current,
+}
+
+/// Reads which schema the store on `conn` has; anything else is an error.
+fn schema(conn: &Connection, path: &Path) -> Result<Schema> {
+    let read = |pragma: &str| -> Result<i64> {
+        conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))
+            .map_err(|e| classify(path, e))
+    };
+    let (app, version) = (read("application_id")?, read("user_version")?);
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(|e| classify(path, e))?;
+    match (app, version) {
+        (0, 0) if tables == 0 => Ok(Schema::Empty),
+        (APPLICATION_ID, SCHEMA_VERSION) => Ok(Schema::Current),
+        (APPLICATION_ID, 1) => Ok(Schema::Version1),
+        (APPLICATION_ID, v) if v > SCHEMA_VERSION => Err(Error::NewerStore {
+            path: path.to_owned(),
+            version: v,
+        }),
+        (APPLICATION_ID, v) => Err(Error::NotAStore {
+            path: path.to_owned(),
+            why: format!("unknown schema version {v}"),
+        }),
+        _ => Err(Error::NotAStore {
+            path: path.to_owned(),
+            why: "a SQLite database of something else".to_owned(),
+        }),
+    }
+}
+
+/// A connection for reading the store at `path`, or `None` if there is
+/// none. It never starts a write transaction, so it never waits for a
+/// writer (WAL readers read the last commit); it is not opened read-only
+/// so that, the last to close, it removes the `-wal` and `-shm` files as
+/// a writer would. A WAL reader needs its `-shm` file, which it may have
+/// to create; where that fails (a full disk) the store is read as it is
+/// on disk, without the WAL's latest commits (`immutable`), rather than
+/// not at all.
+fn connect_reader(path: &Path) -> Result<Option<Connection>> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(None);
+    }
+    for file in store_files(path) {
+        files::absent_or_own_file(&file)?;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connect = |name: &Path, flags: OpenFlags| -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(name, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.query_row("PRAGMA application_id", [], |r| r.get::<_, i64>(0))?;
+        Ok(conn)
+    };
+    match connect(path, flags) {
+        Ok(conn) => Ok(Some(conn)),
+        Err(e) if is_disk_error(&e) => {
+            let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW
+                | OpenFlags::SQLITE_OPEN_URI;
+            connect(Path::new(&immutable_uri(path)), read_only)
+                .map(Some)
+                .map_err(|_| classify(path, e))
+        }
+        Err(e) => Err(classify(path, e)),
+    }
+}
+
+fn is_disk_error(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(DiskFull | SystemIoFailure | CannotOpen | ReadOnly)
+    )
+}
+
+/// `file:` URI of `path` read as immutable: no locks, no `-shm`.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 /// The one-line error of a SQLite failure at `path`.
@@ -543,6 +658,13 @@ impl Writer<'_> {
 
     /// Deletes rows older than [`RETENTION_DAYS`] before `now_ns`, and the
     /// days that ended before then. Returns the rows deleted.
+    /// The newest day anything was counted under, if any.
+    pub fn newest_day(&self) -> Result<Option<i64>> {
+        self.tx
+            .query_row("SELECT max(day) FROM levels", [], |r| r.get(0))
+            .map_err(self.err())
+    }
+
     pub fn apply_retention(&self, now_ns: u64) -> Result<u64> {
         let cutoff_ns = now_ns.saturating_sub(RETENTION_DAYS * DAY_NS);
         let cutoff_s = (cutoff_ns / 1_000_000_000) as i64;
@@ -782,13 +904,10 @@ impl StoreStatus {
     /// Reads the store at `path` without changing it; `None` when there
     /// is no store yet.
     pub fn read(path: &Path) -> Result<Option<StoreStatus>> {
-        if !path.exists() {
+        let Some(conn) = connect_reader(path)? else {
             return Ok(None);
-        }
+        };
         let err = |e| classify(path, e);
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         let app: i64 = conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(err)?;
@@ -829,11 +948,9 @@ impl StoreStatus {
             .optional()
             .map_err(err)?
             .and_then(|v| v.parse().ok());
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let size = [path.as_os_str(), &wal]
+        let size = store_files(path)[..2]
             .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
+            .filter_map(|p| std::fs::symlink_metadata(p).ok())
             .map(|m| m.len())
             .sum();
         Ok(Some(StoreStatus {

@@ -22,12 +22,12 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ingest::{self, DataPaths};
 use crate::report::Report;
 use crate::store::Store;
@@ -118,8 +118,20 @@ pub fn config_path(paths: &DataPaths) -> PathBuf {
 
 /// What the config file at `path` says.
 pub fn read_choice(path: &Path) -> Choice {
-    match fs::read(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Choice::Unset,
+    let read = || -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        // A choice is a few bytes: a larger file is not one.
+        crate::files::open_read(path)?
+            .take(4096)
+            .read_to_end(&mut bytes)
+            .map_err(|source| Error::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(bytes)
+    };
+    match read() {
+        Err(Error::NotFound { .. }) => Choice::Unset,
         Err(_) => Choice::Unclear,
         Ok(bytes) => match serde_json::from_slice::<Config>(&bytes) {
             Ok(Config { enabled: true }) => Choice::On,
@@ -131,9 +143,9 @@ pub fn read_choice(path: &Path) -> Choice {
 
 /// Keeps the user's choice in the config file (mode 0600).
 pub fn write_choice(paths: &DataPaths, enabled: bool) -> Result<()> {
-    ingest::create_private_dir(&paths.dir)?;
+    crate::files::private_dir(&paths.dir)?;
     let text = serde_json::to_string(&Config { enabled }).unwrap_or_default() + "\n";
-    ingest::write_atomically(&config_path(paths), text.as_bytes())
+    crate::files::write_atomically(&config_path(paths), text.as_bytes())
 }
 
 /// The effective state for this process: its flag, its environment and
@@ -315,7 +327,7 @@ mod tests {
         assert_eq!(read_choice(&config_path(&paths)), Choice::On);
         write_choice(&paths, false).unwrap();
         assert_eq!(read_choice(&config_path(&paths)), Choice::Off);
-        fs::write(config_path(&paths), "{enabled: yes").unwrap();
+        std::fs::write(config_path(&paths), "{enabled: yes").unwrap();
         assert_eq!(read_choice(&config_path(&paths)), Choice::Unclear);
     }
 

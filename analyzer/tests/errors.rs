@@ -92,7 +92,12 @@ fn a_corrupt_header() {
 #[test]
 fn paths_that_cannot_be_read() {
     let dir = tempfile::tempdir().unwrap();
-    fails(dir.path(), "is not a regular file");
+    fails(dir.path(), "is a folder, not a regular file");
+    let target = dir.path().join("target");
+    std::fs::write(&target, "x").unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    fails(&link, "is a symbolic link, not a regular file");
     let file = dir.path().join("file");
     std::fs::write(&file, "x").unwrap();
     fails(&file.join("events.ring"), "cannot read");

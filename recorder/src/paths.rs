@@ -18,6 +18,12 @@ pub fn ring_path() -> Option<PathBuf> {
     Some(data_dir()?.join(RING_FILE))
 }
 
+/// The user this process acts as (its effective user id): the owner the
+/// recorder and the analyzer require of the data folder and its files.
+pub fn user_id() -> u32 {
+    crate::sys::euid()
+}
+
 /// `path` for a one-line message: control characters (a newline in a
 /// folder name) are escaped so the message stays one line.
 pub fn shown(path: &Path) -> String {

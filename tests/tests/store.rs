@@ -729,24 +729,71 @@ fn retention_over_40_simulated_days() {
         "report --days 7: the last 7 days' requests"
     );
 
-    // A month later, gc leaves nothing.
+    // A month later with nothing new, gc deletes nothing: retention counts
+    // from the newest data, never from the clock alone, and says so.
+    let before = files(&home.caro_dir());
     set_env(&mut home, "CARO_NOW", &at(last + 31, 23));
-    home.analyze_ok(&["gc"]);
+    let out = home.analyze_ok(&["gc"]);
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warning.starts_with("caro-analyze: warning: the clock") && warning.lines().count() == 1,
+        "gc 31 days after the newest data: {warning}"
+    );
+    assert_eq!(
+        files(&home.caro_dir()).keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "gc 31 days after the newest data deleted files"
+    );
     let conn = open_read_only(&home.caro_dir().join("metrics.db"));
-    for table in ["events", "processes", "panics", "histograms", "levels"] {
-        let n: u64 = conn
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+    let events: u64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, kept, "events left by gc with only the clock moved");
+    drop(conn);
+
+    // A day recorded then expires everything older than its 30 days.
+    let day = last + 31;
+    home.sim(&[
+        "--queries",
+        "5",
+        "--seed",
+        "7",
+        "--time-scale",
+        "0",
+        "--start",
+        &at(day, 6),
+    ]);
+    home.analyze_ok(&["ingest"]);
+    let conn = open_read_only(&home.caro_dir().join("metrics.db"));
+    for table in ["events", "histograms", "levels"] {
+        let oldest: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT min({}) FROM {table}",
+                    if table == "events" {
+                        "timestamp / 86400"
+                    } else {
+                        "day"
+                    }
+                ),
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
-        assert_eq!(n, 0, "{table} rows left by gc 31 days after the last day");
+        assert_eq!(
+            day_name(oldest as u64),
+            day_name(day),
+            "{table}: only the new day is kept"
+        );
     }
     let left: Vec<_> = files(&home.caro_dir())
         .into_iter()
-        .filter(|(n, bytes)| n.starts_with("telemetry.log") && !bytes.is_empty())
+        .filter(|(n, _)| n.starts_with("telemetry.log."))
         .map(|(n, _)| n)
         .collect();
     assert!(
         left.is_empty(),
-        "telemetry.log days left by gc 31 days after the last day: {left:?}"
+        "telemetry.log archives left 31 days after the last day: {left:?}"
     );
 }
 
