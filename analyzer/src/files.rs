@@ -150,6 +150,25 @@ pub fn absent_or_own_file(path: &Path) -> Result<()> {
     }
 }
 
+/// Narrows the existing file `path` to 0600 if others may read it (a
+/// store an older version made): SQLite gives its journal files the
+/// store's mode.
+pub fn make_private(path: &Path) -> Result<()> {
+    let Some(file) = open_write(path)? else {
+        return Ok(());
+    };
+    let err = |source| Error::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mode = file.metadata().map_err(err)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        file.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 /// Creates `path` (mode 0700) if it is missing; then requires it to be a
 /// folder (not a link) that this user owns and nobody else may write in,
 /// as the recorder requires of its own.

@@ -91,8 +91,10 @@ impl DataPaths {
     /// folder and in `crashes/` (only while holding the store's write
     /// lock: no other ingest is writing them then).
     fn remove_temporaries(&self) {
+        // telemetry.log's archives, written under that lock too (not
+        // telemetry.json's, which `telemetry enable` writes without it).
         files::remove_temporaries(&self.dir, |name| {
-            name.trim_start_matches('.').starts_with("telemetry.")
+            name.trim_start_matches('.').starts_with("telemetry.log.")
         });
         if fs::symlink_metadata(&self.crashes).is_ok_and(|m| m.is_dir()) {
             files::remove_temporaries(&self.crashes, |_| true);
@@ -164,7 +166,7 @@ pub fn ingest(
         .map(|r| r.time_ns)
         .max(newest_data(&w, newest_ingested)?);
     let clock = DataClock::new(now_ns, newest);
-    let mut log = TelemetryLog::prepare(paths, &w, clock.day())?;
+    let mut log = TelemetryLog::prepare(paths, &w, clock.log_day())?;
     let mut batch = Batch {
         policy: SamplingPolicy::from_env()?,
         ..Batch::default()
@@ -194,7 +196,9 @@ pub fn ingest(
     };
     cursor.dropped = dropped;
     w.add(&batch)?;
-    w.add_recorder(clock.day(), &counts)?;
+    if counts != RecorderCounts::default() {
+        w.add_recorder(clock.count_day(), &counts)?;
+    }
     // The whole ring, as it is now: what led to the crash and since.
     let snapshot = match batch.panics.first() {
         Some(p) => {
@@ -286,9 +290,16 @@ impl DataClock {
         }
     }
 
-    /// The UTC day this ingest's counts go under.
-    pub fn day(&self) -> i64 {
+    /// The UTC day telemetry.log's lines go under: the data's, so that a
+    /// clock jump alone never archives (empties) the file.
+    pub fn log_day(&self) -> i64 {
         time::day(self.at_ns)
+    }
+
+    /// The UTC day an ingest's own counts (the `recorder` table) go under:
+    /// the clock's, or the newest data's if the clock is behind it.
+    pub fn count_day(&self) -> i64 {
+        time::day(self.now_ns.max(self.newest_ns.unwrap_or(0)))
     }
 
     /// A line for the user when the clock is more than a day behind the
@@ -656,10 +667,62 @@ pub fn gc(store: &mut Store, paths: &DataPaths, now_ns: u64) -> Result<(u64, Opt
     paths.remove_temporaries();
     let newest = newest_data(&w, read_meta::<u64>(&w, NEWEST)?)?;
     let clock = DataClock::new(now_ns, newest);
-    let log = TelemetryLog::prepare(paths, &w, clock.day())?;
+    let log = TelemetryLog::prepare(paths, &w, clock.log_day())?;
     log.expire(paths, clock.at_ns)?;
     let n = w.apply_retention(clock.at_ns)?;
     log.save(&w)?;
     w.commit()?;
     Ok((n, clock.warning()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR_NS: u64 = 3_600_000_000_000;
+    /// 2026-03-01T06:00Z, and the day's end.
+    const DATA: u64 = 20_513 * DAY_NS + 6 * HOUR_NS;
+    const END_OF_DAY: u64 = 20_514 * DAY_NS - 1;
+
+    #[test]
+    fn the_clock_counts_while_it_agrees_with_the_data() {
+        let evening = DATA + 17 * HOUR_NS;
+        let c = DataClock::new(evening, Some(DATA));
+        assert_eq!((c.at_ns, c.warning()), (evening, None));
+        // No data yet: the clock alone.
+        assert_eq!(DataClock::new(evening, None).at_ns, evening);
+    }
+
+    #[test]
+    fn a_clock_ahead_of_the_data_stops_at_the_end_of_its_day() {
+        for days in [8, 31, 365] {
+            let c = DataClock::new(DATA + days * DAY_NS, Some(DATA));
+            assert_eq!(c.at_ns, END_OF_DAY, "+{days} d");
+            assert_eq!((c.log_day(), c.count_day()), (20_513, 20_513 + days as i64));
+            let w = c.warning().unwrap();
+            assert!(
+                w.contains(&format!("is {days} days after the newest data")),
+                "{w}"
+            );
+        }
+        // A pause shorter than the log's retention is no news.
+        assert_eq!(
+            DataClock::new(DATA + 3 * DAY_NS, Some(DATA)).warning(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_clock_behind_the_data_counts_under_the_datas_day() {
+        let c = DataClock::new(DATA - 365 * DAY_NS, Some(DATA));
+        assert_eq!(
+            (c.at_ns, c.log_day(), c.count_day()),
+            (DATA, 20_513, 20_513)
+        );
+        let w = c.warning().unwrap();
+        assert!(w.contains("is 365 days before the newest data"), "{w}");
+        // Behind by less than a day: no warning, the data's time.
+        let c = DataClock::new(DATA - HOUR_NS, Some(DATA));
+        assert_eq!((c.at_ns, c.warning()), (DATA, None));
+    }
 }

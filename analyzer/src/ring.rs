@@ -7,7 +7,7 @@
 //! decoder reject a torn slot rather than misread it.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::mem::size_of;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -93,6 +93,9 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     let mut prefix = [0u8; size_of::<FileHeader>()];
     let n = read_prefix(path, &mut (&file), &mut prefix)?;
     if prefix[..n].starts_with(&ZSTD_MAGIC) {
+        (&file)
+            .seek(io::SeekFrom::Start(0))
+            .map_err(|e| read_failed(path, e))?;
         return read_snapshot(path, &file);
     }
     let header = Header::parse_prefix(&prefix[..n], len).map_err(|source| Error::Decode {
@@ -113,9 +116,28 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Decompresses the crash snapshot in `file`: the ring's header, checked
-/// against the frame's declared size, then exactly the file it describes.
+/// Decompresses the crash snapshot in `file`: the ring's header first,
+/// then exactly the file it describes. A frame that says it holds another
+/// size, or holds more, is not a snapshot the analyzer wrote.
 fn read_snapshot(path: &Path, file: &File) -> Result<Vec<u8>> {
+    let not_one_ring = |size: u64| {
+        read_failed(
+            path,
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "not a crash snapshot: it holds more than the {size}-byte ring it starts with"
+                ),
+            ),
+        )
+    };
+    let mut frame_header = [0u8; 18];
+    let n = file
+        .read_at(&mut frame_header, 0)
+        .map_err(|e| read_failed(path, e))?;
+    let declared = zstd::zstd_safe::get_frame_content_size(&frame_header[..n])
+        .ok()
+        .flatten();
     let mut decoder = zstd::stream::read::Decoder::new(file).map_err(|e| read_failed(path, e))?;
     let mut prefix = [0u8; size_of::<FileHeader>()];
     let n = read_prefix(path, &mut decoder, &mut prefix)?;
@@ -124,7 +146,15 @@ fn read_snapshot(path: &Path, file: &File) -> Result<Vec<u8>> {
             path: path.to_owned(),
             source,
         })?;
-    read_rest(path, decoder, &prefix[..n], header.raw.file_size)
+    let size = header.raw.file_size;
+    if declared.is_some_and(|d| d > size) {
+        return Err(not_one_ring(size));
+    }
+    let bytes = read_rest(path, &mut decoder, &prefix[..n], size)?;
+    if read_prefix(path, &mut decoder, &mut [0u8; 1])? > 0 {
+        return Err(not_one_ring(size));
+    }
+    Ok(bytes)
 }
 
 /// The `size` bytes of a ring whose first bytes, `prefix`, were read

@@ -147,6 +147,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         for file in store_files(path) {
             files::absent_or_own_file(&file)?;
+            files::make_private(&file)?;
         }
         // Created private before SQLite opens it: its journal files take
         // the database's mode.

@@ -702,8 +702,9 @@ fn the_analyzer_scrubs_what_the_host_opted_in() {
          the analyzer's wall would not be tested"
     );
 
-    // Every command, then retention the next day, which archives
-    // telemetry.log; then every command on each crash snapshot.
+    // Every command, then an ingest of the next day's records, which
+    // archives telemetry.log (its day follows the records, not the clock
+    // alone), and retention; then every command on each crash snapshot.
     let mut outputs = Outputs::new();
     for args in COMMANDS {
         run_analyze(&home, args, &mut outputs, &mut problems);
@@ -713,7 +714,18 @@ fn the_analyzer_scrubs_what_the_host_opted_in() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    home.set_env("CARO_NOW", &rfc3339(now + 86_400));
+    home.sim(&[
+        "--queries",
+        "3",
+        "--seed",
+        "1",
+        "--time-scale",
+        "0",
+        "--start",
+        &rfc3339(now + 86_400),
+    ]);
+    home.set_env("CARO_NOW", &rfc3339(now + 86_400 + 3_600));
+    run_analyze(&home, &["ingest"], &mut outputs, &mut problems);
     run_analyze(&home, &["gc"], &mut outputs, &mut problems);
     home.unset_env("CARO_NOW");
     let logs = scan_files(&home, &all, &mut problems);
@@ -723,7 +735,7 @@ fn the_analyzer_scrubs_what_the_host_opted_in() {
         .any(|n| n.starts_with("telemetry.log.") && n.ends_with(".zst"))
     {
         problems.add(format!(
-            "gc the next day archived no telemetry.log day: {names:?}"
+            "the next day's ingest archived no telemetry.log day: {names:?}"
         ));
     }
     let snapshots: Vec<PathBuf> = files(&home.caro_dir())
