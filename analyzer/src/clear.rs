@@ -46,7 +46,7 @@ pub fn targets(paths: &DataPaths) -> Vec<(PathBuf, u64)> {
 pub fn run(paths: &DataPaths, yes: bool, out: &mut dyn Write) -> Result<()> {
     // Only in a folder of this user's own.
     if fs::symlink_metadata(&paths.dir).is_ok() {
-        crate::files::private_dir(&paths.dir)?;
+        crate::files::data_folder(&paths.dir)?;
     }
     let targets = targets(paths);
     if targets.is_empty() {

@@ -261,7 +261,7 @@ pub fn write_jsonl(paths: &DataPaths, since_ns: Option<u64>, out: &mut dyn Write
                 continue;
             };
             let line = line.trim_end_matches('\n');
-            let time = serde_json::from_str::<Value>(&line)
+            let time = serde_json::from_str::<Value>(line)
                 .ok()
                 .and_then(|v| v["timestamp"].as_str().and_then(time::parse_rfc3339));
             if time.is_some_and(|t| t >= since) {

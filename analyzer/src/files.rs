@@ -169,15 +169,27 @@ pub fn make_private(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Creates `path` (mode 0700) if it is missing; then requires it to be a
-/// folder (not a link) that this user owns and nobody else may write in,
-/// as the recorder requires of its own.
+/// Creates the data folder `path` (mode 0700) if it is missing; then
+/// requires it to be a folder that this user owns and nobody else may
+/// write in, as the recorder requires of its own. The folder itself may
+/// be a link (to another disk, say) into such a folder, as for the
+/// recorder: only its owner could have made it.
+pub fn data_folder(path: &Path) -> Result<()> {
+    checked_dir(path, |p| fs::metadata(p))
+}
+
+/// Like [`data_folder`], for a folder inside it (`crashes/`), which must
+/// not be a link.
 pub fn private_dir(path: &Path) -> Result<()> {
+    checked_dir(path, |p| fs::symlink_metadata(p))
+}
+
+fn checked_dir(path: &Path, stat: fn(&Path) -> io::Result<fs::Metadata>) -> Result<()> {
     let err = |source| Error::Write {
         path: path.to_owned(),
         source,
     };
-    let meta = match fs::symlink_metadata(path) {
+    let meta = match stat(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs::DirBuilder::new()
@@ -185,7 +197,7 @@ pub fn private_dir(path: &Path) -> Result<()> {
                 .mode(0o700)
                 .create(path)
                 .map_err(err)?;
-            fs::symlink_metadata(path).map_err(err)?
+            stat(path).map_err(err)?
         }
         Err(e) => return Err(err(e)),
     };
@@ -308,14 +320,22 @@ mod tests {
     fn a_folder_others_may_write_in_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("caro");
-        private_dir(&data).unwrap();
+        data_folder(&data).unwrap();
         assert_eq!(fs::metadata(&data).unwrap().mode() & 0o777, 0o700);
         fs::set_permissions(&data, fs::Permissions::from_mode(0o777)).unwrap();
-        let e = private_dir(&data).unwrap_err().to_string();
+        let e = data_folder(&data).unwrap_err().to_string();
         assert!(e.contains("writable by other users"), "{e}");
         let file = dir.path().join("file");
         fs::write(&file, b"").unwrap();
-        let e = private_dir(&file).unwrap_err().to_string();
+        let e = data_folder(&file).unwrap_err().to_string();
         assert!(e.contains("not a folder"), "{e}");
+        // A link to a private folder is the folder; inside it, a link is
+        // refused.
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o700)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&data, &link).unwrap();
+        data_folder(&link).unwrap();
+        let e = private_dir(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
     }
 }

@@ -70,9 +70,9 @@ impl DataPaths {
 
     /// Opens the store for writing, creating the data folder (0700) if
     /// needed. The folder must be this user's and private
-    /// ([`files::private_dir`]).
+    /// ([`files::data_folder`]).
     pub fn open_store(&self) -> Result<Store> {
-        files::private_dir(&self.dir)?;
+        files::data_folder(&self.dir)?;
         Store::open(&self.db)
     }
 
@@ -80,7 +80,7 @@ impl DataPaths {
     /// never waits for an ingest, unless there is no store yet or it needs
     /// an upgrade.
     pub fn read_store(&self) -> Result<Store> {
-        files::private_dir(&self.dir)?;
+        files::data_folder(&self.dir)?;
         match Store::open_reader(&self.db)? {
             Some(store) => Ok(store),
             None => Store::open(&self.db),
@@ -537,7 +537,7 @@ impl TelemetryLog {
             // killed before it could commit: the archive stands.
             if let Some(f) = file.as_ref().filter(|_| log.len > 0 && on_disk >= log.len) {
                 let mut bytes = Vec::new();
-                (&*f).take(log.len).read_to_end(&mut bytes).map_err(err)?;
+                f.take(log.len).read_to_end(&mut bytes).map_err(err)?;
                 let compressed =
                     zstd::bulk::compress(&bytes, 19).map_err(|source| Error::Write {
                         path: archive.clone(),

@@ -143,7 +143,7 @@ pub fn read_choice(path: &Path) -> Choice {
 
 /// Keeps the user's choice in the config file (mode 0600).
 pub fn write_choice(paths: &DataPaths, enabled: bool) -> Result<()> {
-    crate::files::private_dir(&paths.dir)?;
+    crate::files::data_folder(&paths.dir)?;
     let text = serde_json::to_string(&Config { enabled }).unwrap_or_default() + "\n";
     crate::files::write_atomically(&config_path(paths), text.as_bytes())
 }
