@@ -30,7 +30,9 @@
 //! - `caro-analyze status [--json] [--ring FILE]` summarises the ring
 //!   (capacity, records, writers, losses, dictionary) and the store.
 //! - `caro-analyze gc` applies retention: 30 days for the store, 7 for
-//!   telemetry.log; every ingest applies it too. `crashes/` is kept.
+//!   telemetry.log, counted from the newest data, never from the clock
+//!   alone ([`ingest::DataClock`]); every ingest applies it too.
+//!   `crashes/` is kept.
 //! - `caro-analyze clear [--yes]` deletes all of the above, after listing it.
 //! - `caro-analyze telemetry status|enable|disable|preview` keeps the
 //!   user's choice about sharing anonymous aggregates (off by default;
@@ -47,8 +49,9 @@
 //! weeks. Failures print one line, `caro-analyze: error: …`, and exit with
 //! 2; a closed stdout (`| head`) ends the command quietly with 0.
 //!
-//! The binary is thin: [`cli`] parses the arguments, [`ring`] loads the
-//! file, [`event`] turns records into log events that [`json`] and
+//! The binary is thin: [`cli`] parses the arguments, [`files`] opens
+//! every file (no link followed, no pipe waited on, only in a private
+//! folder of the user's), [`ring`] loads the file, [`event`] turns records into log events that [`json`] and
 //! [`pretty`] render, [`assemble`] rebuilds requests and their [`trace`]s
 //! from span trees,
 //! [`scrub`] cleans every string as it is read, [`store`] keeps the
