@@ -125,7 +125,9 @@ impl DataDir {
         self.path().join("caro/events.ring")
     }
 
-    fn command(&self, program: &Path) -> Command {
+    /// `program` set to run here: this `XDG_CACHE_HOME`, none of the
+    /// caller's recorder settings, [`DataDir::env`] on top.
+    pub fn command(&self, program: &Path) -> Command {
         let mut c = Command::new(program);
         c.env("XDG_CACHE_HOME", self.path())
             .env_remove("RUST_LOG")
@@ -289,4 +291,31 @@ pub fn logged_events(lines: &[serde_json::Value]) -> Vec<(u64, String)> {
             Some((id, l["fields"]["message"].as_str()?.to_owned()))
         })
         .collect()
+}
+
+/// The records and requests an ingest says it folded in.
+pub fn ingested(out: &Output) -> (u64, u64) {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("ingested "))
+        .unwrap_or_else(|| panic!("ingest printed no \"ingested …\" line: {text:?}"));
+    let mut numbers = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u64>().unwrap());
+    (numbers.next().unwrap(), numbers.next().unwrap())
+}
+
+/// `report --json` with `args`, parsed.
+pub fn report(home: &DataDir, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["report", "--json"];
+    all.extend_from_slice(args);
+    let out = home.analyze_ok(&all);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "report --json printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use caro_tests::{bins, counts, logged_events, truth_events, DataDir};
+use caro_tests::{bins, counts, ingested, logged_events, report, truth_events, DataDir};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 
@@ -77,33 +77,6 @@ fn ns(rfc3339: &str) -> u64 {
         .unwrap()
         .timestamp_nanos_opt()
         .unwrap() as u64
-}
-
-/// The records and requests an ingest says it folded in.
-fn ingested(out: &Output) -> (u64, u64) {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("ingested "))
-        .unwrap_or_else(|| panic!("ingest printed no \"ingested …\" line: {text:?}"));
-    let mut numbers = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<u64>().unwrap());
-    (numbers.next().unwrap(), numbers.next().unwrap())
-}
-
-/// `report --json` with `args`, parsed.
-fn report(home: &DataDir, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["report", "--json"];
-    all.extend_from_slice(args);
-    let out = home.analyze_ok(&all);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "report --json printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
 }
 
 /// The `caro-analyze: warning:` lines of a command's stderr.
@@ -275,15 +248,7 @@ fn missing<'a>(
 
 /// `program args`, run in `home` as its commands are, stdin closed.
 fn command(home: &DataDir, program: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(program);
-    c.env("XDG_CACHE_HOME", home.path())
-        .env_remove("RUST_LOG")
-        .env_remove("CARO_LOG")
-        .env_remove("CARO_LOG_FORMAT")
-        .env_remove("CARO_RING_SIZE");
-    for (k, v) in &home.env {
-        c.env(k, v);
-    }
+    let mut c = home.command(program);
     c.args(args).stdin(Stdio::null());
     c
 }

@@ -735,14 +735,7 @@ fn a_ring_replaced_under_a_writer_is_left_as_the_replacer_wrote_it() {
 
 /// `program args`, run in `home` as its commands are.
 fn command(home: &DataDir, program: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(program);
-    c.env("XDG_CACHE_HOME", home.path())
-        .env_remove("RUST_LOG")
-        .env_remove("CARO_LOG")
-        .env_remove("CARO_RING_SIZE");
-    for (k, v) in &home.env {
-        c.env(k, v);
-    }
+    let mut c = home.command(program);
     c.args(args).stdin(Stdio::null());
     c
 }

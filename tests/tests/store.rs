@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
-use caro_tests::{counts, logged_events, truth_events, DataDir};
+use caro_tests::{counts, ingested, logged_events, report, truth_events, DataDir};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 
@@ -57,33 +57,6 @@ fn data_dir(env: &[(&str, &str)]) -> DataDir {
 fn set_env(home: &mut DataDir, key: &str, value: &str) {
     home.env.retain(|(k, _)| k != key);
     home.env.push((key.to_owned(), value.to_owned()));
-}
-
-/// The records and requests an ingest says it folded in.
-fn ingested(out: &Output) -> (u64, u64) {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("ingested "))
-        .unwrap_or_else(|| panic!("ingest printed no \"ingested …\" line: {text:?}"));
-    let mut numbers = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<u64>().unwrap());
-    (numbers.next().unwrap(), numbers.next().unwrap())
-}
-
-/// `report --json` with `args`, parsed.
-fn report(home: &DataDir, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["report", "--json"];
-    all.extend_from_slice(args);
-    let out = home.analyze_ok(&all);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "report --json printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
 }
 
 /// Copies `from`'s ring into `to`'s data folder.
