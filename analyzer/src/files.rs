@@ -136,6 +136,22 @@ fn write_error(path: &Path, e: io::Error) -> Error {
     }
 }
 
+/// Creates `path` empty, 0600, unless something is there already (which
+/// the caller then checks).
+pub fn create_private(path: &Path) -> Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(CAREFUL)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(write_error(path, e)),
+    }
+}
+
 /// Checks that `path` is absent, or a regular file of this user's (not a
 /// link): for the files SQLite opens by name.
 pub fn absent_or_own_file(path: &Path) -> Result<()> {

@@ -360,6 +360,9 @@ fn read_new(
         source,
     };
     let mut attempt = 0;
+    // Sticky: a read taken again after the cursor was reset reads from the
+    // start, and must still skip what was ingested before.
+    let mut rolled_back = false;
     loop {
         // From each lane's last slot ingested, to see that it is unchanged.
         let from: Vec<u64> = cursor.lanes.iter().map(|s| s.saturating_sub(1)).collect();
@@ -367,6 +370,7 @@ fn read_new(
         let header = Header::parse(&bytes).map_err(decode_err)?;
         let new_ring = header.raw.created_ns != cursor.created_ns;
         let went_back = !new_ring && went_back(ring, &bytes, &header, cursor)?;
+        rolled_back |= went_back;
         if new_ring || went_back {
             let reread = !cursor.lanes.is_empty();
             *cursor = Cursor {
@@ -401,10 +405,8 @@ fn read_new(
         } else {
             decoded
         };
-        if went_back {
-            if let Some(newest) = newest_ingested {
-                decoded.records.retain(|r| r.time_ns > newest);
-            }
+        if let Some(newest) = newest_ingested.filter(|_| rolled_back) {
+            decoded.records.retain(|r| r.time_ns > newest);
         }
         cursor.last_stamps = decoded
             .lanes
@@ -413,7 +415,7 @@ fn read_new(
             .map(|((lane, _), &u)| last_stamp(&bytes, lane, u))
             .collect();
         cursor.lanes = until;
-        return Ok((decoded, went_back));
+        return Ok((decoded, rolled_back));
     }
 }
 

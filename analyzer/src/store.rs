@@ -15,7 +15,6 @@
 //! and everything folded in with it, so an ingest killed at any point
 //! leaves the store as it was, and two ingests run one after the other.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -151,20 +150,7 @@ impl Store {
         }
         // Created private before SQLite opens it: its journal files take
         // the database's mode.
-        if let Err(e) = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-        {
-            if e.kind() != std::io::ErrorKind::AlreadyExists {
-                return Err(Error::Write {
-                    path: path.to_owned(),
-                    source: e,
-                });
-            }
-        }
+        files::create_private(path)?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW,
@@ -181,8 +167,9 @@ impl Store {
     }
 
     /// Opens the store at `path` for reading only, without waiting for a
-    /// writer (WAL readers read the last commit): on a full disk too. `None` when there is no store yet, or one that only a
-    /// writer can bring up to date ([`Store::open`] then).
+    /// writer (WAL readers read the last commit): on a full disk too.
+    /// `None` when there is no store yet, or one that only a writer can
+    /// bring up to date ([`Store::open`] then).
     pub fn open_reader(path: &Path) -> Result<Option<Store>> {
         let Some(conn) = connect_reader(path)? else {
             return Ok(None);
