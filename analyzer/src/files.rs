@@ -33,7 +33,7 @@ fn kind(file_type: fs::FileType) -> &'static str {
     } else if file_type.is_block_device() || file_type.is_char_device() {
         "a device"
     } else {
-        "not a file"
+        "an unknown kind of file"
     }
 }
 
