@@ -26,9 +26,7 @@ fn data_paths(ring: &RingArg) -> Result<DataPaths> {
 }
 
 /// The store for a command that reads it: read-only with `no_ingest`
-/// (it never waits for an ingest then), else after ingesting what is new
-/// in the ring, if there is one (a link or a pipe there is an error, not
-/// "no ring").
+/// (it never waits for an ingest then), else after an ingest.
 fn store_for_reading(
     paths: &DataPaths,
     no_ingest: bool,
@@ -38,11 +36,8 @@ fn store_for_reading(
     if no_ingest {
         return paths.read_store();
     }
-    let mut store = paths.open_store()?;
-    if std::fs::symlink_metadata(&paths.ring).is_ok() {
-        let s = ingest::ingest(&mut store, paths, now, true)?;
-        warn(err, &s.warnings)?;
-    }
+    let (store, warnings) = paths.ingested_store(now, true)?;
+    warn(err, &warnings)?;
     Ok(store)
 }
 

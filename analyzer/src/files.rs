@@ -166,10 +166,11 @@ pub fn absent_or_own_file(path: &Path) -> Result<()> {
     }
 }
 
-/// Narrows the existing file `path` to 0600 if others may read it (a
-/// store an older version made): SQLite gives its journal files the
-/// store's mode.
+/// Checks `path` as [`absent_or_own_file`] does, then narrows it to 0600
+/// if others may read it (a store an older version made): SQLite gives
+/// its journal files the store's mode.
 pub fn make_private(path: &Path) -> Result<()> {
+    absent_or_own_file(path)?;
     let Some(file) = open_write(path)? else {
         return Ok(());
     };

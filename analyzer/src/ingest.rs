@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use caro_format::decode::Header;
-use caro_format::layout::SLOT_SIZE;
 use caro_format::slot::{stamp_state, SlotState};
 use caro_format::RecordKind;
 use serde::{Deserialize, Serialize};
@@ -85,6 +84,19 @@ impl DataPaths {
             Some(store) => Ok(store),
             None => Store::open(&self.db),
         }
+    }
+
+    /// Opens the store for writing and ingests what is new in the ring, if
+    /// anything is at its path (a link or a pipe there is an error for the
+    /// ingest to report, not "no ring yet"); returns the store and the
+    /// ingest's warnings.
+    pub fn ingested_store(&self, now_ns: u64, progress: bool) -> Result<(Store, Vec<String>)> {
+        let mut store = self.open_store()?;
+        if fs::symlink_metadata(&self.ring).is_err() {
+            return Ok((store, Vec::new()));
+        }
+        let summary = ingest(&mut store, self, now_ns, progress)?;
+        Ok((store, summary.warnings))
     }
 
     /// Removes the temporaries an interrupted write left in the data
@@ -447,7 +459,7 @@ fn last_stamp(bytes: &[u8], lane: &caro_format::decode::Lane, until: u64) -> u64
     if seq < lane.head.saturating_sub(lane.slots()) || seq >= lane.head {
         return 0;
     }
-    let at = (lane.slots_offset + (seq & (lane.slots() - 1)) * u64::from(SLOT_SIZE)) as usize;
+    let at = caro_format::decode::slot_offset(lane, seq);
     let word = bytes
         .get(at..at + 8)
         .map_or(0, |w| u64::from_le_bytes(w.try_into().unwrap_or_default()));

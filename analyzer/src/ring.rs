@@ -88,8 +88,7 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// (at most [`MAX_RING_BYTES`]). A crash snapshot is decompressed the same
 /// way: its header first, then exactly the ring it claims, no more.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    let file = open_regular(path)?;
-    let len = file_len(path, &file)?;
+    let (file, len) = open_regular(path)?;
     let mut prefix = [0u8; size_of::<FileHeader>()];
     let n = read_prefix(path, &mut (&file), &mut prefix)?;
     if prefix[..n].starts_with(&ZSTD_MAGIC) {
@@ -207,22 +206,14 @@ fn read_failed(path: &Path, source: io::Error) -> Error {
     }
 }
 
-fn file_len(path: &Path, file: &File) -> Result<u64> {
-    Ok(file.metadata().map_err(|e| read_failed(path, e))?.len())
-}
-
 /// Reads of the ring at `path` what a decoder needs to decode lane `i`
 /// from sequence `from[i]` on: the header page, the lane headers, those
 /// slots and, last, the dictionary. The rest of the returned buffer, as long as
 /// the file, stays zero and costs no memory until touched: an ingest of a
 /// few new records reads a few pages, not the whole ring.
 pub fn read_from(path: &Path, from: &[u64]) -> Result<Vec<u8>> {
-    let read_error = |source: io::Error| Error::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let file = open_regular(path)?;
-    let len = file.metadata().map_err(read_error)?.len();
+    let read_error = |e| read_failed(path, e);
+    let (file, len) = open_regular(path)?;
     let mut prefix = [0u8; size_of::<FileHeader>()];
     file.read_exact_at(&mut prefix, 0)
         .map_err(|e| match e.kind() {
@@ -278,17 +269,17 @@ pub fn read_from(path: &Path, from: &[u64]) -> Result<Vec<u8>> {
 }
 
 /// Opens `path` as [`files::open_read`] does, refusing a file larger
-/// than [`MAX_RING_BYTES`].
-fn open_regular(path: &Path) -> Result<File> {
+/// than [`MAX_RING_BYTES`]; returns it with its length.
+fn open_regular(path: &Path) -> Result<(File, u64)> {
     let file = files::open_read(path)?;
-    let len = file_len(path, &file)?;
+    let len = file.metadata().map_err(|e| read_failed(path, e))?.len();
     if len > MAX_RING_BYTES {
         return Err(Error::TooLarge {
             path: path.to_owned(),
             size: len,
         });
     }
-    Ok(file)
+    Ok((file, len))
 }
 
 /// The parts of a ring that change whenever a record is claimed: reading

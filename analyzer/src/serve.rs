@@ -26,7 +26,7 @@ use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::error::{Error, Result};
 use crate::exposition::{self, Format};
-use crate::ingest::{self, DataPaths};
+use crate::ingest::DataPaths;
 use crate::metrics::Snapshot;
 use crate::time;
 
@@ -157,12 +157,9 @@ impl Scraper<'_> {
     /// Folds what is new in the ring into the store; returns the store.
     /// The store is opened each time: `caro-analyze clear` may have
     /// deleted it since.
+    /// Its warnings have no one to read them: a scrape answers metrics.
     fn ingest(&self) -> Result<crate::store::Store> {
-        let mut store = self.paths.open_store()?;
-        if std::fs::symlink_metadata(&self.paths.ring).is_ok() {
-            ingest::ingest(&mut store, self.paths, time::now_ns()?, false)?;
-        }
-        Ok(store)
+        Ok(self.paths.ingested_store(time::now_ns()?, false)?.0)
     }
 }
 

@@ -145,7 +145,6 @@ impl Store {
     /// followed.
     pub fn open(path: &Path) -> Result<Store> {
         for file in store_files(path) {
-            files::absent_or_own_file(&file)?;
             files::make_private(&file)?;
         }
         // Created private before SQLite opens it: its journal files take

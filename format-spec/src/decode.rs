@@ -442,8 +442,9 @@ struct Unstamped {
     time: Option<u32>,
 }
 
-/// Where slot `seq` of `lane` starts in the file.
-pub(crate) fn slot_offset(lane: &Lane, seq: u64) -> usize {
+/// Where slot `seq` of `lane` starts in the file (the lane's slots are a
+/// ring: `seq` modulo its size).
+pub fn slot_offset(lane: &Lane, seq: u64) -> usize {
     lane.slots_offset as usize + ((seq & (lane.slots() - 1)) as usize) * SLOT_SIZE as usize
 }
 

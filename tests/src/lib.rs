@@ -10,9 +10,11 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Paths of the binaries under test.
 #[derive(Debug)]
@@ -318,4 +320,91 @@ pub fn report(home: &DataDir, args: &[&str]) -> serde_json::Value {
             String::from_utf8_lossy(&out.stdout)
         )
     })
+}
+
+/// The requests a simulation served, by its truth file.
+pub fn truth_requests(truth: &serde_json::Value) -> u64 {
+    truth["requests_per_backend"]
+        .as_object()
+        .expect("truth has requests_per_backend")
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum()
+}
+
+/// Waits up to `limit` for `child` to exit.
+pub fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The user `nobody`, whom permission bits stop.
+pub const NOBODY: u32 = 65534;
+
+/// Makes `c` run as [`NOBODY`] (only root can).
+pub fn as_nobody(c: &mut Command) -> &mut Command {
+    // SAFETY: between fork and exec the hook only makes three
+    // async-signal-safe system calls, on values of its own.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(NOBODY) != 0
+                || libc::setuid(NOBODY) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Reading `metrics.db` as the tests check it.
+pub mod store {
+    use std::path::Path;
+
+    use rusqlite::types::Value;
+    use rusqlite::{Connection, OpenFlags};
+
+    /// The store at `db`, read-only.
+    pub fn open_read_only(db: &Path) -> Connection {
+        Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", db.display()))
+    }
+
+    /// The names of its tables, sorted.
+    pub fn table_names(conn: &Connection) -> Vec<String> {
+        conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    /// Every row of `table`, every column, ordered by all the columns.
+    pub fn rows(conn: &Connection, table: &str) -> Vec<Vec<Value>> {
+        let n = conn
+            .prepare(&format!("SELECT * FROM {table}"))
+            .unwrap()
+            .column_count();
+        let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        let mut q = conn
+            .prepare(&format!(
+                "SELECT * FROM {table} ORDER BY {}",
+                order.join(", ")
+            ))
+            .unwrap();
+        let rows = q
+            .query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())
+            .unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
 }

@@ -25,9 +25,11 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use caro_tests::{bins, counts, ingested, logged_events, report, truth_events, DataDir};
-use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags};
+use caro_tests::store::{open_read_only, rows, table_names};
+use caro_tests::{
+    bins, counts, ingested, logged_events, report, truth_events, truth_requests, wait_for, DataDir,
+};
+use rusqlite::Connection;
 
 /// 2026-03-01 and 2026-03-02, as the store counts days (since 1970).
 const DAY1: i64 = 20_513;
@@ -38,17 +40,7 @@ const DAY_S: i64 = 86_400;
 const MEMORY_LIMIT: u64 = 1 << 30;
 
 // ---------------------------------------------------------------------------
-// Helpers (copied from store.rs and hostile.rs, or small additions).
-
-/// The requests a simulation served, by its truth file.
-fn truth_requests(truth: &serde_json::Value) -> u64 {
-    truth["requests_per_backend"]
-        .as_object()
-        .expect("truth has requests_per_backend")
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum()
-}
+// Helpers.
 
 /// Plays `queries` requests of seed `seed` starting at `start` (RFC 3339),
 /// in simulated time only; returns its truth.
@@ -136,41 +128,11 @@ fn assert_no_clock_warning(out: &Output, what: &str) {
     );
 }
 
-fn open_read_only(db: &Path) -> Connection {
-    Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", db.display()))
-}
-
-/// Every row of `table`, every column, ordered by all the columns.
-fn rows(conn: &Connection, table: &str) -> Vec<Vec<Value>> {
-    let n = conn
-        .prepare(&format!("SELECT * FROM {table}"))
-        .unwrap()
-        .column_count();
-    let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
-    let mut q = conn
-        .prepare(&format!(
-            "SELECT * FROM {table} ORDER BY {}",
-            order.join(", ")
-        ))
-        .unwrap();
-    let rows = q
-        .query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())
-        .unwrap();
-    rows.collect::<rusqlite::Result<_>>().unwrap()
-}
-
 /// Every table of the store in `home`, its rows as text (a multiset),
 /// except `meta`, whose values change with every command: its keys.
 fn read_tables(home: &DataDir) -> BTreeMap<String, BTreeMap<String, usize>> {
     let conn = open_read_only(&home.caro_dir().join("metrics.db"));
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    let names: Vec<String> = table_names(&conn);
     names
         .into_iter()
         .map(|t| {
@@ -857,20 +819,6 @@ fn signal(child: &Child, signal: i32) {
     assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
 }
 
-/// Waits up to `limit` for `child` to exit.
-fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let started = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return Some(s);
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// What a reader printed that must not change while the store is locked:
 /// `status` prints the ring's live state too, so of it only the store's
 /// request count.
@@ -1045,6 +993,90 @@ fn readers_do_not_wait_for_a_writer() {
 
 // ---------------------------------------------------------------------------
 // 4. A full disk lets readers read.
+
+/// The same readers beside a real ingest, caught (SIGSTOP) in the middle
+/// of its transaction, holding the store's write lock.
+#[test]
+fn readers_do_not_wait_for_an_ingest_in_progress() {
+    const ANSWER: Duration = Duration::from_secs(1);
+    let mut home = DataDir::new();
+    home.set_env("CARO_NOW", "2026-03-01T23:00:00Z");
+    // Room for every record: none lost to laps.
+    home.set_env("CARO_RING_SIZE", "64M");
+    let r1 = truth_requests(&session(&home, 200, 1451, "2026-03-01T06:00:00Z"));
+    home.analyze_ok(&["ingest"]);
+    let readers: [&[&str]; 4] = [
+        &["report", "--no-ingest", "--json"],
+        &["traces", "--no-ingest", "--json"],
+        &["telemetry", "preview", "--no-ingest"],
+        &["status", "--json"],
+    ];
+    let before: Vec<String> = readers
+        .iter()
+        .map(|args| reader_view(args, &succeeded(&home.analyze(args), &args.join(" "))))
+        .collect();
+    // Enough new records that the next ingest's transaction lasts.
+    let r2 = truth_requests(&session(&home, 3000, 1452, "2026-03-01T08:00:00Z"));
+
+    let probe = Connection::open(home.caro_dir().join("metrics.db")).unwrap();
+    // Busy at once, not after waiting for the ingest to let go.
+    probe.busy_timeout(Duration::ZERO).unwrap();
+    let held = || match probe.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+        Ok(()) => false,
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => true,
+        Err(e) => panic!("probing the store's lock: {e}"),
+    };
+    let mut ingest = Reaped(Some(
+        analyze_command(&home, &["ingest"], Limits::default())
+            .spawn()
+            .unwrap(),
+    ));
+    while !held() {
+        assert!(
+            ingest.child().try_wait().unwrap().is_none(),
+            "the ingest ended before it was seen holding the store"
+        );
+    }
+    signal(ingest.child(), libc::SIGSTOP);
+    assert!(
+        held(),
+        "the ingest was stopped after it let go of the store"
+    );
+
+    let mut failures = Vec::new();
+    for (args, before) in readers.iter().zip(&before) {
+        let what = format!("{} beside a stopped ingest", args.join(" "));
+        match run_within(analyze_command(&home, args, Limits::default()), ANSWER) {
+            Err(e) => failures.push(format!("{what}: did not exit within {ANSWER:?}: {e}")),
+            Ok(out) if !out.status.success() => failures.push(format!(
+                "{what}: failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )),
+            Ok(out) => {
+                if reader_view(args, &String::from_utf8_lossy(&out.stdout)) != *before {
+                    failures.push(format!("{what}: printed other than before the ingest"));
+                }
+            }
+        }
+    }
+    signal(ingest.child(), libc::SIGCONT);
+    let mut child = ingest.take();
+    let done = wait_for(&mut child, Duration::from_secs(60));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        done.is_some_and(|s| s.success()),
+        "the ingest, let go on: {done:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_none(&failures, "readers beside an ingest in progress");
+    assert_eq!(
+        report(&home, &["--no-ingest"])["requests"],
+        r1 + r2,
+        "both sessions stored once the ingest went on"
+    );
+}
 
 #[test]
 fn a_full_disk_lets_readers_read() {

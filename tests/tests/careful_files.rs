@@ -44,13 +44,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use caro_tests::{bins, DataDir};
+use caro_tests::{as_nobody, bins, DataDir, NOBODY};
 
 /// Rings small enough to copy around.
 const RING_SIZE: &str = "256K";
-
-/// The user `nobody`.
-const NOBODY: u32 = 65534;
 
 /// Far longer than any command here needs: one still running then is
 /// hung (blocked on a pipe, most likely), is killed, and fails the test.
@@ -189,6 +186,34 @@ fn never_made(path: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Plants at `link` a link to a "precious" file in `home`, or a dangling
+/// one (to `home`'s `gone`), runs `ingest`, and says what went wrong: not
+/// refused for the link, or the target written or made.
+fn ingest_refuses_link(
+    home: &DataDir,
+    link: &Path,
+    dangling: bool,
+    gone: &str,
+    what: &str,
+) -> Vec<String> {
+    let target = if dangling {
+        home.path().join(gone)
+    } else {
+        precious(&home.path().join("precious"))
+    };
+    symlink(&target, link);
+    let out = finish(what, home.spawn_analyze(&["ingest"]));
+    let kept = if dangling {
+        never_made(&target)
+    } else {
+        untouched(&target)
+    };
+    said(&out, what, "symbolic link")
+        .into_iter()
+        .chain(kept.err().map(|e| format!("{what}: {e}")))
+        .collect()
 }
 
 /// The names in `dir`, not recursing.
@@ -416,15 +441,7 @@ fn day2_home() -> DataDir {
 /// `caro-analyze args` run in `home` as its own commands are, stdin
 /// closed, stdout and stderr piped.
 fn analyzer(home: &DataDir, args: &[&str]) -> Command {
-    let mut c = Command::new(&bins().analyze);
-    c.env("XDG_CACHE_HOME", home.path())
-        .env_remove("RUST_LOG")
-        .env_remove("CARO_LOG")
-        .env_remove("CARO_LOG_FORMAT")
-        .env_remove("CARO_RING_SIZE");
-    for (k, v) in &home.env {
-        c.env(k, v);
-    }
+    let mut c = home.command(&bins().analyze);
     c.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -439,23 +456,6 @@ fn umask_0(c: &mut Command) {
     unsafe {
         c.pre_exec(|| {
             libc::umask(0);
-            Ok(())
-        });
-    }
-}
-
-/// Makes `c` run as `nobody` (only root can).
-fn as_nobody(c: &mut Command) {
-    // SAFETY: between fork and exec the hook only makes three
-    // async-signal-safe system calls, on values of its own.
-    unsafe {
-        c.pre_exec(|| {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(NOBODY) != 0
-                || libc::setuid(NOBODY) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
             Ok(())
         });
     }
@@ -1333,20 +1333,8 @@ fn symbolic_links_at_the_store_journal_files_are_refused() {
             if exists(&link) {
                 fs::remove_file(&link).unwrap();
             }
-            let target = if dangling {
-                home.path().join(format!("gone{suffix}"))
-            } else {
-                precious(&home.path().join("precious"))
-            };
-            symlink(&target, &link);
-            let out = finish(&what, home.spawn_analyze(&["ingest"]));
-            problems.extend(said(&out, &what, "symbolic link"));
-            let kept = if dangling {
-                never_made(&target)
-            } else {
-                untouched(&target)
-            };
-            problems.extend(kept.err().map(|e| format!("{what}: {e}")));
+            let gone = format!("gone{suffix}");
+            problems.extend(ingest_refuses_link(&home, &link, dangling, &gone, &what));
         }
     }
     assert_no_problems(&problems, "links at the store's journal files");
@@ -1370,20 +1358,9 @@ fn a_symbolic_link_at_telemetry_log_is_refused() {
             sim(&home, 10, None);
             fs::remove_file(&log).unwrap();
         }
-        let target = if dangling {
-            home.path().join("gone.log")
-        } else {
-            precious(&home.path().join("precious"))
-        };
-        symlink(&target, &log);
-        let out = finish(&what, home.spawn_analyze(&["ingest"]));
-        problems.extend(said(&out, &what, "symbolic link"));
-        let kept = if dangling {
-            never_made(&target)
-        } else {
-            untouched(&target)
-        };
-        problems.extend(kept.err().map(|e| format!("{what}: {e}")));
+        problems.extend(ingest_refuses_link(
+            &home, &log, dangling, "gone.log", &what,
+        ));
     }
     assert_no_problems(&problems, "a symbolic link at telemetry.log");
 }

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use caro_tests::{bins, DataDir};
+use caro_tests::store::{open_read_only, table_names};
+use caro_tests::{as_nobody, bins, truth_requests, wait_for, DataDir, NOBODY};
 
 /// A ring small enough to copy hundreds of times.
 const RING_SIZE: &str = "256K";
@@ -507,20 +508,6 @@ fn dictionary_entries_that_point_into_themselves_or_past_the_end_are_skipped() {
     }
 }
 
-/// Waits up to `limit` for `child` to exit.
-fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let started = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return Some(s);
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_ring_truncated_and_replaced_under_a_follower_never_kills_it() {
     let (home, bytes) = sim_ring(15);
@@ -762,26 +749,11 @@ fn with_file_limit(home: &DataDir, program: &Path, args: &[&str], limit: u64) ->
     c.output().unwrap()
 }
 
-/// The user `nobody`, whom permission bits stop.
-const NOBODY: u32 = 65534;
-
 /// Runs `caro-analyze args` in `home` as `nobody` (only root can).
 fn analyze_as_nobody(home: &DataDir, args: &[&str]) -> Output {
-    let mut c = command(home, &bins().analyze, args);
-    // SAFETY: between fork and exec the hook only makes three
-    // async-signal-safe system calls, on values of its own.
-    unsafe {
-        c.pre_exec(|| {
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setgid(NOBODY) != 0
-                || libc::setuid(NOBODY) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    c.output().unwrap()
+    as_nobody(&mut command(home, &bins().analyze, args))
+        .output()
+        .unwrap()
 }
 
 /// Every file under `dir` with its bytes, the ring left out.
@@ -809,19 +781,8 @@ fn files_beside_ring(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 /// Rows per table of the store in `home`.
 fn row_counts(home: &DataDir) -> BTreeMap<String, i64> {
-    let conn = rusqlite::Connection::open_with_flags(
-        home.caro_dir().join("metrics.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    names
+    let conn = open_read_only(&home.caro_dir().join("metrics.db"));
+    table_names(&conn)
         .into_iter()
         .map(|t| {
             let n = conn
@@ -845,14 +806,8 @@ fn committed_log_len(home: &DataDir) -> u64 {
     .map_or(0, |v| v.parse().unwrap())
 }
 
-fn truth_requests(path: &Path) -> u64 {
-    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    truth["requests_per_backend"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum()
+fn truth_requests_in(path: &Path) -> u64 {
+    truth_requests(&serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
 }
 
 #[test]
@@ -961,7 +916,7 @@ fn a_full_disk_during_ingest_leaves_the_store_as_it_was() {
     let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
     assert_eq!(
         report["requests"],
-        truth_requests(&truth1) + truth_requests(&truth2),
+        truth_requests_in(&truth1) + truth_requests_in(&truth2),
         "every request of both runs, once"
     );
 }

@@ -120,14 +120,14 @@ struct Reading {
 
 /// The head slot's continuation count, from the bytes decoded.
 fn cont_of(bytes: &[u8], lane: &Lane, seq: u64) -> u64 {
-    let off = lane.slots_offset as usize + ((seq & (lane.slots() - 1)) as usize) * 64;
+    let off = caro_format::decode::slot_offset(lane, seq);
     u64::from(bytes[off + 34])
 }
 
 /// The stamp of slot `seq` of `lane`: 0 when it holds another sequence,
 /// else 1 + its state (empty, writing, head, continuation).
 fn stamp_of(bytes: &[u8], lane: &Lane, seq: u64) -> usize {
-    let off = lane.slots_offset as usize + ((seq & (lane.slots() - 1)) as usize) * 64;
+    let off = caro_format::decode::slot_offset(lane, seq);
     let stamp = u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap());
     if u64::from(stamp >> 2) != seq & ((1 << 30) - 1) {
         0

@@ -24,6 +24,7 @@ use std::process::Output;
 
 use caro_format::text::{canonical_text, field_name, value_text};
 use caro_format::{decode, Decoded};
+use caro_tests::store::{open_read_only, table_names};
 use caro_tests::DataDir;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
@@ -559,16 +560,8 @@ fn scan_files(home: &DataDir, fragments: &[Fragment], problems: &mut Problems) -
 
 /// Every text and blob value of every table of `metrics.db`.
 fn scan_store(db: &Path, fragments: &[Fragment], problems: &mut Problems) {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", db.display()));
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
-    for table in tables {
+    let conn = open_read_only(db);
+    for table in table_names(&conn) {
         let mut q = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
         let columns: Vec<String> = q.column_names().iter().map(|c| c.to_string()).collect();
         let rows = q

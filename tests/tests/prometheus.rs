@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use caro_tests::DataDir;
+use caro_tests::{wait_for, DataDir};
 use serde_json::Value;
 
 /// The session starts 30 simulated seconds before a UTC midnight and
@@ -295,18 +295,6 @@ fn http(
 
 fn get(addr: &str, target: &str) -> Reply {
     http(addr, "GET", target, &[]).unwrap()
-}
-
-/// Waits up to `limit` for `child` to exit.
-fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 /// `caro-analyze serve` on a free loopback port, killed when dropped.

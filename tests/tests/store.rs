@@ -10,9 +10,10 @@ use std::path::Path;
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
-use caro_tests::{counts, ingested, logged_events, report, truth_events, DataDir};
+use caro_tests::store::{open_read_only, rows, table_names};
+use caro_tests::{counts, ingested, logged_events, report, truth_events, truth_requests, DataDir};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 /// The tables of `metrics.db`, as analyzer/src/store.rs documents them.
 const TABLES: [&str; 10] = [
@@ -33,16 +34,6 @@ const DAY_S: u64 = 86_400;
 fn read_truth(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap())
         .unwrap_or_else(|e| panic!("truth file {} is not JSON: {e}", path.display()))
-}
-
-/// The requests a simulation served, by its truth file.
-fn truth_requests(truth: &serde_json::Value) -> u64 {
-    truth["requests_per_backend"]
-        .as_object()
-        .expect("truth has requests_per_backend")
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum()
 }
 
 /// A data folder whose commands see `env` (`CARO_NOW`, `CARO_RING_SIZE`).
@@ -96,40 +87,10 @@ struct Stored {
     files: BTreeMap<String, Vec<u8>>,
 }
 
-fn open_read_only(db: &Path) -> Connection {
-    Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", db.display()))
-}
-
-/// Every row of `table`, every column, ordered by all the columns.
-fn rows(conn: &Connection, table: &str) -> Vec<Vec<Value>> {
-    let n = conn
-        .prepare(&format!("SELECT * FROM {table}"))
-        .unwrap()
-        .column_count();
-    let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
-    let mut q = conn
-        .prepare(&format!(
-            "SELECT * FROM {table} ORDER BY {}",
-            order.join(", ")
-        ))
-        .unwrap();
-    let rows = q
-        .query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())
-        .unwrap();
-    rows.collect::<rusqlite::Result<_>>().unwrap()
-}
-
 fn read_store(home: &DataDir) -> Stored {
     let dir = home.caro_dir();
     let conn = open_read_only(&dir.join("metrics.db"));
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    let names: Vec<String> = table_names(&conn);
     assert_eq!(names, TABLES, "the store's tables");
     let tables = names.iter().map(|t| (t.clone(), rows(&conn, t))).collect();
     let mut files = files(&dir);
