@@ -58,7 +58,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use caro_recorder::privacy::is_word;
+use caro_recorder::privacy::is_identifier as is_word;
 use clap::Parser;
 use tracing::field::{display, Empty};
 use tracing::{error, info, info_span, warn};

@@ -19,7 +19,7 @@ use caro_format::ValueWriter;
 use tracing_core::field::{Field, Visit};
 
 use crate::callsites::CallsiteInfo;
-use crate::privacy::is_word;
+use crate::privacy::is_identifier;
 use crate::sys::StaticMemory;
 use crate::Recorder;
 
@@ -239,7 +239,9 @@ impl Visit for FieldEncoder<'_> {
             _ if self.redacted(field) => self.out.redacted(field.index(), value.len()),
             Some(s) if s.len() > SHORT_STR => self.static_str(field, s),
             Some(s) => self.out.str(field.index(), s),
-            None if field.name() != "message" && (is_word(value) || self.keeps_text(field)) => {
+            None if field.name() != "message"
+                && (is_identifier(value) || self.keeps_text(field)) =>
+            {
                 self.out.str(field.index(), value)
             }
             None => self.out.redacted(field.index(), value.len()),

@@ -75,7 +75,7 @@ use tracing_subscriber::Layer;
 use privacy::FieldRules;
 
 pub use layer::RingLayer;
-pub use privacy::{denied, DENY_LIST};
+pub use privacy::{denied, is_identifier, DENIED_WORDS, DENY_LIST};
 pub use recorder::Recorder;
 pub use ring::OpenError;
 pub use subscriber::RingSubscriber;
@@ -184,15 +184,15 @@ impl Config {
         self
     }
 
-    /// Withholds the values of fields with these names too (beyond
-    /// [`DENY_LIST`]): only their length is written. Names compare with the
-    /// last segment of dotted field names, ignoring case.
+    /// Withholds the values of fields with these names too (beyond the
+    /// default rules, [`denied`]): only their length is written. Names
+    /// compare whole or by their last dotted segment, ignoring case.
     pub fn deny_fields<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Config {
         self.rules.deny.extend(names.into_iter().map(Into::into));
         self
     }
 
-    /// Records the values of these [`DENY_LIST`] fields after all — an
+    /// Records the values of these [`denied`] fields after all — an
     /// explicit choice, for a `key` that is a cache key or a `file` that is
     /// always a built-in name. Their text still goes through the analyzer's
     /// scrubber.
