@@ -23,7 +23,8 @@ cargo build --release -p caro-recorder --example caro_sim
 cargo build --release -p caro-analyze
 rm -rf "$corpus"/{ring,header,dictionary,record,histogram}
 mkdir -p "$corpus"/{ring,header,dictionary,record,histogram,scrubber}
-cp format-spec/golden/v1.ring "$corpus/ring/golden-v1.ring"
+cp format-spec/golden/v1.2.ring "$corpus/ring/golden-v1.ring"
+cp format-spec/golden/v1.1.ring "$corpus/ring/golden-v1.1.ring"
 for seed in 1 2 3; do
     panics=()
     [ "$seed" = 3 ] && panics=(--panics)

@@ -235,6 +235,9 @@ pub struct Record {
     pub parent: u32,
     /// Some values did not fit and are missing.
     pub truncated: bool,
+    /// How many values are missing, when the writer said (since v1.2; 0
+    /// otherwise).
+    pub left_out: u8,
     pub values: Vec<FieldValue>,
 }
 
@@ -610,6 +613,7 @@ fn read_record(
             span: head.span,
             parent,
             truncated: head.flags & crate::slot::FLAG_VALUES_TRUNCATED != 0,
+            left_out: head.flags >> 1,
             values,
         }),
     ))

@@ -100,7 +100,8 @@ impl Geometry {
             processes: 0,
             dropped: [0; DROP_REASONS],
             writer_private: [0; 4],
-            reserved: [0; 4],
+            values_left_out: 0,
+            reserved: [0; 3],
         };
         out[..core::mem::size_of::<FileHeader>()].copy_from_slice(bytemuck::bytes_of(&header));
         let dict = DictHeader {

@@ -11,7 +11,7 @@ pub const MAGIC: [u8; 8] = *b"CARORING";
 /// Major version: a reader refuses a file with a larger one.
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor version: a reader of an older minor skips what it does not know.
-pub const VERSION_MINOR: u16 = 1;
+pub const VERSION_MINOR: u16 = 2;
 /// Size of the header page.
 pub const HEADER_SIZE: u32 = 4096;
 /// Size of one record slot: a cache line.
@@ -82,7 +82,10 @@ pub struct FileHeader {
     pub dropped: [u64; DROP_REASONS],
     /// Reserved for writers (clock calibration); readers ignore it.
     pub writer_private: [u64; 4],
-    pub reserved: [u64; 4],
+    /// Values writers left out of records that had no room for them
+    /// (since v1.2).
+    pub values_left_out: u64,
+    pub reserved: [u64; 3],
 }
 
 /// Offsets of the header fields that writers update atomically.
@@ -92,6 +95,7 @@ pub mod header_offset {
     pub const PROCESSES: usize = 88;
     pub const DROPPED: usize = 96;
     pub const WRITER_PRIVATE: usize = 160;
+    pub const VALUES_LEFT_OUT: usize = 192;
 }
 
 /// Lane classes: a flood of chatty records never evicts the alerts.
@@ -204,6 +208,8 @@ const _: () =
 const _: () = assert!(core::mem::offset_of!(FileHeader, next_lane) == header_offset::NEXT_LANE);
 const _: () = assert!(core::mem::offset_of!(FileHeader, processes) == header_offset::PROCESSES);
 const _: () = assert!(core::mem::offset_of!(FileHeader, dropped) == header_offset::DROPPED);
+const _: () =
+    assert!(core::mem::offset_of!(FileHeader, values_left_out) == header_offset::VALUES_LEFT_OUT);
 const _: () =
     assert!(core::mem::offset_of!(FileHeader, writer_private) == header_offset::WRITER_PRIVATE);
 const _: () = assert!(core::mem::offset_of!(HeadSlot, payload) == 36);

@@ -37,4 +37,4 @@ pub use dictionary::{Callsite, CallsiteKind, CallsiteRef, Dictionary, Level};
 pub use geometry::Geometry;
 pub use layout::{DropReason, LaneClass};
 pub use slot::{RecordHead, RecordKind, SlotImages};
-pub use value::{FieldValue, Value, ValueWriter};
+pub use value::{FieldValue, Part, TemplateWriter, Value, ValueWriter};

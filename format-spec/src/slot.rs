@@ -194,6 +194,17 @@ impl RecordKind {
 /// Head-slot flag: the record ran out of room and some values are missing.
 pub const FLAG_VALUES_TRUNCATED: u8 = 1;
 
+/// A head's flags for a record that left out `left_out` values: bit 0 set
+/// when any was, and (since v1.2) bits 1 to 7 their number, up to 127.
+#[inline(always)]
+pub fn record_flags(left_out: u8) -> u8 {
+    if left_out == 0 {
+        0
+    } else {
+        FLAG_VALUES_TRUNCATED | left_out.min(127) << 1
+    }
+}
+
 /// Continuation slots needed for `len` payload bytes.
 #[inline(always)]
 pub const fn continuations_for(len: usize) -> usize {

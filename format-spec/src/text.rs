@@ -7,7 +7,7 @@ use crate::decode::{Decoded, Record};
 use crate::dictionary::Dictionary;
 use crate::layout::DropReason;
 use crate::slot::RecordKind;
-use crate::value::Value;
+use crate::value::{Part, Value};
 
 /// Renders `d` in the canonical text form.
 pub fn canonical_text(d: &Decoded) -> String {
@@ -17,7 +17,7 @@ pub fn canonical_text(d: &Decoded) -> String {
         .iter()
         .map(|r| format!("{}:{}", r.name(), h.dropped[*r as usize]))
         .collect();
-    let _ = writeln!(
+    let _ = write!(
         out,
         "ring v{}.{} lanes={} slots={} created={} processes={} dropped={}",
         h.version_major,
@@ -28,6 +28,10 @@ pub fn canonical_text(d: &Decoded) -> String {
         h.processes,
         dropped.join(",")
     );
+    if h.version_minor >= 2 {
+        let _ = write!(out, " values_left_out={}", h.values_left_out);
+    }
+    out.push('\n');
     let dict = &d.dictionary;
     let _ = writeln!(
         out,
@@ -98,6 +102,9 @@ pub fn record_line(r: &Record, dict: &Dictionary) -> String {
     }
     if r.truncated {
         line.push_str(" truncated");
+        if r.left_out > 0 {
+            let _ = write!(line, " left_out={}", r.left_out);
+        }
     }
     for fv in &r.values {
         let name = field_name(r, dict, usize::from(fv.field));
@@ -158,6 +165,58 @@ pub fn shown<'a>(v: &'a Value, callsite: u64, dict: &'a Dictionary) -> Option<Sh
     })
 }
 
+/// A piece of a [`Value::Template`] as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Text the ring holds (a kept piece or a dictionary string).
+    Text(&'a str),
+    /// What stands in for a withheld piece, a missing dictionary string or
+    /// the part that did not fit.
+    Placeholder(String),
+}
+
+/// The pieces of a template, resolved against the dictionary, with
+/// neighbouring text joined. Every reader shows templates this way.
+pub fn template_pieces<'a>(parts: &'a [Part], dict: &'a Dictionary) -> Vec<Piece<'a>> {
+    let mut pieces: Vec<Piece<'a>> = Vec::with_capacity(parts.len());
+    for p in parts {
+        let piece = match p {
+            Part::Text(t) => Piece::Text(t),
+            Part::Static(id) => match dict.strings.get(id) {
+                Some(s) => Piece::Text(s),
+                None => Piece::Placeholder(format!("<string {id:016x}>")),
+            },
+            Part::Hole(n) => Piece::Placeholder(format!("<redacted {n} bytes>")),
+            Part::Cut(n) => Piece::Placeholder(format!("<cut {n} bytes>")),
+        };
+        pieces.push(piece);
+    }
+    pieces
+}
+
+/// A template in the canonical text form: each run of text pieces quoted
+/// as one string, each placeholder as it is, with nothing between them.
+pub fn template_text(parts: &[Part], dict: &Dictionary) -> String {
+    let (mut out, mut run) = (String::new(), None::<String>);
+    for piece in template_pieces(parts, dict) {
+        match piece {
+            Piece::Text(t) => run.get_or_insert_with(String::new).push_str(t),
+            Piece::Placeholder(p) => {
+                if let Some(text) = run.take() {
+                    out.push_str(&quote(&text));
+                }
+                out.push_str(&p);
+            }
+        }
+    }
+    match run {
+        Some(text) => out.push_str(&quote(&text)),
+        None if parts.is_empty() => out.push_str("\"\""),
+        None => {}
+    }
+    out
+}
+
 /// A value in the canonical text form.
 pub fn value_text(v: &Value, callsite: u64, dict: &Dictionary) -> String {
     match v {
@@ -167,6 +226,7 @@ pub fn value_text(v: &Value, callsite: u64, dict: &Dictionary) -> String {
         Value::I128(x) => x.to_string(),
         Value::F64(x) => x.to_string(),
         Value::Bool(x) => x.to_string(),
+        Value::Template(parts) => template_text(parts, dict),
         _ => match shown(v, callsite, dict) {
             Some(Shown::Text { text, cut }) => quote(text) + if cut { "(truncated)" } else { "" },
             Some(Shown::Placeholder(p)) => p,

@@ -23,6 +23,23 @@ pub mod ty {
     pub const EXT: u8 = 15;
 }
 
+/// Types of EXT values (the byte after an EXT tag).
+pub mod ext {
+    /// Since v1.2: a value kept as a template of text pieces and holes.
+    pub const TEMPLATE: u8 = 1;
+}
+
+/// The parts of a TEMPLATE value, each one lead byte: `1..=127` is that
+/// many bytes of text, the others below.
+pub mod part {
+    /// A hole: LEB128 u32, the length of a piece the writer withheld.
+    pub const HOLE: u8 = 0x80;
+    /// u64: the id of a dictionary STRING holding the piece.
+    pub const STRING: u8 = 0x81;
+    /// LEB128 u32: the length of the rest of the value, which did not fit.
+    pub const CUT: u8 = 0x82;
+}
+
 /// Longest string value kept; longer ones are cut at a character boundary
 /// and flagged as truncated.
 pub const MAX_STR: usize = 127;
@@ -48,11 +65,186 @@ pub enum Value {
     Message,
     U128(u128),
     I128(i128),
+    /// A value kept as a template (since v1.2): its program-text pieces,
+    /// and holes for what was withheld.
+    Template(Vec<Part>),
     /// A value type from a newer minor version, skipped.
     Ext {
         ext_type: u8,
         len: u8,
     },
+}
+
+/// One piece of a [`Value::Template`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Text kept as written.
+    Text(String),
+    /// A dictionary string, by id.
+    Static(u64),
+    /// A piece withheld; only its length in bytes is kept.
+    Hole(u32),
+    /// The rest of the value, this many bytes, did not fit in the record.
+    Cut(u32),
+}
+
+/// A template being built, without allocating: pieces of text, dictionary
+/// strings and holes, to be written as one TEMPLATE value. Pieces that no
+/// longer fit in `room` bytes are counted into a final CUT part.
+#[derive(Clone, Debug)]
+pub struct TemplateWriter {
+    buf: [u8; MAX_TEMPLATE],
+    len: usize,
+    room: usize,
+    /// Bytes of the value not represented, once a piece did not fit.
+    cut: u64,
+}
+
+/// Largest TEMPLATE payload: an EXT value's length is one byte.
+pub const MAX_TEMPLATE: usize = 255;
+/// Bytes kept free for the CUT part: its lead byte and a 5-byte LEB128.
+const CUT_ROOM: usize = 6;
+
+impl TemplateWriter {
+    /// A template of at most `room` bytes (at most [`MAX_TEMPLATE`]).
+    #[inline]
+    pub fn new(room: usize) -> TemplateWriter {
+        TemplateWriter {
+            buf: [0; MAX_TEMPLATE],
+            len: 0,
+            room: room.min(MAX_TEMPLATE),
+            cut: 0,
+        }
+    }
+
+    /// The encoded parts so far, the CUT part included.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Whether the template has no part.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0 && self.cut == 0
+    }
+
+    /// Reserves `n` bytes for a part of a value `len` bytes long; false
+    /// (and `len` counted as cut) when it does not fit.
+    #[inline]
+    fn reserve(&mut self, n: usize, len: usize) -> bool {
+        if self.cut > 0 || self.len + n + CUT_ROOM > self.room {
+            self.cut = self.cut.saturating_add(len as u64);
+            return false;
+        }
+        true
+    }
+
+    fn leb128(&mut self, mut v: u32) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.buf[self.len] = byte;
+                self.len += 1;
+                return;
+            }
+            self.buf[self.len] = byte | 0x80;
+            self.len += 1;
+        }
+    }
+
+    /// Text kept as written, in parts of at most 127 bytes cut at
+    /// character boundaries; the previous part is extended when it is
+    /// text too.
+    pub fn text(&mut self, mut s: &str) {
+        while !s.is_empty() {
+            let mut n = s.len().min(127);
+            while !s.is_char_boundary(n) {
+                n -= 1;
+            }
+            if !self.reserve(1 + n, s.len()) {
+                return;
+            }
+            self.buf[self.len] = n as u8;
+            self.buf[self.len + 1..self.len + 1 + n].copy_from_slice(&s.as_bytes()[..n]);
+            self.len += 1 + n;
+            s = &s[n..];
+        }
+    }
+
+    /// A dictionary string `len` bytes long.
+    pub fn string(&mut self, id: u64, len: usize) {
+        if self.reserve(9, len) {
+            self.buf[self.len] = part::STRING;
+            self.buf[self.len + 1..self.len + 9].copy_from_slice(&id.to_le_bytes());
+            self.len += 9;
+        }
+    }
+
+    /// A withheld piece of `len` bytes.
+    pub fn hole(&mut self, len: usize) {
+        if self.reserve(CUT_ROOM, len) {
+            self.buf[self.len] = part::HOLE;
+            self.len += 1;
+            self.leb128(u32::try_from(len).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// Closes the template with its CUT part, if something did not fit.
+    pub fn finish(&mut self) {
+        if self.cut > 0 && self.len + CUT_ROOM <= MAX_TEMPLATE {
+            self.buf[self.len] = part::CUT;
+            self.len += 1;
+            self.leb128(u32::try_from(self.cut).unwrap_or(u32::MAX));
+            self.cut = 0;
+        }
+    }
+}
+
+/// Decodes the parts of a TEMPLATE value.
+pub fn decode_template(mut bytes: &[u8]) -> Result<Vec<Part>, ValueError> {
+    fn leb128(bytes: &mut &[u8]) -> Result<u32, ValueError> {
+        let mut v = 0u64;
+        for i in 0..5 {
+            let (&b, rest) = bytes.split_first().ok_or(ValueError::Truncated)?;
+            *bytes = rest;
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return u32::try_from(v).map_err(|_| ValueError::BadTemplate);
+            }
+        }
+        Err(ValueError::BadTemplate)
+    }
+    let mut parts = Vec::new();
+    while let Some((&lead, rest)) = bytes.split_first() {
+        bytes = rest;
+        parts.push(match lead {
+            1..=127 => {
+                let n = usize::from(lead);
+                if bytes.len() < n {
+                    return Err(ValueError::Truncated);
+                }
+                let (text, rest) = bytes.split_at(n);
+                bytes = rest;
+                Part::Text(
+                    std::str::from_utf8(text)
+                        .map_err(|_| ValueError::BadUtf8)?
+                        .to_owned(),
+                )
+            }
+            part::HOLE => Part::Hole(leb128(&mut bytes)?),
+            part::STRING => {
+                if bytes.len() < 8 {
+                    return Err(ValueError::Truncated);
+                }
+                let (id, rest) = bytes.split_at(8);
+                bytes = rest;
+                Part::Static(u64::from_le_bytes(id.try_into().unwrap()))
+            }
+            part::CUT => Part::Cut(leb128(&mut bytes)?),
+            _ => return Err(ValueError::BadTemplate),
+        });
+    }
+    Ok(parts)
 }
 
 /// A value and the index of the field it belongs to.
@@ -71,7 +263,8 @@ pub struct ValueWriter {
     buf: [u8; MAX_PAYLOAD],
     len: usize,
     next_field: usize,
-    truncated: bool,
+    /// Values left out because they did not fit.
+    left_out: u8,
 }
 
 impl Default for ValueWriter {
@@ -87,7 +280,7 @@ impl ValueWriter {
             buf: [0; MAX_PAYLOAD],
             len: 0,
             next_field: 0,
-            truncated: false,
+            left_out: 0,
         }
     }
 
@@ -112,22 +305,35 @@ impl ValueWriter {
         &self.buf
     }
 
+    /// Whether some value did not fit and was left out.
     pub fn truncated(&self) -> bool {
-        self.truncated
+        self.left_out > 0
+    }
+
+    /// How many values were left out, up to 255.
+    pub fn left_out(&self) -> u8 {
+        self.left_out
+    }
+
+    /// Payload bytes still free for a value of field `field`, after its
+    /// tag and the 2 bytes of an EXT value's type and length.
+    #[inline]
+    pub fn room_for_ext(&self, field: usize) -> usize {
+        let tag = if field >= self.next_field + 16 { 2 } else { 1 };
+        MAX_PAYLOAD.saturating_sub(self.len + tag + 2)
     }
 
     /// Starts a value of type `t` for field `field` needing `size` bytes
     /// after its tag; returns where those bytes go.
     #[inline(always)]
     fn begin(&mut self, field: usize, t: u8, size: usize) -> Option<usize> {
-        if field < self.next_field || field >= MAX_FIELDS {
-            self.truncated = true;
-            return None;
-        }
-        let mut skip = field - self.next_field;
+        let mut skip = field.wrapping_sub(self.next_field);
         let skip_bytes = if skip > 15 { 1 } else { 0 };
-        if self.len + skip_bytes + 1 + size > MAX_PAYLOAD {
-            self.truncated = true;
+        if field < self.next_field
+            || field >= MAX_FIELDS
+            || self.len + skip_bytes + 1 + size > MAX_PAYLOAD
+        {
+            self.left_out = self.left_out.saturating_add(1);
             return None;
         }
         if skip > 15 {
@@ -189,6 +395,18 @@ impl ValueWriter {
         self.put(field, ty::REDACTED, &len.to_le_bytes());
     }
 
+    /// A TEMPLATE value: the parts `t` holds, closed with its CUT part.
+    #[inline]
+    pub fn template(&mut self, field: usize, t: &mut TemplateWriter) {
+        t.finish();
+        let parts = t.bytes();
+        if let Some(at) = self.begin(field, ty::EXT, 2 + parts.len()) {
+            self.buf[at] = ext::TEMPLATE;
+            self.buf[at + 1] = parts.len() as u8;
+            self.buf[at + 2..at + 2 + parts.len()].copy_from_slice(parts);
+        }
+    }
+
     /// A string, cut to [`MAX_STR`] bytes at a character boundary.
     #[inline(always)]
     pub fn str(&mut self, field: usize, s: &str) {
@@ -209,6 +427,18 @@ impl ValueWriter {
             Value::Message => self.message(field),
             Value::U128(x) => self.u128(field, *x),
             Value::I128(x) => self.i128(field, *x),
+            Value::Template(parts) => {
+                let mut t = TemplateWriter::new(MAX_TEMPLATE);
+                for p in parts {
+                    match p {
+                        Part::Text(text) => t.text(text),
+                        Part::Static(id) => t.string(*id, 0),
+                        Part::Hole(n) => t.hole(*n as usize),
+                        Part::Cut(n) => t.cut = t.cut.saturating_add(u64::from(*n)),
+                    }
+                }
+                self.template(field, &mut t)
+            }
             Value::Ext { .. } => return false,
         }
         true
@@ -240,6 +470,8 @@ pub enum ValueError {
     BadUtf8,
     /// A type reserved for future minor versions without an EXT wrapper.
     ReservedType(u8),
+    /// A TEMPLATE part with an unknown lead byte, or a length past u32.
+    BadTemplate,
 }
 
 /// Decodes a value stream.
@@ -290,8 +522,11 @@ pub fn decode_values(mut bytes: &[u8]) -> Result<Vec<FieldValue>, ValueError> {
             ty::EXT => {
                 let head = take(2)?;
                 let (ext_type, len) = (head[0], head[1]);
-                take(usize::from(len))?;
-                Value::Ext { ext_type, len }
+                let body = take(usize::from(len))?;
+                match ext_type {
+                    ext::TEMPLATE => Value::Template(decode_template(body)?),
+                    _ => Value::Ext { ext_type, len },
+                }
             }
             other => return Err(ValueError::ReservedType(other)),
         };

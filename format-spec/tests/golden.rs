@@ -1,5 +1,7 @@
-//! The golden ring decodes to its checked-in text, and the reference
-//! decoder, written from SPEC.md alone, prints exactly the same.
+//! The golden rings decode to their checked-in text, and the reference
+//! decoder, written from SPEC.md alone, prints exactly the same. `v1.2` is
+//! what today's writer makes; `v1.1` is frozen, an older ring that must
+//! still read the same.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,20 +12,32 @@ fn golden(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn expected_text() -> String {
-    std::fs::read_to_string(golden("v1.txt")).unwrap()
+/// The golden versions, newest first.
+const VERSIONS: [&str; 2] = ["v1.2", "v1.1"];
+
+fn expected_text(version: &str) -> String {
+    std::fs::read_to_string(golden(&format!("{version}.txt"))).unwrap()
+}
+
+fn ring(version: &str) -> Vec<u8> {
+    std::fs::read(golden(&format!("{version}.ring"))).unwrap()
 }
 
 #[test]
-fn golden_ring_decodes_to_golden_text() {
-    let bytes = std::fs::read(golden("v1.ring")).unwrap();
-    let decoded = caro_format::decode(&bytes).unwrap();
-    assert_eq!(caro_format::text::canonical_text(&decoded), expected_text());
+fn golden_rings_decode_to_golden_text() {
+    for version in VERSIONS {
+        let decoded = caro_format::decode(&ring(version)).unwrap();
+        assert_eq!(
+            caro_format::text::canonical_text(&decoded),
+            expected_text(version),
+            "{version}"
+        );
+    }
 }
 
 #[test]
 fn rewritten_strings_keep_every_record_and_every_count() {
-    let original = std::fs::read(golden("v1.ring")).unwrap();
+    let original = ring("v1.1");
     let mut bytes = original.clone();
     let done = caro_format::rewrite::rewrite_strings(&mut bytes, |s| {
         (s == "embedded").then(|| "<gone>".to_owned())
@@ -41,13 +55,13 @@ fn rewritten_strings_keep_every_record_and_every_count() {
     assert_eq!(text.matches(r#"backend="<gone>  ""#).count(), 1, "{text}");
     assert_eq!(
         text.replace(r#"backend="<gone>  ""#, r#"backend="embedded""#),
-        expected_text()
+        expected_text("v1.1")
     );
 }
 
 #[test]
 fn a_range_decode_returns_and_counts_only_its_slots() {
-    let bytes = std::fs::read(golden("v1.ring")).unwrap();
+    let bytes = ring("v1.2");
     let whole = caro_format::decode(&bytes).unwrap();
     // Lane 2 of the golden ring: seq 4 stamped writing long ago
     // (abandoned), seq 5 moments ago (pending). Both may still have a
@@ -95,25 +109,27 @@ fn a_range_decode_returns_and_counts_only_its_slots() {
 #[test]
 fn reference_decoder_agrees_byte_for_byte() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/decode.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(golden("v1.ring"))
-        .output()
-        .expect("python3 is needed to run the reference decoder");
-    assert!(
-        out.status.success(),
-        "decode.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let python = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(python, expected_text());
+    for version in VERSIONS {
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(golden(&format!("{version}.ring")))
+            .output()
+            .expect("python3 is needed to run the reference decoder");
+        assert!(
+            out.status.success(),
+            "decode.py failed on {version}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let python = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(python, expected_text(version), "{version}");
+    }
 }
 
 #[test]
 fn reference_decoder_refuses_what_the_rust_decoder_refuses() {
     let dir = std::env::temp_dir().join(format!("caro-format-ref-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let ring = std::fs::read(golden("v1.ring")).unwrap();
+    let ring = ring("v1.2");
     let mut newer = ring.clone();
     newer[8] = 2;
     let cases: [(&str, Vec<u8>); 3] = [
@@ -147,7 +163,7 @@ fn reference_decoder_refuses_what_the_rust_decoder_refuses() {
 /// does not: damaged dictionaries, orphaned continuations, wild heads.
 #[test]
 fn both_decoders_agree_on_damaged_rings() {
-    let ring = std::fs::read(golden("v1.ring")).unwrap();
+    let ring = ring("v1.2");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/decode.py");
     let dir = std::env::temp_dir().join(format!("caro-format-damaged-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,51 +1,200 @@
 //! Turning `tracing` field values into the ring's value stream, without
 //! allocating and without keeping anything personal.
 //!
+//! What is kept follows a value's provenance (see [`crate::privacy`]).
 //! Strings that live in the program's read-only memory (literals, derived
 //! `Debug` names of enum variants) are program text, not user data: they
-//! go to the dictionary once and are referred to by id (short ones are
-//! simply copied). A run-time `&str` is copied when it is one word (see
-//! [`is_word`]). A message with arguments, free text, a `Debug` or
-//! `Display` value, an error, and any value of a withheld field keep only
-//! their length: nothing the user typed can reach the ring. Measuring a
-//! `Debug` value's length runs its formatter into a counter; nothing
-//! formatted is kept, unless the host opted the field in
-//! ([`Config::keep_text_fields`](crate::Config::keep_text_fields)).
+//! go to the dictionary once and are referred to by id (short identifiers
+//! are simply copied). A run-time `&str` is copied when it is
+//! identifier-shaped ([`is_identifier`]). A message with arguments, a
+//! `Debug` or `Display` value and an error chain are formatted into a
+//! [`Template`]: each piece the formatter writes from program memory is
+//! kept, and so is a run-time piece that is a small number (`42`, `1.25`)
+//! or only punctuation; any other run-time piece — the user's query, a
+//! path, a name — keeps only its length, as a hole. So
+//! `info!("found in {:?}: {}", elapsed, cmd)` keeps
+//! `found in 1.234ms: <redacted 23 bytes>`. Deny-listed fields keep only
+//! the length of any value; fields the host opted in
+//! ([`Config::keep_text_fields`](crate::Config::keep_text_fields)) keep
+//! their text, for the analyzer's scrubber.
 
 use std::fmt;
 
 use caro_format::value::MAX_STR;
-use caro_format::ValueWriter;
+use caro_format::{TemplateWriter, ValueWriter};
 use tracing_core::field::{Field, Visit};
 
 use crate::callsites::CallsiteInfo;
 use crate::privacy::is_identifier;
-use crate::sys::StaticMemory;
 use crate::Recorder;
 
-/// Strings up to this long are copied into the record rather than interned.
+/// Program text up to this long is copied into the record rather than
+/// interned, when it is an identifier (so that a reader can tell any
+/// copied string that is not one from program text).
 const SHORT_STR: usize = 12;
+/// A run-time piece of a template longer than this is never kept.
+const MAX_KEPT_PIECE: usize = 24;
+/// Most digits in a row a kept number may have: a count or a duration,
+/// not a phone, card or account number.
+const MAX_NUMBER_DIGITS: usize = 6;
 
-/// What formatting a value through `Debug` wrote: its length, and whether
-/// it was a single write of one read-only string.
-struct Probe<'m> {
-    statics: &'m StaticMemory,
-    len: usize,
-    writes: usize,
-    /// The first write, when it was of read-only program memory.
-    single: Option<&'static str>,
+/// Whether a run-time piece of formatted output may be kept: a plain
+/// number with runs of at most [`MAX_NUMBER_DIGITS`] digits (`-7`,
+/// `1.25`, `3e-5`), or ASCII punctuation and spaces only (quotes and
+/// padding written around program text).
+fn keeps_piece(b: &[u8]) -> bool {
+    if b.iter().all(|c| c.is_ascii_punctuation() || *c == b' ') {
+        return b.len() <= 8;
+    }
+    let mut run = 0;
+    let mut digits_seen = false;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                run += 1;
+                digits_seen = true;
+                if run > MAX_NUMBER_DIGITS {
+                    return false;
+                }
+            }
+            b'+' | b'-' if i == 0 || matches!(b[i - 1], b'e' | b'E') => run = 0,
+            b'.' | b'e' | b'E' if digits_seen => run = 0,
+            _ => return false,
+        }
+    }
+    digits_seen
 }
 
-impl fmt::Write for Probe<'_> {
+/// A value formatted into a [`TemplateWriter`], piece by piece as its
+/// formatter writes them. A value that is one write of program text (a
+/// literal message, an enum's name) is only noted: it needs no template.
+struct Template<'r> {
+    recorder: &'r Recorder,
+    room: usize,
+    /// Made at the second write, or the first of run-time text.
+    out: Option<TemplateWriter>,
+    /// The first write, when it was of program text.
+    first: Option<&'static str>,
+    /// The run-time piece being written (consecutive run-time writes are
+    /// one piece): its first bytes, and its length.
+    piece: [u8; MAX_KEPT_PIECE],
+    piece_len: usize,
+    len: usize,
+    writes: usize,
+}
+
+/// What formatting a value into a [`Template`] gave.
+enum Formatted {
+    /// Nothing was written.
+    Empty,
+    /// One write, of program text.
+    Program(&'static str),
+    /// Pieces; `len` is the formatted length.
+    Pieces { out: TemplateWriter, len: usize },
+}
+
+impl<'r> Template<'r> {
+    #[inline]
+    fn new(recorder: &'r Recorder, room: usize) -> Template<'r> {
+        Template {
+            recorder,
+            room,
+            out: None,
+            first: None,
+            piece: [0; MAX_KEPT_PIECE],
+            piece_len: 0,
+            len: 0,
+            writes: 0,
+        }
+    }
+
+    /// The template writer, made now if need be (with the held-back first
+    /// write in it).
+    fn out(&mut self) -> &mut TemplateWriter {
+        if self.out.is_none() {
+            let mut out = TemplateWriter::new(self.room);
+            if let Some(first) = self.first {
+                program_text(self.recorder, &mut out, first);
+            }
+            self.out = Some(out);
+        }
+        self.out.as_mut().expect("made above")
+    }
+
+    /// Ends the run-time piece being written: kept, or a hole.
+    fn end_piece(&mut self) {
+        let n = std::mem::take(&mut self.piece_len);
+        if n == 0 {
+            return;
+        }
+        let mut kept = [0; MAX_KEPT_PIECE];
+        let text = (n <= MAX_KEPT_PIECE)
+            .then(|| &self.piece[..n])
+            .filter(|b| keeps_piece(b))
+            .map(|b| {
+                kept[..n].copy_from_slice(b);
+                n
+            });
+        let out = self.out();
+        match text.and_then(|n| std::str::from_utf8(&kept[..n]).ok()) {
+            Some(text) => out.text(text),
+            None => out.hole(n),
+        }
+    }
+
+    fn finish(mut self) -> Formatted {
+        self.end_piece();
+        match (self.out, self.first) {
+            (Some(out), _) => Formatted::Pieces { out, len: self.len },
+            (None, Some(text)) => Formatted::Program(text),
+            (None, None) => Formatted::Empty,
+        }
+    }
+}
+
+/// Program text into a template: copied when short, else a dictionary
+/// string (copied after all when the dictionary is full).
+fn program_text(recorder: &Recorder, out: &mut TemplateWriter, s: &'static str) {
+    if s.len() > SHORT_STR {
+        if let Some(id) = recorder.string_id(s) {
+            return out.string(id, s.len());
+        }
+    }
+    out.text(s);
+}
+
+impl fmt::Write for Template<'_> {
     #[inline]
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        if s.is_empty() {
+            return Ok(());
+        }
         self.len += s.len();
         self.writes += 1;
-        self.single = if self.writes == 1 {
-            self.statics.as_static(s)
-        } else {
-            None
-        };
+        match self.recorder.statics.as_static(s) {
+            Some(text) if self.writes == 1 => self.first = Some(text),
+            Some(text) => {
+                self.end_piece();
+                program_text(self.recorder, self.out(), text);
+            }
+            None => {
+                self.out();
+                let at = self.piece_len.min(MAX_KEPT_PIECE);
+                let n = s.len().min(MAX_KEPT_PIECE - at);
+                self.piece[at..at + n].copy_from_slice(&s.as_bytes()[..n]);
+                self.piece_len += s.len();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts the bytes a formatter writes.
+struct Length(usize);
+
+impl fmt::Write for Length {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 += s.len();
         Ok(())
     }
 }
@@ -96,12 +245,12 @@ impl fmt::Write for TextBuf {
 
 /// An error and its sources, `outer: inner: innermost`, written to `out`
 /// (at most 16 levels: a source chain may be a cycle).
-fn write_chain(out: &mut impl fmt::Write, e: &(dyn std::error::Error + 'static)) {
-    let _ = write!(out, "{e}");
+fn write_chain(out: &mut dyn fmt::Write, e: &(dyn std::error::Error + 'static)) {
+    let _ = out.write_fmt(format_args!("{e}"));
     let mut source = e.source();
     for _ in 0..16 {
         let Some(s) = source else { break };
-        let _ = write!(out, ": {s}");
+        let _ = out.write_fmt(format_args!(": {s}"));
         source = s.source();
     }
 }
@@ -161,7 +310,7 @@ impl<'a> FieldEncoder<'a> {
     /// Writes `value`, formatted, when the host opted `field` in; its
     /// length otherwise.
     #[cold]
-    fn text_or_length(&mut self, field: &Field, format: impl FnOnce(&mut TextBuf)) {
+    fn text_or_length(&mut self, field: &Field, format: impl FnOnce(&mut dyn fmt::Write)) {
         let mut text = TextBuf::new();
         format(&mut text);
         if self.keeps_text(field) {
@@ -169,6 +318,43 @@ impl<'a> FieldEncoder<'a> {
         } else {
             self.out.redacted(field.index(), text.len);
         }
+    }
+
+    /// A formatted value (`Debug`, `Display`, an error chain, a message
+    /// with arguments): its text when the host opted `field` in, its
+    /// length when the field is withheld, else its template.
+    #[inline]
+    fn formatted(&mut self, field: &Field, format: impl Fn(&mut dyn fmt::Write)) {
+        let i = field.index();
+        if self.keeps_text(field) {
+            return self.text_or_length(field, |out| format(out));
+        }
+        if self.redacted(field) {
+            let mut n = Length(0);
+            format(&mut n);
+            return self.out.redacted(i, n.0);
+        }
+        let mut t = Template::new(self.recorder, self.out.room_for_ext(i));
+        format(&mut t);
+        match t.finish() {
+            Formatted::Empty => self.out.str(i, ""),
+            Formatted::Program(text) if field.name() == "message" && self.is_message(text) => {
+                self.out.message(i)
+            }
+            Formatted::Program(text) => self.program_str(field, text),
+            Formatted::Pieces { out, len } if out.bytes().is_empty() => self.out.redacted(i, len),
+            Formatted::Pieces { mut out, .. } => self.out.template(i, &mut out),
+        }
+    }
+
+    /// Program text as a value: copied when it is a short identifier, else
+    /// a dictionary string.
+    #[inline]
+    fn program_str(&mut self, field: &Field, s: &'static str) {
+        if s.len() <= SHORT_STR && is_identifier(s) {
+            return self.out.str(field.index(), s);
+        }
+        self.static_str(field, s)
     }
 
     #[inline]
@@ -232,13 +418,12 @@ impl Visit for FieldEncoder<'_> {
 
     #[inline]
     fn record_str(&mut self, field: &Field, value: &str) {
-        // Program text is kept (a short one costs less copied than looked
-        // up); a string built at run time is kept when it is one word, or
-        // the host opted its field in, and is never the message.
+        // Program text is kept; a string built at run time is kept when it
+        // is an identifier, or the host opted its field in, and is never
+        // the message.
         match self.recorder.statics.as_static(value) {
             _ if self.redacted(field) => self.out.redacted(field.index(), value.len()),
-            Some(s) if s.len() > SHORT_STR => self.static_str(field, s),
-            Some(s) => self.out.str(field.index(), s),
+            Some(s) => self.program_str(field, s),
             None if field.name() != "message"
                 && (is_identifier(value) || self.keeps_text(field)) =>
             {
@@ -249,34 +434,13 @@ impl Visit for FieldEncoder<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.text_or_length(field, |out| write_chain(out, value));
+        self.formatted(field, |out| write_chain(out, value));
     }
 
     #[inline]
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.keeps_text(field) {
-            return self.text_or_length(field, |out| {
-                let _ = fmt::write(out, format_args!("{value:?}"));
-            });
-        }
-        let mut probe = Probe {
-            statics: &self.recorder.statics,
-            len: 0,
-            writes: 0,
-            single: None,
-        };
-        let _ = fmt::write(&mut probe, format_args!("{value:?}"));
-        match probe.single {
-            _ if self.redacted(field) => self.out.redacted(field.index(), probe.len),
-            Some(text) if probe.writes == 1 => {
-                if field.name() == "message" && self.is_message(text) {
-                    self.out.message(field.index());
-                } else {
-                    self.static_str(field, text);
-                }
-            }
-            _ if probe.writes == 0 => self.out.str(field.index(), ""),
-            _ => self.out.redacted(field.index(), probe.len),
-        }
+        self.formatted(field, |out| {
+            let _ = fmt::write(out, format_args!("{value:?}"));
+        });
     }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use caro_format::dictionary::EncodedEntry;
 use caro_format::layout::LaneClass;
-use caro_format::slot::{RecordHead, RecordKind, FLAG_VALUES_TRUNCATED};
+use caro_format::slot::{record_flags, RecordHead, RecordKind};
 use caro_format::ValueWriter;
 use tracing_core::field::Visit;
 use tracing_core::{Event, Metadata};
@@ -134,12 +134,11 @@ impl Recorder {
                 span,
                 thread,
                 kind: kind.code(),
-                flags: if values.truncated() {
-                    FLAG_VALUES_TRUNCATED
-                } else {
-                    0
-                },
+                flags: record_flags(values.left_out()),
             };
+            if values.truncated() {
+                self.ring.count_left_out(values.left_out());
+            }
             self.ring.write_values(class, lane, &head, values);
         });
     }

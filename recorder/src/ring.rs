@@ -277,6 +277,13 @@ impl Ring {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts values left out of a record that had no room for them.
+    #[cold]
+    pub fn count_left_out(&self, n: u8) {
+        self.word(header_offset::VALUES_LEFT_OUT / 8)
+            .fetch_add(u64::from(n), Ordering::Relaxed);
+    }
+
     /// Writes one record into lane `lane` (any number: it picks one of the
     /// class's lanes)
     /// of `class`. Never blocks, never fails: a record a lap overtakes

@@ -1,15 +1,16 @@
 //! The golden ring: a fixed program writes a ring through the recorder's
-//! own ring writer; the bytes must equal `format-spec/golden/v1.ring` and
-//! their decoding `format-spec/golden/v1.txt`. Any drift of the encoder
+//! own ring writer; the bytes must equal `format-spec/golden/v1.2.ring` and
+//! their decoding `format-spec/golden/v1.2.txt`. Any drift of the encoder
 //! fails here. `CARO_UPDATE_GOLDEN=1 cargo test -p caro-recorder --test
-//! golden` rewrites both after an intended format change.
+//! golden` rewrites both after an intended format change. (The v1.1 golden
+//! files beside them are frozen: older rings must still read the same.)
 
 use std::path::{Path, PathBuf};
 
 use caro_format::dictionary::{encode_callsite, encode_string, CallsiteKind, CallsiteRef, Level};
 use caro_format::layout::{LaneClass, LANE_HEADER_SIZE, SLOT_SIZE};
-use caro_format::slot::{writing_word, RecordHead, RecordKind};
-use caro_format::{Geometry, ValueWriter};
+use caro_format::slot::{record_flags, writing_word, RecordHead, RecordKind};
+use caro_format::{Geometry, TemplateWriter, ValueWriter};
 use caro_recorder::ring::Ring;
 
 const SIZE: u64 = 96 << 10;
@@ -21,14 +22,14 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../format-spec/golden")
 }
 
-fn head(kind: RecordKind, time_ns: u64, callsite: u64, span: u32, truncated: bool) -> RecordHead {
+fn head(kind: RecordKind, time_ns: u64, callsite: u64, span: u32, left_out: u8) -> RecordHead {
     RecordHead {
         time_ns,
         callsite,
         span,
         thread: THREAD,
         kind: kind.code(),
-        flags: truncated as u8,
+        flags: record_flags(left_out),
     }
 }
 
@@ -41,10 +42,13 @@ fn write(
     span: u32,
     v: &ValueWriter,
 ) {
+    if v.truncated() {
+        ring.count_left_out(v.left_out());
+    }
     ring.write(
         class,
         lane,
-        &head(kind, T0 + t, callsite, span, v.truncated()),
+        &head(kind, T0 + t, callsite, span, v.left_out()),
         v.bytes(),
     );
 }
@@ -98,7 +102,10 @@ fn make_golden(path: &Path) {
         message: "backend slow, \"retrying\"\n",
     });
     let embedded = encode_string("embedded");
-    for e in [&span_cs, &event_cs, &mixed_cs, &warn_cs, &embedded] {
+    let matcher = encode_string("Static matcher found match in ");
+    for e in [
+        &span_cs, &event_cs, &mixed_cs, &warn_cs, &embedded, &matcher,
+    ] {
         ring.register(e).unwrap();
     }
     // Registering twice adds nothing.
@@ -240,6 +247,49 @@ fn make_golden(path: &Path) {
         7,
         &ValueWriter::new(),
     );
+    // v1.2: messages kept as templates. Literal pieces (one from the
+    // dictionary), numbers, quotes, holes; then one that does not fit
+    // beside a long string, and one naming a string the dictionary lacks.
+    let mut t = TemplateWriter::new(255);
+    t.string(matcher.id, 30);
+    t.text("1");
+    t.text(".");
+    t.text("234");
+    t.text("ms: ");
+    t.hole(23);
+    t.text(" (\"quoted\" \u{7f}é)");
+    let mut v = ValueWriter::new();
+    v.template(0, &mut t);
+    v.str(1, "embedded");
+    write(
+        &ring,
+        (LaneClass::Main, 0),
+        RecordKind::Event,
+        8_100,
+        event_cs.id,
+        7,
+        &v,
+    );
+    let mut v = ValueWriter::new();
+    v.str(1, &"y".repeat(120));
+    let mut t = TemplateWriter::new(v.room_for_ext(2));
+    t.hole(300);
+    t.text(&"z".repeat(60));
+    t.text("not kept");
+    v.template(2, &mut t);
+    let mut t = TemplateWriter::new(v.room_for_ext(3));
+    t.string(0xFEED, 5);
+    v.template(3, &mut t);
+    write(
+        &ring,
+        (LaneClass::Main, 0),
+        RecordKind::Event,
+        8_200,
+        mixed_cs.id,
+        7,
+        &v,
+    );
+
     // An event from a callsite the dictionary does not have.
     write(
         &ring,
@@ -315,16 +365,16 @@ fn make_golden(path: &Path) {
     ring.write(
         LaneClass::Main,
         2,
-        &head(RecordKind::Event, T0 + 30_000, 0, 0, false),
+        &head(RecordKind::Event, T0 + 30_000, 0, 0, 0),
         &[],
     );
-    let mut future = head(RecordKind::Event, T0 + 31_000, 0, 0, false);
+    let mut future = head(RecordKind::Event, T0 + 31_000, 0, 0, 0);
     future.kind = 200;
     ring.write(LaneClass::Main, 2, &future, &[7u8; 40]);
     ring.write(
         LaneClass::Main,
         2,
-        &head(RecordKind::Event, T0 + 32_000, 0, 0, false),
+        &head(RecordKind::Event, T0 + 32_000, 0, 0, 0),
         &[],
     );
 
@@ -355,7 +405,7 @@ fn make_golden(path: &Path) {
     ring.write(
         LaneClass::Main,
         0,
-        &head(RecordKind::Event, T0 + 8_700, mixed_cs.id, 0, false),
+        &head(RecordKind::Event, T0 + 8_700, mixed_cs.id, 0, 0),
         &ext,
     );
 
@@ -432,24 +482,24 @@ fn make_golden(path: &Path) {
 #[test]
 fn encoder_output_matches_the_golden_ring() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v1.ring");
+    let path = dir.path().join("v1.2.ring");
     make_golden(&path);
     let bytes = std::fs::read(&path).unwrap();
     let text = caro_format::text::canonical_text(&caro_format::decode(&bytes).unwrap());
     let golden = golden_dir();
     if std::env::var_os("CARO_UPDATE_GOLDEN").is_some() {
-        std::fs::write(golden.join("v1.ring"), &bytes).unwrap();
-        std::fs::write(golden.join("v1.txt"), &text).unwrap();
+        std::fs::write(golden.join("v1.2.ring"), &bytes).unwrap();
+        std::fs::write(golden.join("v1.2.txt"), &text).unwrap();
     }
-    let expected = std::fs::read(golden.join("v1.ring"))
+    let expected = std::fs::read(golden.join("v1.2.ring"))
         .expect("golden ring missing: run with CARO_UPDATE_GOLDEN=1");
     assert!(
         bytes == expected,
-        "the encoder's bytes drifted from format-spec/golden/v1.ring"
+        "the encoder's bytes drifted from format-spec/golden/v1.2.ring"
     );
-    let expected_text = std::fs::read_to_string(golden.join("v1.txt")).unwrap();
+    let expected_text = std::fs::read_to_string(golden.join("v1.2.txt")).unwrap();
     assert_eq!(
         text, expected_text,
-        "the decoding drifted from format-spec/golden/v1.txt"
+        "the decoding drifted from format-spec/golden/v1.2.txt"
     );
 }

@@ -28,10 +28,19 @@ pub struct Bins {
     /// `stress_writer`: self-checking records until killed, or a flood of
     /// trace events after 100 errors.
     pub stress_writer: PathBuf,
+    /// Where every example of `caro-recorder` was built.
+    pub examples: PathBuf,
 }
 
-/// Builds `caro_sim`, `privacy_probe`, `flood`, `stress_writer` and
-/// `caro-analyze` with the profile the tests run under (once per test
+impl Bins {
+    /// The recorder's example `name`, built.
+    pub fn example(&self, name: &str) -> PathBuf {
+        self.examples.join(name)
+    }
+}
+
+/// Builds every example of `caro-recorder` (`caro_sim`, `privacy_probe`,
+/// `flood`, `stress_writer`, …) and `caro-analyze` with the profile the tests run under (once per test
 /// binary) and returns their paths.
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
@@ -67,9 +76,7 @@ pub fn bins() -> &'static Bins {
         }
         let status = build
             .args(["build", "--quiet", "--profile", &profile])
-            .args(["-p", "caro-recorder", "--example", "caro_sim"])
-            .args(["--example", "privacy_probe", "--example", "flood"])
-            .args(["--example", "stress_writer"])
+            .args(["-p", "caro-recorder", "--examples"])
             .args(["-p", "caro-analyze", "--bin", "caro-analyze"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
@@ -81,6 +88,7 @@ pub fn bins() -> &'static Bins {
             analyze: profile_dir.join("caro-analyze"),
             flood: profile_dir.join("examples/flood"),
             stress_writer: profile_dir.join("examples/stress_writer"),
+            examples: profile_dir.join("examples"),
         }
     })
 }
