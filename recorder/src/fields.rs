@@ -89,8 +89,8 @@ enum Formatted {
     Empty,
     /// One write, of program text.
     Program(&'static str),
-    /// Pieces; `len` is the formatted length.
-    Pieces { out: TemplateWriter, len: usize },
+    /// Pieces, in the template's writer.
+    Pieces,
 }
 
 impl<'r> Template<'r> {
@@ -142,10 +142,10 @@ impl<'r> Template<'r> {
         }
     }
 
-    fn finish(mut self) -> Formatted {
+    fn finish(&mut self) -> Formatted {
         self.end_piece();
-        match (self.out, self.first) {
-            (Some(out), _) => Formatted::Pieces { out, len: self.len },
+        match (&self.out, self.first) {
+            (Some(_), _) => Formatted::Pieces,
             (None, Some(text)) => Formatted::Program(text),
             (None, None) => Formatted::Empty,
         }
@@ -342,8 +342,11 @@ impl<'a> FieldEncoder<'a> {
                 self.out.message(i)
             }
             Formatted::Program(text) => self.program_str(field, text),
-            Formatted::Pieces { out, len } if out.bytes().is_empty() => self.out.redacted(i, len),
-            Formatted::Pieces { mut out, .. } => self.out.template(i, &mut out),
+            Formatted::Pieces => match t.out.as_mut() {
+                Some(out) if !out.bytes().is_empty() => self.out.template(i, out),
+                // Not even one part fitted.
+                _ => self.out.redacted(i, t.len),
+            },
         }
     }
 

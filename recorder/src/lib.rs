@@ -4,9 +4,11 @@
 //! `$XDG_CACHE_HOME/caro/events.ring` (default `~/.cache/caro/events.ring`).
 //!
 //! Recording costs a timestamp, one atomic add and a few stores into the
-//! ring: no lock, no system call, no allocation, and nothing formatted into
-//! the record (a `Debug` value's formatter runs only to measure its length).
-//! Formatting happens later, offline, in `caro-analyze`.
+//! ring: no lock, no system call, no allocation. Nothing is formatted but
+//! what a host formats itself (a message with arguments, a `Debug` value),
+//! whose formatter runs into a stack buffer that keeps only its program
+//! text and small numbers. Everything else happens later, offline, in
+//! `caro-analyze`.
 //!
 //! One line turns it on; it never fails the host:
 //!
@@ -34,15 +36,28 @@
 //! `info`); `XDG_CACHE_HOME` moves the data folder; `CARO_RING_SIZE` sets
 //! the size of a new ring (`16M` by default; `K`, `M`, `G` suffixes).
 //!
-//! Privacy (see [`privacy`]): program text (literal messages, static
-//! strings, enum names), numbers and one-word run-time strings are kept.
-//! A message with arguments, free text, a `Debug` value, and every value of
-//! a field named like user data (`query`, `path`, `user`, …) are never
-//! written: only their length is. Hosts tune this by field name:
+//! Privacy (see [`privacy`]): what is kept follows where a value comes
+//! from. Program text (literal messages, static strings, enum names) and
+//! numbers are kept, and run-time strings that are identifiers
+//! (`file_search`, `qwen2.5-coder:1.5b`). A message with arguments, a
+//! `Debug` or `Display` value and an error chain keep their program-text
+//! pieces and small numbers; what else they wrote at run time (a query, a
+//! command, a path) keeps only its length:
+//!
+//! ```no_run
+//! # let _guard = caro_recorder::init();
+//! # let (cmd, elapsed) = (String::new(), std::time::Duration::ZERO);
+//! tracing::info!("Static matcher found match in {:?}: {}", elapsed, cmd);
+//! // `caro-analyze logs`: Static matcher found match in 1.2ms: <redacted 23 bytes>
+//! ```
+//!
+//! Every value of a field named like user data (`query`, `path`,
+//! `api_key`, `card_number`, …, see [`denied`]) keeps only its length.
+//! Hosts tune this by field name:
 //!
 //! ```no_run
 //! let _guard = caro_recorder::Config::from_env()
-//!     .deny_fields(["account"])
+//!     .deny_fields(["tenant"])
 //!     .keep_text_fields(["error"])
 //!     .init();
 //! ```
