@@ -6,6 +6,7 @@
 # cost of one event, start-up and exit cancelled out.
 #
 #   benches/profile.sh [OUT.json]     # N=100000 by default
+#   SHAPE=message benches/profile.sh  # the `message` benchmark's shape
 #
 # Prints one JSON object (and writes it to OUT.json when given): the
 # instructions per event, and the functions they are spent in.
@@ -19,7 +20,7 @@ trap 'rm -rf "$work"' EXIT
 for events in "$n" "$((2 * n))"; do
     XDG_CACHE_HOME="$work/home-$events" CARO_RING_SIZE=256M \
         valgrind --tool=callgrind --callgrind-out-file="$work/cg.$events" \
-        target/release/examples/flood "$events" 2>/dev/null
+        target/release/examples/flood "$events" ${SHAPE:+--$SHAPE} 2>/dev/null
     callgrind_annotate --auto=no --inclusive=no --threshold=100 "$work/cg.$events" > "$work/annotated.$events"
 done
 

@@ -26,6 +26,13 @@ GROUPS = {
         ("fmt_json_non_blocking", "fmt().json() into tracing_appender::non_blocking over a file"),
         ("fmt_text_non_blocking", "fmt() text into tracing_appender::non_blocking over a file"),
     ]),
+    "message": ("`info!(\"Static matcher found match in {:?}: {}\", elapsed, command)`: the real caro's shape, a message with arguments and no fields", "floor_formatting", [
+        ("caro_subscriber", "caro-recorder as its own subscriber: the template (literal pieces and the duration kept, the command's length)"),
+        ("caro_layer", "caro-recorder as a Layer on a Registry"),
+        ("floor", "a subscriber that visits the fields into a stack buffer, formatting nothing"),
+        ("floor_formatting", "the floor, formatting the message into a stack buffer: the least a subscriber that keeps text does"),
+        ("fmt_json_non_blocking", "fmt().json() into tracing_appender::non_blocking over a file"),
+    ]),
     "span": ("new + enter + exit + close of a span with two fields", "registry", [
         ("caro_subscriber", "caro-recorder as its own subscriber, every span recorded durably"),
         ("caro_layer", "caro-recorder as a Layer on a Registry"),
@@ -122,10 +129,15 @@ def targets():
 
     ev = lambda b: median("event", b)
     sp = lambda b: median("span", b)
+    msg = lambda b: median("message", b)
     at_most("event: caro subscriber ≤ 1.5 × floor", over(ev("caro_subscriber"), ev("floor")), 1.5)
     at_most("event: caro layer ≤ 3 × floor", over(ev("caro_layer"), ev("floor")), 3.0)
     at_least("event: fmt JSON via non_blocking ≥ 20 × caro subscriber",
              over(ev("fmt_json_non_blocking"), ev("caro_subscriber")), 20.0)
+    rows.append(("message with arguments: caro subscriber × the formatting floor",
+                 ratio(over(msg("caro_subscriber"), msg("floor_formatting"))), "reference"))
+    rows.append(("message with arguments: fmt JSON via non_blocking × caro subscriber",
+                 ratio(over(msg("fmt_json_non_blocking"), msg("caro_subscriber"))), "reference"))
     at_most("span: caro subscriber ≤ 1 × registry alone", over(sp("caro_subscriber"), sp("registry")), 1.0)
     at_least("span: fastrace ≥ 3 × caro subscriber", over(sp("fastrace"), sp("caro_subscriber")), 3.0)
     at_least("span: registry + fmt JSON ≥ 10 × caro subscriber",

@@ -1,5 +1,5 @@
-//! `event`, `span`, `disabled` and `threads`: caro-recorder against the
-//! floor of a subscriber, `tracing_subscriber`'s registry and `fmt`
+//! `event`, `message`, `span`, `disabled` and `threads`: caro-recorder
+//! against the floor of a subscriber, `tracing_subscriber`'s registry and `fmt`
 //! through `tracing_appender::non_blocking`, and fastrace, on the same
 //! event and span shapes (see the crate docs).
 //!
@@ -19,7 +19,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use caro_format::{LaneClass, RecordKind};
@@ -70,6 +70,24 @@ fn event_message(i: u64) {
         backend = "embedded",
         confidence = 0.92,
         "command generated"
+    );
+}
+
+/// What the user asked for, as a host holds it: built at run time.
+static COMMAND: LazyLock<String> =
+    LazyLock::new(|| black_box("find ~/Documents -name '*.pdf' -mtime -7").to_owned());
+
+/// The real caro's most common shape: a message with arguments, no
+/// fields. A `Debug` duration (kept: numbers and its unit) and the
+/// command the user ran (withheld: its length).
+#[inline(always)]
+fn event_args(i: u64) {
+    // Always ten characters (`1.111111ms` to `1.111118ms`): one size of record.
+    let elapsed = Duration::from_nanos(1_111_111 + (i & 7));
+    tracing::info!(
+        "Static matcher found match in {:?}: {}",
+        elapsed,
+        COMMAND.as_str()
     );
 }
 
@@ -187,6 +205,76 @@ impl Visit for StackVisitor {
     fn record_debug(&mut self, field: &Field, _: &dyn std::fmt::Debug) {
         self.put(field, &[]);
     }
+}
+
+/// The floor of a subscriber that keeps text: the [`Floor`], and each
+/// `Debug` value (the message) formatted into the stack buffer too.
+struct FormattingFloor;
+
+/// Writes formatted text into a stack buffer, dropping what does not fit.
+struct StackText {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+impl Visit for StackText {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.record_debug(field, &value);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let _ = std::fmt::Write::write_str(self, value);
+        let _ = field;
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let _ = std::fmt::write(self, format_args!("{}{value:?}", field.index()));
+    }
+}
+
+impl Subscriber for FormattingFloor {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        Noop.register_callsite(meta)
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>) -> bool {
+        at_info(meta)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::INFO)
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut v = StackText {
+            buf: [0; 256],
+            len: 0,
+        };
+        event.record(&mut v);
+        black_box(&v.buf);
+        FLOOR_VISITED.store(v.len, Ordering::Relaxed);
+    }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
 }
 
 impl Subscriber for Floor {
@@ -564,6 +652,52 @@ fn events(c: &mut Criterion) {
     group.finish();
 }
 
+/// The message with arguments: what formatting it costs, and what each
+/// contender does with it.
+fn messages(c: &mut Criterion) {
+    let mut group = group(c, "message");
+    bench_caro(
+        &mut group,
+        "message",
+        "caro_subscriber",
+        Caro::Subscriber,
+        event_args,
+    );
+    bench_caro(&mut group, "message", "caro_layer", Caro::Layer, event_args);
+    let formatted = format!("0Static matcher found match in 1ms: {}", *COMMAND);
+    for (id, dispatch, visited) in [
+        ("floor", Dispatch::new(Floor), 1),
+        ("floor_formatting", Dispatch::new(FormattingFloor), formatted.len()),
+    ] {
+        FLOOR_VISITED.store(0, Ordering::Relaxed);
+        let calls = bench_unit(&mut group, id, &dispatch, event_args);
+        let last = FLOOR_VISITED.load(Ordering::Relaxed);
+        if !skipped(&format!("message/{id}"), calls) {
+            println!("message/{id}: {calls} calls, the last visited {last} bytes");
+            // The duration's nanoseconds vary: compare the length from 1ms on.
+            assert!(last >= visited, "message/{id} visits the message");
+        }
+    }
+    let (file, writer, guard) = fmt_file();
+    let dispatch = Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_max_level(Level::INFO)
+            .with_ansi(false)
+            .with_writer(writer)
+            .json()
+            .finish(),
+    );
+    let calls = bench_unit(&mut group, "fmt_json_non_blocking", &dispatch, event_args);
+    drop(dispatch);
+    drop(guard);
+    file.check(
+        "message/fmt_json_non_blocking",
+        calls,
+        "Static matcher found match in",
+    );
+    group.finish();
+}
+
 /// fastrace's reporter: accepts batches of spans, counts them, discards
 /// them.
 struct CountingReporter(Arc<AtomicU64>);
@@ -900,5 +1034,5 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, events, spans, disabled, threads);
+criterion_group!(benches, events, messages, spans, disabled, threads);
 criterion_main!(benches);

@@ -153,9 +153,39 @@ impl TemplateWriter {
     }
 
     /// Text kept as written, in parts of at most 127 bytes cut at
-    /// character boundaries; the previous part is extended when it is
-    /// text too.
-    pub fn text(&mut self, mut s: &str) {
+    /// character boundaries.
+    #[inline]
+    pub fn text(&mut self, s: &str) {
+        if s.len() <= 127 {
+            return self.short_text(s.as_bytes());
+        }
+        self.long_text(s);
+    }
+
+    /// ASCII text kept as written (no character to cut: a number, say).
+    #[inline]
+    pub fn ascii(&mut self, b: &[u8]) {
+        debug_assert!(b.is_ascii());
+        if b.len() <= 127 {
+            return self.short_text(b);
+        }
+        self.long_text(std::str::from_utf8(b).unwrap_or(""));
+    }
+
+    /// One TEXT part: `b` is whole characters, 1 to 127 bytes.
+    #[inline]
+    fn short_text(&mut self, b: &[u8]) {
+        let n = b.len();
+        if n == 0 || !self.reserve(1 + n, n) {
+            return;
+        }
+        self.buf[self.len] = n as u8;
+        self.buf[self.len + 1..self.len + 1 + n].copy_from_slice(b);
+        self.len += 1 + n;
+    }
+
+    #[cold]
+    fn long_text(&mut self, mut s: &str) {
         while !s.is_empty() {
             let mut n = s.len().min(127);
             while !s.is_char_boundary(n) {

@@ -41,7 +41,7 @@ const MAX_NUMBER_DIGITS: usize = 6;
 /// Whether a run-time piece of formatted output may be kept: a plain
 /// number with runs of at most [`MAX_NUMBER_DIGITS`] digits (`-7`,
 /// `1.25`, `3e-5`), or ASCII punctuation and spaces only (quotes and
-/// padding written around program text).
+/// padding written around program text). Either way, ASCII.
 fn keeps_piece(b: &[u8]) -> bool {
     if b.iter().all(|c| c.is_ascii_punctuation() || *c == b' ') {
         return b.len() <= 8;
@@ -121,24 +121,16 @@ impl<'r> Template<'r> {
         self.out.as_mut().expect("made above")
     }
 
-    /// Ends the run-time piece being written: kept, or a hole.
+    /// Ends the run-time piece being written: kept, or a hole. (Its
+    /// template writer was made at its first write.)
+    #[inline]
     fn end_piece(&mut self) {
         let n = std::mem::take(&mut self.piece_len);
-        if n == 0 {
-            return;
-        }
-        let mut kept = [0; MAX_KEPT_PIECE];
-        let text = (n <= MAX_KEPT_PIECE)
-            .then(|| &self.piece[..n])
-            .filter(|b| keeps_piece(b))
-            .map(|b| {
-                kept[..n].copy_from_slice(b);
-                n
-            });
-        let out = self.out();
-        match text.and_then(|n| std::str::from_utf8(&kept[..n]).ok()) {
-            Some(text) => out.text(text),
-            None => out.hole(n),
+        if let (Some(out), true) = (self.out.as_mut(), n > 0) {
+            match self.piece.get(..n).filter(|b| keeps_piece(b)) {
+                Some(kept) => out.ascii(kept),
+                None => out.hole(n),
+            }
         }
     }
 
