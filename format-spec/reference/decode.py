@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Second decoder for the caro ring file, format v1.0.
+"""Second decoder for the caro ring file, format v1.2 (reads v1.0 and v1.1 too).
 
 Written from format-spec/SPEC.md alone (no Rust source was read), using the
 Python standard library only. Function names follow the spec's sections.
@@ -31,6 +31,7 @@ POSITIONAL_FIELDS = {7: ["pid", "version"],
                      9: ["file", "line", "column"], 10: ["pid"]}
 LEVELS = {1: "TRACE", 2: "DEBUG", 3: "INFO", 4: "WARN", 5: "ERROR"}
 DICT_CALLSITE, DICT_STRING = 1, 2
+EXT_TEMPLATE = 1  # section 6.2, since v1.2
 
 
 class RingError(Exception):
@@ -59,7 +60,8 @@ def read_header(data):
              dict_offset=u64(data, 40), dict_size=u64(data, 48),
              lanes_offset=u64(data, 56), created_ns=u64(data, 64),
              processes=u64(data, 88),
-             dropped=struct.unpack_from("<8Q", data, 96))
+             dropped=struct.unpack_from("<8Q", data, 96),
+             values_left_out=u64(data, 192))
     if h["major"] > 1:
         raise RingError("newer major version %d (this decoder reads 1): "
                         "upgrade the decoder" % h["major"])
@@ -134,6 +136,48 @@ def conts_needed(length):
 # --- Section 6: values --------------------------------------------------------
 
 FIXED = {0: 8, 1: 8, 2: 8, 3: 0, 4: 0, 5: 8, 7: 4, 8: 0, 9: 16, 10: 16}
+TEXT, HOLE, STRING, CUT = "text", "hole", "string", "cut"
+LEADS = {0x80: HOLE, 0x81: STRING, 0x82: CUT}
+
+
+def decode_template(body):
+    """Section 6.2: the parts of a TEMPLATE's n bytes, as a list of
+    (TEXT, str), (HOLE, len), (STRING, id), (CUT, len); raises Corrupt
+    when the template is unreadable."""
+    parts, pos = [], 0
+
+    def take(n):
+        nonlocal pos
+        if pos + n > len(body):
+            raise Corrupt("template part runs past its bytes")
+        pos += n
+        return body[pos - n:pos]
+
+    def leb128():
+        value = 0
+        for i in range(5):
+            byte = take(1)[0]
+            value |= (byte & 0x7F) << (7 * i)
+            if not byte & 0x80:
+                if value >= 1 << 32:
+                    raise Corrupt("template LEB128 of 2^32 or more")
+                return value
+        raise Corrupt("template LEB128 longer than 5 bytes")
+
+    while pos < len(body):
+        lead = take(1)[0]
+        if 1 <= lead <= 127:
+            try:
+                parts.append((TEXT, take(lead).decode("utf-8")))
+            except UnicodeDecodeError:
+                raise Corrupt("template TEXT is not UTF-8")
+        elif lead in (0x80, 0x82):
+            parts.append((LEADS[lead], leb128()))
+        elif lead == 0x81:
+            parts.append((STRING, u64(take(8), 0)))
+        else:
+            raise Corrupt("template lead byte 0x%02x" % lead)
+    return parts
 
 
 def decode_values(payload):
@@ -169,8 +213,11 @@ def decode_values(payload):
             continue
         elif vtype == 15:
             ext_type, n = take(2)
-            take(n)
-            value = (ext_type, n)
+            body = take(n)
+            if ext_type == EXT_TEMPLATE:
+                vtype, value = "template", decode_template(body)
+            else:
+                value = (ext_type, n)
         else:
             raise Corrupt("reserved value type %d" % vtype)
         values.append((index, vtype, value))
@@ -384,7 +431,39 @@ def format_value(vtype, value, rec, table):
     if vtype == 8:
         cs = table.get((DICT_CALLSITE, rec["callsite"]))
         return quote(cs["message"]) if cs and cs["message"] else "<message missing>"
+    if vtype == "template":
+        return format_template(value, table)
     return "<ext %d %d bytes>" % value
+
+
+def format_template(parts, table):
+    """Section 9: each maximal run of TEXT and found STRING parts is one
+    quoted string; every other part a placeholder; no part at all is ""."""
+    if not parts:
+        return '""'
+    out, run = [], None   # run: the texts of the current run, or None
+
+    def end_run():
+        nonlocal run
+        if run is not None:
+            out.append(quote("".join(run)))
+            run = None
+
+    for kind, value in parts:
+        text = value if kind == TEXT else \
+            table.get((DICT_STRING, value)) if kind == STRING else None
+        if text is not None:
+            run = [text] if run is None else run + [text]
+            continue
+        end_run()
+        if kind == HOLE:
+            out.append("<redacted %d bytes>" % value)
+        elif kind == CUT:
+            out.append("<cut %d bytes>" % value)
+        else:
+            out.append("<string %016x>" % value)
+    end_run()
+    return "".join(out)
 
 
 def format_record(rec, table):
@@ -402,6 +481,8 @@ def format_record(rec, table):
             parts.append("callsite=%016x" % rec["callsite"])
     if rec["flags"] & 1:
         parts.append("truncated")
+        if rec["flags"] >> 1:   # since v1.2: how many values were left out
+            parts.append("left_out=%d" % (rec["flags"] >> 1))
     names = POSITIONAL_FIELDS.get(rec["kind"]) or (cs["fields"] if cs else [])
     for index, vtype, value in rec["values"]:
         name = names[index] if index < len(names) else "f%d" % index
@@ -420,7 +501,9 @@ def canonical_text(data):
              "dropped=dictionary_full:%d,callsite_table_full:%d" % (
                  hdr["major"], hdr["minor"], hdr["lane_count"],
                  sum(l["n"] for l in lanes), hdr["created_ns"], hdr["processes"],
-                 dr[0], dr[1]),
+                 dr[0], dr[1])
+             + (" values_left_out=%d" % hdr["values_left_out"]
+                if hdr["minor"] >= 2 else ""),
              "dictionary entries=%d unfinished=%d skipped_bytes=%d" % (
                  dictionary["entries"], dictionary["unfinished"],
                  dictionary["skipped"])]

@@ -83,7 +83,8 @@ def record(seq, time, cs, span, thread, kind, payload, flags=0, bad_check=False)
 
 
 def build_ring(lanes, dict_log, index_len=4, tail=None, dict_size=1024,
-               major=1, minor=0, created=123456789, processes=2, dropped=(3, 1)):
+               major=1, minor=0, created=123456789, processes=2, dropped=(3, 1),
+               values_left_out=0):
     """lanes: list of (class, slots_log2, head, {seq: 64-byte slot})."""
     dict_offset = 4096
     lanes_offset = dict_offset + dict_size
@@ -104,6 +105,7 @@ def build_ring(lanes, dict_log, index_len=4, tail=None, dict_size=1024,
                      64, len(lanes), 1, 0, file_size, dict_offset, dict_size,
                      lanes_offset, created, 1000, 7, processes)
     struct.pack_into("<8Q", hdr, 96, *(list(dropped) + [0] * (8 - len(dropped))))
+    struct.pack_into("<Q", hdr, 192, values_left_out)  # v1.2; zero before
     region = bytearray(dict_size)
     struct.pack_into("<QI", region, 0, len(dict_log) if tail is None else tail,
                      index_len)
@@ -122,6 +124,32 @@ def u64v(x, skip=0): return tag(0, skip) + struct.pack("<Q", x)
 def strv(s, skip=0, cut=False):
     b = s.encode()
     return tag(6, skip) + bytes([len(b) | (0x80 if cut else 0)]) + b
+
+
+# TEMPLATE values (EXT type 1, SPEC 6.2) and their parts.
+
+def leb128(x):
+    out = bytearray()
+    while True:
+        out.append(x & 0x7F | (0x80 if x >> 7 else 0))
+        x >>= 7
+        if not x:
+            return bytes(out)
+
+
+def t_text(s):
+    b = s.encode() if isinstance(s, str) else s
+    assert 1 <= len(b) <= 127
+    return bytes([len(b)]) + b
+
+
+def t_hole(n): return b"\x80" + leb128(n)
+def t_string(ident): return b"\x81" + struct.pack("<Q", ident)
+def t_cut(n): return b"\x82" + leb128(n)
+
+
+def ext(body, ext_type=1, skip=0):
+    return tag(15, skip) + bytes([ext_type, len(body)]) + body
 
 
 # --- the sample ring -------------------------------------------------------
@@ -228,6 +256,180 @@ class SampleRing(unittest.TestCase):
         self.assertIn("dictionary entries=0 unfinished=0 skipped_bytes=0\n", out)
 
 
+# --- a v1.2 ring: templates, left_out, values_left_out ----------------------
+
+def template_ring():
+    X, cs_x = callsite(3, 0, 9, "templated", "app::t", "src/t.rs",
+                       ["message", "detail", "n"])
+    S, str_s = dict_entry(2, bytes(7), ["static text"])
+    E, str_e = dict_entry(2, bytes(7), [""])
+    assert 0x1234 not in (X, S, E)
+    log = cs_x + str_s + str_e
+    lane = {}
+    lane.update(record(0, 100, X, 0, 1, 1,
+                       ext(t_text("found in 1.2ms: ") + t_hole(23))))
+    # A run of TEXT and found STRING parts is one quoted string; a missing
+    # STRING is a placeholder between runs. 45 bytes: one continuation.
+    lane.update(record(1, 200, X, 0, 1, 1,
+                       ext(t_text('say "hi"\n') + t_string(S) + t_text(" \u00e9\u2713"))
+                       + ext(t_text("x") + t_string(0x1234) + t_text("y\t"))))
+    # Multi-byte LEB128 (2, 5 and 2 bytes), an empty template, then a U64.
+    lane.update(record(3, 300, X, 0, 1, 1,
+                       ext(t_hole(300) + t_hole(2**32 - 1) + t_cut(128))
+                       + ext(b"") + u64v(7)))
+    # An empty found STRING, a lone CUT, a 5-byte LEB128 of 0 (not minimal).
+    lane.update(record(4, 400, X, 0, 1, 1,
+                       ext(t_string(E)) + ext(t_cut(5))
+                       + ext(b"\x80" + bytes([0x80] * 4 + [0]))))
+    # A 127-byte TEXT (the longest lead) joined with a found STRING; SKIP
+    # in the tag: the template is field 2. 140 bytes: two continuations.
+    lane.update(record(5, 500, X, 0, 1, 1,
+                       ext(t_text("a" * 127) + t_string(S), skip=2)))
+    # Flags: bits 1-7 count the values left out, shown only with bit 0.
+    lane.update(record(8, 600, X, 0, 1, 1, u64v(1), flags=1 | 3 << 1))
+    lane.update(record(9, 700, X, 0, 1, 1, u64v(2), flags=1))
+    lane.update(record(10, 800, X, 0, 1, 1, u64v(3), flags=6))
+    lane.update(record(11, 900, X, 0, 1, 1, u64v(4), flags=0xFF))
+    # Other EXT types keep only type and length, even with template bytes.
+    lane.update(record(12, 1000, X, 0, 1, 1,
+                       ext(b"\x00", ext_type=2) + ext(t_hole(1), ext_type=0)))
+    # A template that cannot be read: the record is corrupt.
+    lane.update(record(13, 1100, X, 0, 1, 1, ext(b"\x00") + u64v(1)))
+    return build_ring([(0, 4, 14, lane)], log, minor=2, values_left_out=42)
+
+
+TEMPLATE_EXPECTED = """\
+ring v1.2 lanes=1 slots=16 created=123456789 processes=2 dropped=dictionary_full:3,callsite_table_full:1 values_left_out=42
+dictionary entries=3 unfinished=0 skipped_bytes=0
+lane 0 main slots=16 head=14 records=10 lost_to_laps=0 abandoned=0 pending=0 corrupt=1 unknown_kinds=0
+record 100 lane=0 seq=0 thread=1 EVENT span=0 INFO app::t "templated" src/t.rs:9 message="found in 1.2ms: "<redacted 23 bytes>
+record 200 lane=0 seq=1 thread=1 EVENT span=0 INFO app::t "templated" src/t.rs:9 message="say \\"hi\\"\\u{0a}static text \u00e9\u2713" detail="x"<string 0000000000001234>"y\\u{09}"
+record 300 lane=0 seq=3 thread=1 EVENT span=0 INFO app::t "templated" src/t.rs:9 message=<redacted 300 bytes><redacted 4294967295 bytes><cut 128 bytes> detail="" n=7
+record 400 lane=0 seq=4 thread=1 EVENT span=0 INFO app::t "templated" src/t.rs:9 message="" detail=<cut 5 bytes> n=<redacted 0 bytes>
+record 500 lane=0 seq=5 thread=1 EVENT span=0 INFO app::t "templated" src/t.rs:9 n="%sstatic text"
+record 600 lane=0 seq=8 thread=1 EVENT span=0 INFO app::t "templated" src/t.rs:9 truncated left_out=3 message=1
+record 700 lane=0 seq=9 thread=1 EVENT span=0 INFO app::t "templated" src/t.rs:9 truncated message=2
+record 800 lane=0 seq=10 thread=1 EVENT span=0 INFO app::t "templated" src/t.rs:9 message=3
+record 900 lane=0 seq=11 thread=1 EVENT span=0 INFO app::t "templated" src/t.rs:9 truncated left_out=127 message=4
+record 1000 lane=0 seq=12 thread=1 EVENT span=0 INFO app::t "templated" src/t.rs:9 message=<ext 2 1 bytes> detail=<ext 0 2 bytes>
+totals records=10 lost_to_laps=0 abandoned=0 pending=0 corrupt=1 unknown_kinds=0
+""" % ("a" * 127)
+
+
+def one_record(payload, minor=2, flags=0):
+    """A ring whose only lane holds one EVENT with this payload."""
+    return build_ring([(0, 4, 1, record(0, 100, 0xABCD, 0, 1, 1, payload,
+                                        flags=flags))], b"", minor=minor)
+
+
+class Templates(unittest.TestCase):
+    def test_canonical_text(self):
+        code, out, err = run(template_ring())
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(out.splitlines(), TEMPLATE_EXPECTED.splitlines())
+        self.assertEqual(out, TEMPLATE_EXPECTED)
+
+    def value_text(self, payload):
+        code, out, err = run(one_record(payload))
+        self.assertEqual((code, err), (0, ""))
+        self.assertIn(" corrupt=0 ", out)
+        line = [l for l in out.splitlines() if l.startswith("record ")]
+        self.assertEqual(len(line), 1, out)
+        prefix = "record 100 lane=0 seq=0 thread=1 EVENT span=0 callsite=000000000000abcd "
+        self.assertTrue(line[0].startswith(prefix), line[0])
+        return line[0][len(prefix):]
+
+    def test_readable(self):
+        cases = [
+            (ext(b""), 'f0=""'),
+            (ext(t_cut(5)), "f0=<cut 5 bytes>"),
+            (ext(t_hole(0)), "f0=<redacted 0 bytes>"),
+            (ext(t_hole(127)), "f0=<redacted 127 bytes>"),
+            (ext(t_hole(128)), "f0=<redacted 128 bytes>"),
+            (ext(t_hole(2**32 - 1)), "f0=<redacted 4294967295 bytes>"),
+            (ext(b"\x80\xff\xff\xff\xff\x0f"), "f0=<redacted 4294967295 bytes>"),
+            (ext(t_text("a") + t_text("b") + t_hole(1) + t_hole(2) + t_text("c")),
+             'f0="ab"<redacted 1 bytes><redacted 2 bytes>"c"'),
+            (ext(t_string(1) + t_string(2)),
+             "f0=<string 0000000000000001><string 0000000000000002>"),
+            (ext(t_text("\\") + t_text('"')), 'f0="\\\\\\""'),
+            # a character split over two parts would be valid joined, but
+            # each TEXT part is checked alone (see test_unreadable)
+            (ext(t_text("\u00e9")), 'f0="\u00e9"'),
+            (ext(t_text("x"), skip=3) + ext(t_cut(1)), 'f3="x" f4=<cut 1 bytes>'),
+            # writers put CUT last, but a reader does not require it (6.2)
+            (ext(t_cut(1) + t_text("x")), 'f0=<cut 1 bytes>"x"'),
+            (ext(t_text("x")) + u64v(9, skip=1), 'f0="x" f2=9'),
+        ]
+        for payload, text in cases:
+            with self.subTest(payload=payload.hex()):
+                self.assertEqual(self.value_text(payload), text)
+
+    def test_unreadable(self):
+        cases = {
+            "lead 0": ext(b"\x00"),
+            "lead 0x83": ext(b"\x83\x00"),
+            "lead 0xff": ext(t_text("ok") + b"\xff"),
+            "LEB128 of 6 bytes": ext(b"\x80" + bytes([0x80] * 5 + [0])),
+            "LEB128 of 6 bytes, value small": ext(b"\x82\x81\x80\x80\x80\x80\x00"),
+            "LEB128 = 2^32": ext(b"\x80\x80\x80\x80\x80\x10"),
+            "LEB128 >= 2^32": ext(b"\x82\xff\xff\xff\xff\x1f"),
+            "LEB128 missing": ext(b"\x80") + u64v(1),
+            "LEB128 past the end": ext(b"\x80\xff") + u64v(1),
+            "TEXT not UTF-8": ext(t_text(b"\xff")),
+            "TEXT splits a character": ext(t_text(b"\xc3") + t_text(b"\xa9")),
+            "TEXT past the end": ext(b"\x05abc") + u64v(1),
+            "STRING past the end": ext(b"\x81\x01\x02\x03\x04") + u64v(1),
+            "template past the payload": tag(15) + bytes([1, 10]) + t_text("abc"),
+            "field index 32": ext(t_text("x"), skip=15) + ext(b"", skip=15)
+                              + ext(b"", skip=0),
+        }
+        for name, payload in cases.items():
+            with self.subTest(name):
+                code, out, err = run(one_record(payload))
+                self.assertEqual((code, err), (0, ""))
+                self.assertIn("lane 0 main slots=16 head=1 records=0 lost_to_laps=0 "
+                              "abandoned=0 pending=0 corrupt=1 unknown_kinds=0", out)
+                self.assertNotIn("\nrecord ", out)
+                # The same bytes as another EXT type are kept as type and length.
+                if payload.startswith(tag(15) + b"\x01") and "past the payload" not in name:
+                    other = tag(15) + b"\x09" + payload[2:]
+                    code, out, _ = run(one_record(other))
+                    self.assertNotIn("corrupt=1", out, name)
+
+    def test_left_out(self):
+        for flags, text in [(0, ""), (1, " truncated"), (3, " truncated left_out=1"),
+                            (1 | 100 << 1, " truncated left_out=100"),
+                            (0xFF, " truncated left_out=127"), (0xFE, "")]:
+            with self.subTest(flags=flags):
+                code, out, _ = run(one_record(u64v(1), flags=flags))
+                self.assertIn(" callsite=000000000000abcd%s f0=1\n" % text, out)
+
+
+class ValuesLeftOut(unittest.TestCase):
+    def first_line(self, minor, value):
+        code, out, err = run(build_ring([(0, 4, 0, {})], b"", minor=minor,
+                                         values_left_out=value))
+        self.assertEqual((code, err), (0, ""))
+        return out.splitlines()[0]
+
+    def test_shown_since_v1_2(self):
+        base = ("lanes=1 slots=16 created=123456789 processes=2 "
+                "dropped=dictionary_full:3,callsite_table_full:1")
+        self.assertEqual(self.first_line(2, 3), "ring v1.2 %s values_left_out=3" % base)
+        self.assertEqual(self.first_line(2, 0), "ring v1.2 %s values_left_out=0" % base)
+        self.assertEqual(self.first_line(2, M64),
+                         "ring v1.2 %s values_left_out=%d" % (base, M64))
+        self.assertEqual(self.first_line(9, 5), "ring v1.9 %s values_left_out=5" % base)
+
+    def test_absent_before_v1_2(self):
+        base = ("lanes=1 slots=16 created=123456789 processes=2 "
+                "dropped=dictionary_full:3,callsite_table_full:1")
+        # Reserved in v1.1 and older: ignored even when not zero.
+        self.assertEqual(self.first_line(1, 3), "ring v1.1 %s" % base)
+        self.assertEqual(self.first_line(0, 0), "ring v1.0 %s" % base)
+
+
 class F64AndQuoting(unittest.TestCase):
     def test_f64(self):
         cases = [(1.0, "1"), (100.0, "100"), (1e-7, "0.0000001"), (-0.0, "-0"),
@@ -291,9 +493,9 @@ class BadFiles(unittest.TestCase):
 
     def test_fuzz_in_process(self):
         """Mutated rings give canonical text or a refusal, never a crash."""
-        base = sample_ring()
         rng = random.Random(1)
-        for _ in range(1500):
+        for i in range(3000):
+            base = (sample_ring, template_ring)[i % 2]()
             data = bytearray(base)
             for _ in range(rng.randint(1, 8)):
                 pos = rng.randrange(4096 + 1024 + 256) if rng.random() < 0.5 \
