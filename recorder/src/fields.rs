@@ -46,23 +46,33 @@ fn keeps_piece(b: &[u8]) -> bool {
     if b.iter().all(|c| c.is_ascii_punctuation() || *c == b' ') {
         return b.len() <= 8;
     }
-    let mut run = 0;
-    let mut digits_seen = false;
-    for (i, &c) in b.iter().enumerate() {
-        match c {
-            b'0'..=b'9' => {
-                run += 1;
-                digits_seen = true;
-                if run > MAX_NUMBER_DIGITS {
-                    return false;
-                }
-            }
-            b'+' | b'-' if i == 0 || matches!(b[i - 1], b'e' | b'E') => run = 0,
-            b'.' | b'e' | b'E' if digits_seen => run = 0,
-            _ => return false,
-        }
+    // `[+-]digits[.digits][e[+-]digits]`: one number, not an address or
+    // a version (`192.168.1.7`, `1.4.2` are not numbers).
+    let digits = |b: &[u8]| -> usize { b.iter().take_while(|c| c.is_ascii_digit()).count() };
+    let sign = |b: &[u8]| usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let mut at = sign(b);
+    let whole = digits(&b[at..]);
+    if whole == 0 || whole > MAX_NUMBER_DIGITS {
+        return false;
     }
-    digits_seen
+    at += whole;
+    if b.get(at) == Some(&b'.') {
+        let fraction = digits(&b[at + 1..]);
+        if fraction == 0 || fraction > MAX_NUMBER_DIGITS {
+            return false;
+        }
+        at += 1 + fraction;
+    }
+    if matches!(b.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        at += sign(&b[at..]);
+        let exponent = digits(&b[at..]);
+        if exponent == 0 || exponent > 3 {
+            return false;
+        }
+        at += exponent;
+    }
+    at == b.len()
 }
 
 /// A value formatted into a [`TemplateWriter`], piece by piece as its
@@ -437,5 +447,34 @@ impl Visit for FieldEncoder<'_> {
         self.formatted(field, |out| {
             let _ = fmt::write(out, format_args!("{value:?}"));
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keeps_piece;
+
+    #[test]
+    fn only_small_numbers_and_punctuation_are_kept() {
+        for kept in ["42", "-7", "+3", "1.25", "3e-5", "1.5E+10", "\"", "  ", "\", "] {
+            assert!(keeps_piece(kept.as_bytes()), "{kept:?}");
+        }
+        for withheld in [
+            "192.168.13.37",
+            "1.4.2",
+            "5551234567",
+            "4111111111111111",
+            "1234567",
+            "0.1234567",
+            "12-34",
+            "1e",
+            "e5",
+            "ana",
+            "\"ana\"",
+            "1.5ms",
+            "!!!!!!!!!",
+        ] {
+            assert!(!keeps_piece(withheld.as_bytes()), "{withheld:?}");
+        }
     }
 }
