@@ -12,16 +12,25 @@
 //! `risk_level` fields of its spans and events; it failed when an ERROR
 //! event or a panic happened in it, and was blocked when an event gave it
 //! a `risk_level` of `high` or `critical`, which caro's policy refuses.
+//!
+//! Those four are categories: they become the report's names, metric
+//! labels and the telemetry bundle's keys. A category holds only program
+//! text (a dictionary string, scrubbed) or a run-time string that passes
+//! the recorder's identifier rule; anything else is [`OTHER`] ([`label`]).
+//! The choice is made here, from the raw value, where its provenance is
+//! still known, so that the store never holds anything else.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use caro_format::{Dictionary, Level, Record, RecordKind};
+use caro_format::{Dictionary, Level, Part, Record, RecordKind, Value};
+use caro_recorder::privacy::is_identifier;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Field, FieldValue, LogEvent, SpanView, Spans};
 use crate::trace::{Kept, SamplingPolicy, Trace, TraceEvent, TraceSpan, MAX_EVENTS, MAX_SPANS};
-use crate::{json, time};
+use crate::{json, scrub, time};
 
 /// Histogram values are microseconds: spans and requests from their
 /// records' nanoseconds, `histogram.*` metrics from their values × 10⁶
@@ -34,6 +43,84 @@ pub const GIVE_UP_NS: u64 = time::DAY_NS;
 
 /// Above this a request is slow.
 pub const SLOW_REQUEST_NS: u64 = 1_000_000_000;
+
+/// The fields whose values are a request's categories.
+pub const CATEGORY_FIELDS: [&str; 4] = ["backend", "intent", "error", "risk_level"];
+
+/// The one category of every value that is neither program text nor an
+/// identifier.
+pub const OTHER: &str = "other";
+
+/// The category a raw value of record callsite `callsite` is kept as:
+///
+/// - program text — a dictionary string ([`Value::StaticStr`]), the
+///   callsite's message literal, a template made only of program text —
+///   scrubbed;
+/// - a run-time string ([`Value::Str`]) as it is, when it passes
+///   [`is_identifier`] and the scrubber finds nothing in it (the recorder
+///   writes short program text this way too, only when it passes the
+///   same rule);
+/// - [`OTHER`] for any other text: a run-time string that is not an
+///   identifier (a host opted the field in with `keep_text_fields`), a
+///   withheld value, a template with a hole, a string cut short, a value
+///   of a newer format, a dictionary string that is missing.
+///
+/// `None` for numbers and booleans, which name no category.
+pub fn label(v: &Value, callsite: u64, dict: &Dictionary) -> Option<String> {
+    let program = |s: &str| scrub::text(s).into_owned();
+    Some(match v {
+        Value::U64(_)
+        | Value::I64(_)
+        | Value::F64(_)
+        | Value::Bool(_)
+        | Value::U128(_)
+        | Value::I128(_) => return None,
+        Value::StaticStr(id) => dict
+            .strings
+            .get(id)
+            .map_or_else(|| OTHER.to_owned(), |s| program(s)),
+        Value::Message => dict
+            .messages
+            .get(&callsite)
+            .map_or_else(|| OTHER.to_owned(), |s| program(s)),
+        Value::Str {
+            text,
+            truncated: false,
+        } if is_identifier(text) && matches!(scrub::text(text), Cow::Borrowed(_)) => text.clone(),
+        Value::Template(parts) => {
+            let mut text = String::new();
+            for p in parts {
+                match p {
+                    Part::Text(t) => text.push_str(t),
+                    Part::Static(id) => match dict.strings.get(id) {
+                        Some(s) => text.push_str(s),
+                        None => return Some(OTHER.to_owned()),
+                    },
+                    Part::Hole(_) | Part::Cut(_) => return Some(OTHER.to_owned()),
+                }
+            }
+            program(&text)
+        }
+        _ => OTHER.to_owned(),
+    })
+}
+
+/// The categories record `r` gives: (field, [`label`]) for each of its
+/// values whose field is one of [`CATEGORY_FIELDS`]. Allocates nothing
+/// for a record without one.
+fn categories_of(r: &Record, dict: &Dictionary) -> Vec<(&'static str, Option<String>)> {
+    let Some(c) = dict.callsites.get(&r.callsite) else {
+        return Vec::new();
+    };
+    r.values
+        .iter()
+        .filter_map(|fv| {
+            let name = c.fields.get(usize::from(fv.field))?;
+            let field = CATEGORY_FIELDS.iter().find(|f| **f == name.as_str())?;
+            Some((*field, label(&fv.value, r.callsite, dict)))
+        })
+        .collect()
+}
 
 /// What a histogram measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -224,13 +311,16 @@ impl Assembly {
                 let fields = crate::event::fields_of(r, dict);
                 if let Some(span) = self.spans.get_mut(&r.span) {
                     let root = span.root;
+                    if let Some(req) = self.requests.get_mut(&root) {
+                        req.take_categories(categories_of(r, dict), None);
+                    }
                     for (name, value) in fields {
                         match span.fields.iter_mut().find(|(n, _)| *n == name) {
                             Some(f) => f.1 = value.clone(),
                             None => span.fields.push((name.clone(), value.clone())),
                         }
                         if let Some(req) = self.requests.get_mut(&root) {
-                            req.take_field(&name, &value, None);
+                            req.take_field(&name, &value);
                             if let Some(s) = req.tree.iter_mut().find(|s| s.id == r.span) {
                                 match s.fields.iter_mut().find(|(n, _)| *n == name) {
                                     Some(f) => f.1 = value.clone(),
@@ -308,8 +398,9 @@ impl Assembly {
         };
         if let Some(req) = self.requests.get_mut(&root) {
             for (name, value) in &fields {
-                req.take_field(name, value, None);
+                req.take_field(name, value);
             }
+            req.take_categories(categories_of(r, dict), None);
             let pid = self.pids.get(&r.thread).copied();
             req.add_span(r, pid, &name, target, &fields);
         }
@@ -375,8 +466,9 @@ impl Assembly {
                 req.failed = true;
             }
             for (name, value) in e.other_fields() {
-                req.take_field(name, value, level);
+                req.take_field(name, value);
             }
+            req.take_categories(categories_of(r, dict), level);
         }
         for (name, value) in e.other_fields() {
             metric(batch, day, r.time_ns, name, value);
@@ -543,23 +635,31 @@ impl OpenRequest {
         }
     }
 
-    /// Takes what a request row needs from a field of one of its spans or
-    /// events (`level` is the event's).
-    fn take_field(&mut self, name: &str, value: &FieldValue, level: Option<Level>) {
-        let text = || value.as_str().map(str::to_owned);
-        match name {
-            "request_id" => {
-                if let FieldValue::U64(id) = value {
-                    self.request_id = Some(*id);
+    /// Takes the request id from a field of one of its spans or events.
+    fn take_field(&mut self, name: &str, value: &FieldValue) {
+        if let ("request_id", FieldValue::U64(id)) = (name, value) {
+            self.request_id = Some(*id);
+        }
+    }
+
+    /// Takes the categories ([`categories_of`]) of one of its spans or
+    /// events (`level` is the event's): the first backend and intent, the
+    /// first error of an ERROR event, the last risk level.
+    fn take_categories(
+        &mut self,
+        categories: Vec<(&'static str, Option<String>)>,
+        level: Option<Level>,
+    ) {
+        for (name, label) in categories {
+            match name {
+                "backend" if self.backend.is_none() => self.backend = label,
+                "intent" if self.intent.is_none() => self.intent = label,
+                "error" if level == Some(Level::Error) && self.error.is_none() => {
+                    self.error = Some(label.unwrap_or_else(|| "unknown".to_owned()));
                 }
+                "risk_level" => self.risk_level = label,
+                _ => {}
             }
-            "backend" if self.backend.is_none() => self.backend = text(),
-            "intent" if self.intent.is_none() => self.intent = text(),
-            "error" if level == Some(Level::Error) && self.error.is_none() => {
-                self.error = Some(text().unwrap_or_else(|| "unknown".to_owned()));
-            }
-            "risk_level" => self.risk_level = text(),
-            _ => {}
         }
     }
 }
@@ -669,8 +769,128 @@ mod tests {
             span,
             parent,
             truncated: false,
+            left_out: 0,
             values: Vec::new(),
         }
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Str {
+            text: s.to_owned(),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn categories_hold_program_text_or_identifiers_and_else_other() {
+        let mut dict = Dictionary::default();
+        dict.strings.insert(1, "BackendTimeout".to_owned());
+        dict.strings.insert(2, "mail ana@example.org".to_owned());
+        dict.strings.insert(3, "timeout".to_owned());
+        dict.messages.insert(9, "Backend timed out".to_owned());
+        let label = |v: Value| label(&v, 9, &dict);
+        let some = |s: &str| Some(s.to_owned());
+        // Program text, scrubbed.
+        assert_eq!(label(Value::StaticStr(1)), some("BackendTimeout"));
+        assert_eq!(label(Value::StaticStr(2)), some("mail <email>"));
+        assert_eq!(label(Value::Message), some("Backend timed out"));
+        let template = Value::Template(vec![Part::Text("HTTP ".into()), Part::Static(3)]);
+        assert_eq!(label(template), some("HTTP timeout"));
+        // Run-time identifiers.
+        for id in ["embedded", "file_search", "qwen2.5-coder:1.5b", "high"] {
+            assert_eq!(label(text(id)), some(id));
+        }
+        // Anything else that is text.
+        for other in [
+            text("NL91ABNA0417164300"),
+            text("DE89 3704 0044 0532 0130 00"),
+            text("Backend timed out"),
+            text("jürgen.weiß@example.org"),
+            text("someones-macbook-air.local"),
+            text("+4915112345678"),
+            Value::Str {
+                text: "embedded".into(),
+                truncated: true,
+            },
+            Value::Redacted(18),
+            Value::StaticStr(404),
+            Value::Template(vec![Part::Text("for ".into()), Part::Hole(18)]),
+            Value::Template(vec![Part::Static(404)]),
+            Value::Ext {
+                ext_type: 9,
+                len: 2,
+            },
+        ] {
+            assert_eq!(label(other.clone()), some(OTHER), "{other:?}");
+        }
+        // Numbers name no category.
+        assert_eq!(label(Value::U64(3)), None);
+        assert_eq!(label(Value::Bool(true)), None);
+    }
+
+    #[test]
+    fn a_request_keeps_its_categories_by_provenance() {
+        use caro_format::{Callsite, CallsiteKind};
+        let callsite = |kind, level, fields: &[&str]| Callsite {
+            level,
+            kind,
+            name: "process_query".to_owned(),
+            target: "caro::agent".to_owned(),
+            file: "src/agent.rs".to_owned(),
+            line: 1,
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            message: String::new(),
+        };
+        let mut dict = Dictionary::default();
+        dict.callsites.insert(
+            1,
+            callsite(CallsiteKind::Span, Level::Info, &["backend", "intent"]),
+        );
+        dict.callsites.insert(
+            2,
+            callsite(CallsiteKind::Event, Level::Error, &["error", "risk_level"]),
+        );
+        dict.strings.insert(5, "embedded".to_owned());
+        let iban = "NL91ABNA0417164300";
+        let with = |mut r: Record, callsite: u64, values: Vec<Value>| {
+            r.callsite = callsite;
+            r.values = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| caro_format::FieldValue {
+                    field: i as u8,
+                    value,
+                })
+                .collect();
+            r
+        };
+        let mut a = Assembly::default();
+        let mut batch = Batch::default();
+        let mut fold = |r: Record| a.fold(&r, &dict, &mut batch);
+        // An IBAN as the backend and the error (a host opted them in),
+        // program text as the intent.
+        fold(with(
+            record(RecordKind::SpanNew, 1, 1, 0),
+            1,
+            vec![text(iban), Value::StaticStr(5)],
+        ));
+        fold(with(
+            record(RecordKind::Event, 2, 1, 0),
+            2,
+            vec![text(iban), text("low")],
+        ));
+        fold(with(record(RecordKind::SpanClose, 3, 1, 0), 1, vec![]));
+        let row = &batch.requests[0];
+        assert_eq!(row.outcome, Outcome::Failed);
+        assert_eq!(row.backend.as_deref(), Some(OTHER));
+        assert_eq!(row.error_category.as_deref(), Some(OTHER));
+        assert_eq!(row.intent.as_deref(), Some("embedded"));
+        assert_eq!(row.risk_level.as_deref(), Some("low"));
+        assert!(batch.histograms.keys().all(|k| !k.backend.contains("NL91")));
+        assert!(batch
+            .histograms
+            .keys()
+            .any(|k| k.kind == HistKind::Request && k.backend == OTHER));
     }
 
     #[test]

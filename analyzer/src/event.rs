@@ -6,9 +6,10 @@
 //! scrubbed here, once, so that the [`json`](crate::json) and [`pretty`](crate::pretty)
 //! renderers only format.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use caro_format::text::{field_name, shown, Shown};
+use caro_format::text::{field_name, shown, template_pieces, Piece, Shown};
 use caro_format::{Dictionary, Record, RecordKind, Value};
 
 use crate::scrub;
@@ -17,6 +18,9 @@ use crate::scrub;
 pub const UNKNOWN_LEVEL: &str = "UNKNOWN";
 /// Target shown for an event whose callsite is not in the dictionary.
 pub const UNKNOWN_TARGET: &str = "<unknown callsite>";
+/// The field added to an event whose record had no room for all its
+/// values: how many were left out.
+pub const LEFT_OUT_FIELD: &str = "values_left_out";
 /// The field that holds an event's message; it is always shown last.
 pub const MESSAGE_FIELD: &str = "message";
 
@@ -53,6 +57,18 @@ impl FieldValue {
             Value::F64(x) if x.is_finite() => FieldValue::F64(*x),
             Value::F64(x) => FieldValue::Str(x.to_string()),
             Value::Bool(x) => FieldValue::Bool(*x),
+            Value::Template(parts) => {
+                // Scrubbed whole: a datum may span pieces (`555`, `-`,
+                // `0100`); placeholders are left as they are.
+                let text: String = template_pieces(parts, dict)
+                    .into_iter()
+                    .map(|p| match p {
+                        Piece::Text(t) => Cow::Borrowed(t),
+                        Piece::Placeholder(p) => Cow::Owned(p),
+                    })
+                    .collect();
+                FieldValue::Str(scrub::text(&text).into_owned())
+            }
             _ => FieldValue::Str(match shown(v, callsite, dict) {
                 Some(Shown::Text { text, cut }) => {
                     scrub::text(text).into_owned() + if cut { "…" } else { "" }
@@ -133,6 +149,15 @@ impl LogEvent {
             }
             _ => return None,
         };
+        if r.truncated {
+            // Never silently cut: how many values did not fit, when the
+            // writer said (since format v1.2).
+            let n = match r.left_out {
+                0 => FieldValue::Str("some".to_owned()),
+                n => FieldValue::U64(n.into()),
+            };
+            fields.push((LEFT_OUT_FIELD.to_owned(), n));
+        }
         if let Some(i) = fields.iter().position(|(name, _)| name == MESSAGE_FIELD) {
             let message = fields.remove(i);
             fields.push(message);
@@ -314,6 +339,7 @@ mod tests {
             span,
             parent: 0,
             truncated: false,
+            left_out: 0,
             values: values
                 .into_iter()
                 .enumerate()
@@ -431,6 +457,57 @@ mod tests {
         let e = LogEvent::from_record(&elsewhere, &dict, &spans).unwrap();
         assert_eq!(e.span, Some(SpanView::Missing { id: 99 }));
         assert!(LogEvent::from_record(&span_new, &dict, &spans).is_none());
+    }
+
+    #[test]
+    fn templates_read_as_text_with_holes_scrubbed_whole() {
+        use caro_format::Part;
+        let mut dict = Dictionary::default();
+        dict.strings
+            .insert(9, "Static matcher found match in ".to_owned());
+        let parts = vec![
+            Part::Static(9),
+            Part::Text("1.2ms: ".to_owned()),
+            Part::Hole(23),
+            Part::Text(" from /home/".to_owned()),
+            Part::Text("ana/notes.txt".to_owned()),
+            Part::Static(10),
+            Part::Cut(4),
+        ];
+        assert_eq!(
+            FieldValue::resolve(&Value::Template(parts), 0, &dict),
+            FieldValue::Str(
+                "Static matcher found match in 1.2ms: <redacted 23 bytes> from <path>\
+                 <string 000000000000000a><cut 4 bytes>"
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn a_record_cut_short_says_how_many_values_it_left_out() {
+        let mut dict = Dictionary::default();
+        dict.callsites.insert(
+            2,
+            callsite(CallsiteKind::Event, "event", &["message", "query_length"]),
+        );
+        dict.messages.insert(2, "generating command".to_owned());
+        let mut event = record(RecordKind::Event, 2, 0, vec![Value::Message]);
+        event.truncated = true;
+        event.left_out = 3;
+        let spans = Spans::default();
+        let e = LogEvent::from_record(&event, &dict, &spans).unwrap();
+        assert_eq!(
+            e.other_fields(),
+            [(LEFT_OUT_FIELD.to_owned(), FieldValue::U64(3))]
+        );
+        // A writer older than format v1.2 only said that some were.
+        event.left_out = 0;
+        let e = LogEvent::from_record(&event, &dict, &spans).unwrap();
+        assert_eq!(
+            e.other_fields(),
+            [(LEFT_OUT_FIELD.to_owned(), FieldValue::Str("some".to_owned()))]
+        );
     }
 
     #[test]

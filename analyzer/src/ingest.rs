@@ -211,7 +211,10 @@ pub fn ingest(
     if counts != RecorderCounts::default() {
         w.add_recorder(clock.count_day(), &counts)?;
     }
-    // The whole ring, as it is now: what led to the crash and since.
+    // The ring as it is now, what led to the crash and since, made only
+    // of what decodes: every record read, its strings scrubbed; every
+    // dictionary string scrubbed; every other slot and byte zero (see
+    // `caro_format::rewrite`).
     let snapshot = match batch.panics.first() {
         Some(p) => {
             let mut bytes = crate::ring::read(&paths.ring)?;
@@ -245,7 +248,7 @@ pub fn ingest(
     if rolled_back {
         warnings.push(format!(
             "{} went back to an older copy (restored or rolled back): ingested only what was recorded after {}",
-            caro_recorder::paths::shown(&paths.ring),
+            crate::files::shown(&paths.ring),
             newest_ingested.map_or_else(|| "the last ingest".to_owned(), time::rfc3339),
         ));
     }
@@ -427,6 +430,7 @@ fn read_new(
             .map(|((lane, _), &u)| last_stamp(&bytes, lane, u))
             .collect();
         cursor.lanes = until;
+        crate::ring::scrub_dictionary(&mut decoded.dictionary);
         return Ok((decoded, rolled_back));
     }
 }
@@ -494,9 +498,8 @@ fn write_meta<T: Serialize>(w: &Writer<'_>, key: &str, value: &T) -> Result<()> 
     w.set_meta(key, &serde_json::to_string(value).unwrap_or_default())
 }
 
-/// Writes the ring's bytes (their strings already scrubbed), compressed,
-/// to `crashes/`, named after the panic so that an ingest run again writes
-/// the same file.
+/// Writes the ring's scrubbed copy, compressed, to `crashes/`, named
+/// after the panic so that an ingest run again writes the same file.
 fn snapshot(paths: &DataPaths, bytes: &[u8], time_ns: u64, thread: u32) -> Result<PathBuf> {
     files::private_dir(&paths.crashes)?;
     let stamp = time::rfc3339(time_ns).replace([':', '-', '.'], "");

@@ -6,6 +6,7 @@
 //! may be torn between slots; the format's stamps and checksums make the
 //! decoder reject a torn slot rather than misread it.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::mem::size_of;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use caro_format::decode::{parse_lanes, Header};
 use caro_format::layout::{FileHeader, HEADER_SIZE, LANE_HEADER_SIZE, SLOT_SIZE};
-use caro_format::Decoded;
+use caro_format::{Decoded, Dictionary};
 
 use crate::error::{Error, Result};
 use crate::files;
@@ -69,15 +70,49 @@ fn load_once(path: &Path) -> Result<Ring> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let decoded = caro_format::decode_at(&bytes, Some(now)).map_err(|source| Error::Decode {
-        path: path.to_owned(),
-        source,
-    })?;
+    let mut decoded =
+        caro_format::decode_at(&bytes, Some(now)).map_err(|source| Error::Decode {
+            path: path.to_owned(),
+            source,
+        })?;
+    scrub_dictionary(&mut decoded.dictionary);
     Ok(Ring {
         path: path.to_owned(),
         file_size: bytes.len() as u64,
         decoded,
     })
+}
+
+/// Scrubs the program text of a ring in place: every string of its
+/// dictionary — callsite names (span names), targets, source files, field
+/// names and message literals, and the STRING entries that values refer
+/// to. Program text is the same for every user, but a host may still
+/// write `target: "ana@example.org"` or name a span after a path.
+///
+/// Every ring the analyzer reads goes through this once, right after it
+/// is decoded ([`load`], and the ingest's own read), so that each
+/// dictionary string is scrubbed once per read however many records name
+/// it, and every command that prints or stores program text (logs,
+/// traces, the report, every export, metrics.db) gets it scrubbed.
+pub fn scrub_dictionary(dict: &mut Dictionary) {
+    fn clean(s: &mut String) {
+        let scrubbed = match crate::scrub::text(s) {
+            Cow::Owned(t) => Some(t),
+            Cow::Borrowed(_) => None,
+        };
+        if let Some(t) = scrubbed {
+            *s = t;
+        }
+    }
+    for c in dict.callsites.values_mut() {
+        clean(&mut c.name);
+        clean(&mut c.target);
+        clean(&mut c.file);
+        c.fields.iter_mut().for_each(clean);
+        clean(&mut c.message);
+    }
+    dict.strings.values_mut().for_each(clean);
+    dict.messages.values_mut().for_each(clean);
 }
 
 /// The first bytes of a zstd frame: a crash snapshot (`crashes/*.ring.zst`).
@@ -333,6 +368,40 @@ impl Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn program_text_is_scrubbed_once_where_the_ring_is_read() {
+        use caro_format::{Callsite, CallsiteKind, Level};
+        let mail = "ana.smith@example.org";
+        let mut dict = Dictionary::default();
+        dict.callsites.insert(
+            1,
+            Callsite {
+                level: Level::Info,
+                kind: CallsiteKind::Span,
+                name: format!("mail {mail}"),
+                target: mail.to_owned(),
+                file: format!("src/{mail}.rs"),
+                line: 3,
+                fields: vec!["backend".to_owned(), mail.to_owned()],
+                message: format!("sent to {mail}"),
+            },
+        );
+        dict.messages.insert(1, format!("sent to {mail}"));
+        dict.strings.insert(2, format!("owner {mail}"));
+        dict.strings.insert(3, "embedded".to_owned());
+        scrub_dictionary(&mut dict);
+        let c = &dict.callsites[&1];
+        assert_eq!(
+            (c.name.as_str(), c.target.as_str(), c.file.as_str()),
+            ("mail <email>", "<email>", "src/<email>")
+        );
+        assert_eq!(c.fields, ["backend", "<email>"]);
+        assert_eq!(c.message, "sent to <email>");
+        assert_eq!(dict.messages[&1], "sent to <email>");
+        assert_eq!(dict.strings[&2], "owner <email>");
+        assert_eq!(dict.strings[&3], "embedded");
+    }
 
     #[test]
     fn a_probe_read_from_disk_equals_the_probe_of_the_decoded_ring() {

@@ -52,6 +52,9 @@ pub struct Status {
     pub unknown_kinds: u64,
     /// Records dropped unwritten, by reason.
     pub dropped: Vec<(String, u64)>,
+    /// Values writers left out of records with no room for them (the
+    /// header's count, since format v1.2).
+    pub values_left_out: u64,
     /// Dictionary entries committed and read.
     pub dictionary_entries: u64,
     pub dictionary_callsites: u64,
@@ -134,6 +137,7 @@ impl Status {
             corrupt: totals.corrupt,
             unknown_kinds: totals.unknown_kinds,
             dropped,
+            values_left_out: d.header.values_left_out,
             dictionary_entries: dict.entries as u64,
             dictionary_callsites: dict.callsites.len() as u64,
             dictionary_strings: dict.strings.len() as u64,
@@ -159,7 +163,7 @@ impl Status {
             .map(|(name, n)| (name.clone(), (*n).into()))
             .collect();
         json!({
-            "path": self.path.to_string_lossy(),
+            "path": crate::files::shown(&self.path),
             "file_size": self.file_size,
             "version_major": self.version_major,
             "version_minor": self.version_minor,
@@ -187,6 +191,7 @@ impl Status {
             "corrupt": self.corrupt,
             "unknown_kinds": self.unknown_kinds,
             "dropped": dropped,
+            "values_left_out": self.values_left_out,
             "dictionary": {
                 "entries": self.dictionary_entries,
                 "callsites": self.dictionary_callsites,
@@ -202,7 +207,7 @@ impl Status {
     pub fn rows(&self) -> Vec<(&'static str, String)> {
         let when = |t: Option<u64>| t.map_or_else(|| "none".to_owned(), time::rfc3339);
         let mut rows = vec![
-            ("path", caro_recorder::paths::shown(&self.path)),
+            ("path", crate::files::shown(&self.path)),
             ("file size", format!("{} bytes", self.file_size)),
             (
                 "format version",
@@ -245,6 +250,7 @@ impl Status {
             .map(|(name, n)| format!("{n} {name}"))
             .collect();
         rows.push(("dropped", dropped.join(", ")));
+        rows.push(("values left out", self.values_left_out.to_string()));
         rows.push((
             "dictionary",
             format!(
@@ -290,7 +296,7 @@ pub fn store_rows(store: Option<&StoreStatus>) -> Vec<(&'static str, String)> {
         )];
     };
     vec![
-        ("store", caro_recorder::paths::shown(&s.path)),
+        ("store", crate::files::shown(&s.path)),
         ("store size", format!("{} bytes", s.size)),
         (
             "days covered",
@@ -316,7 +322,7 @@ pub fn store_rows(store: Option<&StoreStatus>) -> Vec<(&'static str, String)> {
 pub fn store_json(store: Option<&StoreStatus>) -> serde_json::Value {
     store.map_or(serde_json::Value::Null, |s| {
         json!({
-            "path": s.path.display().to_string(),
+            "path": crate::files::shown(&s.path),
             "size": s.size,
             "first_day": s.days.map(|(a, _)| time::day_name(a)),
             "last_day": s.days.map(|(_, b)| time::day_name(b)),

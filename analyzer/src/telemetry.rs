@@ -187,13 +187,17 @@ pub struct Bundle {
     pub recorder: Health,
 }
 
-/// Whether `name` is a plain identifier (`embedded`, `BackendTimeout`):
-/// only those are shared; anything else is counted as `other`.
+/// Whether `name` may be shared as it is; anything else is counted as
+/// `other`. The store's categories already hold only program text or
+/// identifiers ([`crate::assemble::label`]); the bundle is stricter still
+/// (and so safe with a store an older analyzer wrote): a name starting
+/// with a letter that passes the recorder's identifier rule, case aside —
+/// `embedded`, `qwen2.5-coder:1.5b`, `BackendTimeout`, never a sentence,
+/// a placeholder, an address, a long digit run (an IBAN, a phone number)
+/// or anything random-looking.
 fn shareable(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.len() <= 40
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && caro_recorder::privacy::is_identifier(&name.to_ascii_lowercase())
 }
 
 /// Whether `v` reads like a version number (`0.1.0`, `1.2.0-beta.1`).
@@ -269,7 +273,7 @@ pub fn status_text(paths: &DataPaths, state: &State) -> String {
          `caro-analyze telemetry preview` prints what would be shared.\n",
         if state.enabled { "on" } else { "off" },
         state.why,
-        caro_recorder::paths::shown(&config_path(paths)),
+        crate::files::shown(&config_path(paths)),
     )
 }
 
@@ -333,8 +337,28 @@ mod tests {
 
     #[test]
     fn only_identifiers_and_versions_are_shared() {
-        assert!(shareable("embedded") && shareable("BackendTimeout"));
-        for s in ["", "<path>", "a b", "x@y.z", "9lives", &"a".repeat(41)] {
+        for s in [
+            "embedded",
+            "BackendTimeout",
+            "file_search",
+            "qwen2.5-coder:1.5b",
+            "other",
+        ] {
+            assert!(shareable(s), "{s}");
+        }
+        for s in [
+            "",
+            "<path>",
+            "a b",
+            "x@y.z",
+            "9lives",
+            &"a".repeat(41),
+            "NL91ABNA0417164300",
+            "DE89370400440532013000",
+            "someones-macbook-air.local",
+            "+4915112345678",
+            "Backend timed out",
+        ] {
             assert!(!shareable(s), "{s}");
         }
         assert!(version_like("0.1.0") && version_like("1.2.0-beta.1"));

@@ -66,8 +66,12 @@ fn status_json_numbers_match_the_ring() {
     assert_eq!(s["file_size"], b.bytes.len() as u64);
     assert_eq!(
         (s["version_major"].as_u64(), s["version_minor"].as_u64()),
-        (Some(1), Some(1))
+        (
+            Some(caro_format::layout::VERSION_MAJOR.into()),
+            Some(caro_format::layout::VERSION_MINOR.into())
+        )
     );
+    assert_eq!(s["values_left_out"], 0);
     assert_eq!(
         s["capacity"],
         json!({"slots": 32, "lanes": 2, "classes": {"main": {"lanes": 1, "slots": 16}, "alert": {"lanes": 1, "slots": 16}}})
@@ -170,7 +174,15 @@ fn status_text_is_an_aligned_table() {
             .unwrap_or_else(|| panic!("no {name:?} row in\n{text}"))
     };
     assert_eq!(value("path"), path.display().to_string());
-    assert_eq!(value("format version"), "1.1");
+    assert_eq!(
+        value("format version"),
+        format!(
+            "{}.{}",
+            caro_format::layout::VERSION_MAJOR,
+            caro_format::layout::VERSION_MINOR
+        )
+    );
+    assert_eq!(value("values left out"), "0");
     assert_eq!(value("capacity"), "32 slots in 2 lanes");
     assert_eq!(value("main lanes"), "1 lane, 16 slots");
     assert_eq!(value("records"), "19");

@@ -37,11 +37,9 @@ use std::collections::HashMap;
 
 use bytemuck::{pod_read_unaligned, Zeroable};
 
-use crate::decode::{slot_offset, Header, Lane};
+use crate::decode::{slot_offset, Lane};
 use crate::dictionary::{fnv1a64, ENTRY_COMMITTED, ENTRY_MAGIC};
-use crate::layout::{
-    DictHeader, FileHeader, HeadSlot, LaneHeader, LANE_HEADER_SIZE, MAX_CONT, SLOT_SIZE,
-};
+use crate::layout::{DictHeader, FileHeader, HeadSlot, LaneHeader, LANE_HEADER_SIZE, SLOT_SIZE};
 use crate::slot::{checksum, continuations_for, RecordHead, SlotImages};
 use crate::value::{Part, Value, ValueWriter, MAX_FIELDS};
 use crate::{decode, DecodeError, RecordKind};
@@ -74,12 +72,11 @@ pub fn rewrite_strings(
     mut replace: impl FnMut(&str) -> Option<String>,
 ) -> Result<Rewritten, DecodeError> {
     let decoded = decode(bytes)?;
-    let header = Header::parse(bytes)?;
     let mut done = Rewritten::default();
     let mut out = vec![0u8; bytes.len()];
 
     // The header, without what only writers read.
-    let mut h: FileHeader = header.raw;
+    let mut h: FileHeader = decoded.header;
     h.writer_private = Zeroable::zeroed();
     h.reserved = Zeroable::zeroed();
     put(&mut out, 0, bytemuck::bytes_of(&h));
@@ -145,6 +142,8 @@ pub fn rewrite_strings(
 struct NewIds {
     callsites: HashMap<u64, u64>,
     strings: HashMap<u64, u64>,
+    /// The text of each STRING entry kept, by its new id.
+    texts: HashMap<u64, String>,
 }
 
 impl NewIds {
@@ -179,17 +178,7 @@ fn rewrite_values(
                 }
             }
             Value::StaticStr(id) => Value::StaticStr(ids.string(*id)),
-            Value::Template(parts) => Value::Template(
-                parts
-                    .iter()
-                    .map(|p| match p {
-                        Part::Text(t) => Part::Text(replaced(t, replace).0),
-                        Part::Static(id) => Part::Static(ids.string(*id)),
-                        Part::Hole(n) => Part::Hole(*n),
-                        Part::Cut(n) => Part::Cut(*n),
-                    })
-                    .collect(),
-            ),
+            Value::Template(parts) => Value::Template(template(parts, ids, replace)),
             v @ (Value::U64(_)
             | Value::I64(_)
             | Value::F64(_)
@@ -207,12 +196,45 @@ fn rewrite_values(
         }
     }
     // Every value decoded was written back.
-    (!values.truncated() && field_count_ok(r)).then_some(values)
+    (!values.truncated()).then_some(values)
 }
 
-/// Whether every field index of `r` is one a writer may write.
-fn field_count_ok(r: &crate::Record) -> bool {
-    r.values.iter().all(|fv| usize::from(fv.field) < MAX_FIELDS)
+/// The parts of a template, each text part replaced (fitted to its
+/// length) and each dictionary string moved to its new id. A datum may
+/// span parts (`ana@exa` and `mple.org`, or a text part and a dictionary
+/// string): the whole, as a reader joins it, is looked at again, and if
+/// a replacement is still found in it no text part is kept (each becomes
+/// spaces of its length).
+fn template(
+    parts: &[Part],
+    ids: &NewIds,
+    replace: &mut impl FnMut(&str) -> Option<String>,
+) -> Vec<Part> {
+    let mut parts: Vec<Part> = parts
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) => Part::Text(replaced(t, replace).0),
+            Part::Static(id) => Part::Static(ids.string(*id)),
+            Part::Hole(n) => Part::Hole(*n),
+            Part::Cut(n) => Part::Cut(*n),
+        })
+        .collect();
+    let whole: String = parts
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) => t.as_str(),
+            Part::Static(id) => ids.texts.get(id).map_or(" ", String::as_str),
+            Part::Hole(_) | Part::Cut(_) => " ",
+        })
+        .collect();
+    if replace(&whole).is_some_and(|new| new != whole) {
+        for p in &mut parts {
+            if let Part::Text(t) = p {
+                *t = " ".repeat(t.len());
+            }
+        }
+    }
+    parts
 }
 
 /// `text`'s replacement fitted to its length, and whether it was cut; the
@@ -303,19 +325,24 @@ fn rewrite_dictionary(
                 let specific = if entry[16] == 1 { 24 } else { 17 };
                 new[16..specific].copy_from_slice(&entry[16..specific]);
                 let mut end = 24;
+                let mut last = String::new();
                 for (at, len) in strings {
                     let text = std::str::from_utf8(&entry[at..at + len]).unwrap_or_default();
                     let (text, _) = replaced(text, replace);
                     new[at - 2..at].copy_from_slice(&entry[at - 2..at]);
                     new[at..at + len].copy_from_slice(text.as_bytes());
                     end = at + len;
+                    last = text;
                 }
                 let id = fnv1a64(&new[16..end]);
                 let old = u64::from_le_bytes(entry[8..16].try_into().unwrap());
                 new[8..16].copy_from_slice(&id.to_le_bytes());
                 match entry[16] {
                     1 => ids.callsites.insert(old, id),
-                    _ => ids.strings.insert(old, id),
+                    _ => {
+                        ids.texts.insert(id, last);
+                        ids.strings.insert(old, id)
+                    }
                 };
                 let body: Vec<u64> = new[8..]
                     .chunks_exact(8)
@@ -399,12 +426,10 @@ fn fit(text: &str, len: usize) -> (String, bool) {
     (out, n < text.len())
 }
 
-// A record takes at most 1 + MAX_CONT slots: SlotImages holds them all.
-const _: () = assert!(MAX_CONT == 3);
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::Header;
     use crate::dictionary::{encode_callsite, encode_string, CallsiteKind, CallsiteRef, Level};
     use crate::layout::{DictHeader, HEADER_SIZE};
     use crate::slot::{stamp, writing_word, SlotState};
@@ -482,19 +507,7 @@ mod tests {
 
         /// Writes a committed record into lane `lane`.
         fn record(&mut self, lane: usize, kind: RecordKind, callsite: u64, v: &ValueWriter) {
-            let images = SlotImages::new(
-                &RecordHead {
-                    time_ns: T0 + 1000,
-                    callsite,
-                    span: 0,
-                    thread: 7,
-                    kind: kind.code(),
-                    flags: 0,
-                },
-                v.bytes(),
-                0,
-            );
-            let n = images.as_slice().len() as u64;
+            let n = 1 + continuations_for(v.bytes().len()) as u64;
             let s = self.claim(lane, n);
             let images = SlotImages::new(
                 &RecordHead {
@@ -517,6 +530,11 @@ mod tests {
     fn secret_scrub(s: &str) -> Option<String> {
         s.contains("ana")
             .then(|| s.replace("ana@example.org", "<email>"))
+    }
+
+    /// `s` with the 8 spaces that fit `<email>` to `ana@example.org`.
+    fn padded(s: &str) -> String {
+        format!("{s}        ")
     }
 
     #[test]
@@ -613,10 +631,10 @@ mod tests {
         let d = &after.dictionary;
         assert_eq!((d.entries, d.unfinished), (2, 1));
         let c = d.callsites.values().next().unwrap();
-        assert_eq!(c.target, "<email>        ");
-        assert_eq!(c.name, "event src/<email>        .rs:3");
-        assert_eq!(c.file, "src/<email>        .rs");
-        assert_eq!(c.message, "hello <email>        ");
+        assert_eq!(c.target, padded("<email>"));
+        assert_eq!(c.name, padded("event src/<email>.rs:3"));
+        assert_eq!(c.file, padded("src/<email>.rs"));
+        assert_eq!(c.message, padded("hello <email>"));
         assert_eq!(c.fields, fields);
         let new_callsite = *d.callsites.keys().next().unwrap();
         assert_ne!(
@@ -624,14 +642,14 @@ mod tests {
             "the id no longer tells the old text"
         );
         let (new_string, text) = d.strings.iter().next().unwrap();
-        assert_eq!(text, "owner <email>        ");
+        assert_eq!(*text, padded("owner <email>"));
         let r = &after.records[0];
         assert_eq!(r.callsite, new_callsite);
         assert_eq!(r.values[1].value, Value::StaticStr(*new_string));
         assert_eq!(
             r.values[2].value,
             Value::Template(vec![
-                Part::Text("to <email>        : ".into()),
+                Part::Text(padded("to <email>: ")),
                 Part::Static(*new_string),
                 Part::Hole(4),
             ])
@@ -639,7 +657,7 @@ mod tests {
         assert_eq!(
             after.records[1].values[0].value,
             Value::Str {
-                text: "mail <email>         now".into(),
+                text: padded("mail <email> now"),
                 truncated: false
             }
         );
@@ -654,6 +672,58 @@ mod tests {
         let again = bytes.clone();
         rewrite_strings(&mut bytes, secret_scrub).unwrap();
         assert_eq!(bytes, again);
+    }
+
+    #[test]
+    fn damaged_rings_are_copied_without_panic_into_rings_that_read() {
+        let golden: &[u8] = include_bytes!("../golden/v1.2.ring");
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..300 {
+            let mut bytes = golden.to_vec();
+            for _ in 0..1 + next() % 16 {
+                // Past the header page, where a reader never refuses.
+                let at = 4096 + (next() as usize) % (bytes.len() - 4096);
+                bytes[at] = next() as u8;
+            }
+            let Ok(done) = rewrite_strings(&mut bytes, secret_scrub) else {
+                continue;
+            };
+            let after = decode(&bytes).unwrap();
+            assert_eq!(after.records.len() as u64, done.records);
+            let t = after.totals();
+            assert_eq!((t.corrupt, t.unknown_kinds), (0, 0));
+            let again = bytes.clone();
+            rewrite_strings(&mut bytes, secret_scrub).unwrap();
+            assert!(bytes == again, "a second copy changed");
+        }
+    }
+
+    #[test]
+    fn a_datum_across_template_parts_keeps_no_text_part() {
+        let mut ids = NewIds::default();
+        ids.strings.insert(5, 6);
+        ids.texts.insert(6, "mple.org".to_owned());
+        let split = [
+            Part::Text("mail ana@exa".into()),
+            Part::Static(5),
+            Part::Hole(3),
+        ];
+        assert_eq!(
+            template(&split, &ids, &mut secret_scrub),
+            [Part::Text(" ".repeat(12)), Part::Static(6), Part::Hole(3)]
+        );
+        // Parts that hold the datum whole keep their other text.
+        let whole = [Part::Text("to ana@example.org".into()), Part::Static(5)];
+        assert_eq!(
+            template(&whole, &ids, &mut secret_scrub),
+            [Part::Text(padded("to <email>")), Part::Static(6)]
+        );
     }
 
     #[test]

@@ -36,27 +36,63 @@ fn golden_rings_decode_to_golden_text() {
 }
 
 #[test]
-fn rewritten_strings_keep_every_record_and_every_count() {
-    let original = ring("v1.1");
-    let mut bytes = original.clone();
-    let done = caro_format::rewrite::rewrite_strings(&mut bytes, |s| {
-        (s == "embedded").then(|| "<gone>".to_owned())
-    })
-    .unwrap();
-    // The other `backend="embedded"` is a dictionary string: program text.
-    assert_eq!((done.records, done.blanked), (1, 0));
-    let (before, after) = (
-        caro_format::decode(&original).unwrap(),
-        caro_format::decode(&bytes).unwrap(),
-    );
-    assert_eq!(after.totals(), before.totals());
-    // Fitted to the bytes replaced, and nothing else changed.
-    let text = caro_format::text::canonical_text(&after);
-    assert_eq!(text.matches(r#"backend="<gone>  ""#).count(), 1, "{text}");
-    assert_eq!(
-        text.replace(r#"backend="<gone>  ""#, r#"backend="embedded""#),
-        expected_text("v1.1")
-    );
+fn a_scrubbed_copy_keeps_every_record_that_decoded_and_nothing_else() {
+    // Templates (v1.2) too: their text parts are replaced like strings.
+    for version in VERSIONS {
+        let original = ring(version);
+        let mut bytes = original.clone();
+        let done = caro_format::rewrite::rewrite_strings(&mut bytes, |s| {
+            s.contains("embedded")
+                .then(|| s.replace("embedded", "EMBEDDED"))
+        })
+        .unwrap();
+        let (before, after) = (
+            caro_format::decode(&original).unwrap(),
+            caro_format::decode(&bytes).unwrap(),
+        );
+        // One record holds a value of a newer minor version, which cannot be
+        // written back: it is zeroed with the slots that did not decode.
+        assert_eq!(done.blanked, 1, "{version}");
+        assert_eq!(done.records as usize, before.records.len() - 1);
+        assert_eq!(after.records.len(), before.records.len() - 1);
+        let (b, a) = (before.totals(), after.totals());
+        assert_eq!((b.corrupt, b.unknown_kinds), (1, 1));
+        assert_eq!((a.corrupt, a.unknown_kinds), (0, 0));
+        // Zeroed, a continuation whose head a lap overwrote reads as an
+        // unstamped slot, no longer as lost.
+        assert!(a.lost_to_laps <= b.lost_to_laps);
+        assert!(a.abandoned + a.pending > b.abandoned + b.pending);
+        // The dictionary keeps its entries (an unfinished one by its stamp
+        // alone); the bytes it skipped are zero.
+        let (bd, ad) = (&before.dictionary, &after.dictionary);
+        assert_eq!((ad.entries, ad.unfinished), (bd.entries, bd.unfinished));
+        assert_eq!(ad.skipped_bytes, bd.skipped_bytes);
+        // Every other record reads as before, `embedded` replaced in string
+        // values and every dictionary string alike; a callsite or string id
+        // missing from the dictionary is now none (0).
+        let records = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.starts_with("record "))
+                .map(str::to_owned)
+                .collect()
+        };
+        let text = caro_format::text::canonical_text(&after);
+        assert!(!text.contains("embedded"), "{text}");
+        assert!(text.contains(r#"backend="EMBEDDED""#), "{text}");
+        let want: Vec<String> = records(&expected_text(version))
+            .into_iter()
+            .filter(|l| !l.contains("=<ext "))
+            .map(|l| {
+                l.replace(" callsite=0000000000001234", "")
+                    .replace("<string 00000000deadbeef>", "<string 0000000000000000>")
+            })
+            .collect();
+        let got: Vec<String> = records(&text)
+            .into_iter()
+            .map(|l| l.replace("EMBEDDED", "embedded"))
+            .collect();
+        assert_eq!(got, want, "{version}");
+    }
 }
 
 #[test]
