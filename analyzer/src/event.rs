@@ -506,7 +506,10 @@ mod tests {
         let e = LogEvent::from_record(&event, &dict, &spans).unwrap();
         assert_eq!(
             e.other_fields(),
-            [(LEFT_OUT_FIELD.to_owned(), FieldValue::Str("some".to_owned()))]
+            [(
+                LEFT_OUT_FIELD.to_owned(),
+                FieldValue::Str("some".to_owned())
+            )]
         );
     }
 
