@@ -157,9 +157,16 @@ impl Subscriber for Noop {
 static FLOOR_VISITED: AtomicUsize = AtomicUsize::new(0);
 
 /// The floor: a subscriber that visits an event's fields into a buffer on
-/// the stack (each value's field index and bytes) and discards it — the
-/// least any subscriber that looks at the values does.
-struct Floor;
+/// the stack (each value's field index and bytes, with [`StackVisitor`])
+/// and discards it — the least any subscriber that looks at the values
+/// does. With [`StackText`], the least one that keeps text does.
+struct Floor<V = StackVisitor>(std::marker::PhantomData<fn() -> V>);
+
+impl<V> Floor<V> {
+    fn new() -> Floor<V> {
+        Floor(std::marker::PhantomData)
+    }
+}
 
 struct StackVisitor {
     buf: [u8; 64],
@@ -207,14 +214,45 @@ impl Visit for StackVisitor {
     }
 }
 
-/// The floor of a subscriber that keeps text: the [`Floor`], and each
-/// `Debug` value (the message) formatted into the stack buffer too.
-struct FormattingFloor;
+/// What a floor visits an event's fields into, on the stack.
+trait FloorVisitor: Visit {
+    fn new() -> Self;
+    fn filled(&self) -> &[u8];
+}
 
-/// Writes formatted text into a stack buffer, dropping what does not fit.
+impl FloorVisitor for StackVisitor {
+    #[inline(always)]
+    fn new() -> Self {
+        StackVisitor {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// The floor of a subscriber that keeps text: each `Debug` value (the
+/// message) formatted into a stack buffer too, what does not fit dropped.
 struct StackText {
     buf: [u8; 256],
     len: usize,
+}
+
+impl FloorVisitor for StackText {
+    #[inline(always)]
+    fn new() -> Self {
+        StackText {
+            buf: [0; 256],
+            len: 0,
+        }
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 impl std::fmt::Write for StackText {
@@ -241,7 +279,7 @@ impl Visit for StackText {
     }
 }
 
-impl Subscriber for FormattingFloor {
+impl<V: FloorVisitor + 'static> Subscriber for Floor<V> {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         Noop.register_callsite(meta)
     }
@@ -263,49 +301,10 @@ impl Subscriber for FormattingFloor {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        let mut v = StackText {
-            buf: [0; 256],
-            len: 0,
-        };
+        let mut v = V::new();
         event.record(&mut v);
-        black_box(&v.buf);
-        FLOOR_VISITED.store(v.len, Ordering::Relaxed);
-    }
-
-    fn enter(&self, _: &Id) {}
-
-    fn exit(&self, _: &Id) {}
-}
-
-impl Subscriber for Floor {
-    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        Noop.register_callsite(meta)
-    }
-
-    fn enabled(&self, meta: &Metadata<'_>) -> bool {
-        at_info(meta)
-    }
-
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(LevelFilter::INFO)
-    }
-
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let mut v = StackVisitor {
-            buf: [0; 64],
-            len: 0,
-        };
-        event.record(&mut v);
-        black_box(&v.buf);
-        FLOOR_VISITED.store(v.len, Ordering::Relaxed);
+        let filled = black_box(v.filled());
+        FLOOR_VISITED.store(filled.len(), Ordering::Relaxed);
     }
 
     fn enter(&self, _: &Id) {}
@@ -616,7 +615,12 @@ fn events(c: &mut Criterion) {
 
     {
         FLOOR_VISITED.store(0, Ordering::Relaxed);
-        let calls = bench_unit(&mut group, "floor", &Dispatch::new(Floor), event);
+        let calls = bench_unit(
+            &mut group,
+            "floor",
+            &Dispatch::new(Floor::<StackVisitor>::new()),
+            event,
+        );
         // Three fields: an index byte each, 8 + 8 + 8 bytes of values.
         let visited = FLOOR_VISITED.load(Ordering::Relaxed);
         if !skipped("event/floor", calls) {
@@ -666,8 +670,12 @@ fn messages(c: &mut Criterion) {
     bench_caro(&mut group, "message", "caro_layer", Caro::Layer, event_args);
     let formatted = format!("0Static matcher found match in 1ms: {}", *COMMAND);
     for (id, dispatch, visited) in [
-        ("floor", Dispatch::new(Floor), 1),
-        ("floor_formatting", Dispatch::new(FormattingFloor), formatted.len()),
+        ("floor", Dispatch::new(Floor::<StackVisitor>::new()), 1),
+        (
+            "floor_formatting",
+            Dispatch::new(Floor::<StackText>::new()),
+            formatted.len(),
+        ),
     ] {
         FLOOR_VISITED.store(0, Ordering::Relaxed);
         let calls = bench_unit(&mut group, id, &dispatch, event_args);

@@ -93,6 +93,15 @@ pub fn bins() -> &'static Bins {
     })
 }
 
+/// A port on loopback that nothing listens on (for the moment).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A temporary `XDG_CACHE_HOME`: the ring lives at `caro/events.ring`.
 #[derive(Debug)]
 pub struct DataDir {
@@ -202,15 +211,21 @@ impl DataDir {
     /// Runs `privacy_probe` with `args` to completion (stdin closed,
     /// stdout and stderr collected); fails the test if it fails.
     pub fn probe(&self, args: &[&str]) -> Output {
+        self.example("privacy_probe", args)
+    }
+
+    /// Runs the recorder's example `name` with `args` to completion (stdin
+    /// closed, stdout and stderr collected); fails the test if it fails.
+    pub fn example(&self, name: &str, args: &[&str]) -> Output {
         let out = self
-            .command(&bins().probe)
+            .command(&bins().example(name))
             .args(args)
             .stdin(Stdio::null())
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "privacy_probe {} failed ({}): {}",
+            "{name} {} failed ({}): {}",
             args.join(" "),
             out.status,
             String::from_utf8_lossy(&out.stderr)

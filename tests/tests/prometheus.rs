@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use caro_tests::{wait_for, DataDir};
+use caro_tests::{free_port, wait_for, DataDir};
 use serde_json::Value;
 
 /// The session starts 30 simulated seconds before a UTC midnight and
@@ -227,15 +227,6 @@ fn promtool_check(text: &str) {
         "promtool check metrics ({}): {said}\n--- exposition:\n{text}",
         out.status
     );
-}
-
-/// A port nothing listens on (for the moment).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An HTTP answer.

@@ -413,7 +413,10 @@ fn records_lost_to_laps_before_an_ingest_are_counted_and_reported() {
 fn unreadable_slots_are_counted_not_skipped() {
     // The golden ring holds a damaged record and records of a kind from a
     // newer format.
-    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../format-spec/golden/v1.2.ring");
+    let golden = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../format-spec/golden/v1.2.ring"
+    );
     let home = DataDir::new();
     let status = home.analyze(&["status", "--json", "--ring", golden]);
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();

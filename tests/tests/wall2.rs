@@ -39,20 +39,7 @@ const EMAIL: &str = "ana.smith@example.org";
 
 /// Runs `label_probe` with `args` here; fails the test if it fails.
 fn label_probe(home: &DataDir, args: &[&str]) -> Output {
-    let out = home
-        .command(&bins().example("label_probe"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "label_probe {} failed ({}): {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    home.example("label_probe", args)
 }
 
 fn stdout(out: &Output) -> String {
