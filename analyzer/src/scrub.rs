@@ -7,25 +7,29 @@
 //!
 //! | datum | becomes |
 //! |---|---|
-//! | absolute and home-relative paths, Unix and Windows (`/etc/x`, `~/x`, `~ana/x`, `C:\Users\x`, `\\server\share`), with the spaced pieces of their names; the same percent-encoded (`%2Fhome%2Fana`, `%2f`, `C%3A%5CUsers`, `%252F` encoded twice) or written with look-alike separators (fullwidth `／` `＼`, division slash `∕`, fraction slash `⁄`, big solidus `⧸` `⧹`, set minus `∖`, small `﹨`); this machine's home folder anywhere | `<path>` |
+//! | absolute and home-relative paths, Unix and Windows (`/etc/x`, `~/x`, `~ana/x`, `C:\Users\x`, `\\server\share`), with the spaced pieces of their names; the same percent-encoded (`%2Fhome%2Fana`, `%2f`, `C%3A%5CUsers`, `%252F` encoded twice), written with look-alike separators (fullwidth `／` `＼`, division slash `∕`, fraction slash `⁄`, big solidus `⧸` `⧹`, set minus `∖`, small `﹨`) or a look-alike colon after the drive letter (fullwidth `C：＼`, ratio `∶`, `꞉`, `﹕`, `︓`), or escaped: backslashes doubled once or more (`\\\\server\\share`, `C:\\Users`, as `Debug` writes them) and JSON's `\/` (`\/home\/ana`); this machine's home folder anywhere. Not web API routes (below) | `<path>` |
 //! | URLs with credentials, a query, a fragment, an `@`, an IP host, a personal host name, a secret, an account, card or phone number in a segment, or one of this machine's names; Slack and Discord webhooks, with or without their scheme; `file:` URLs | `<url>` |
 //! | e-mail addresses, internationalised ones too (`jürgen.weiß@beispiel.de`, `用户@例子.广告`) | `<email>` |
 //! | IPv4 addresses (with a port or prefix length, loopback included) and IPv6 addresses | `<ip>` |
+//! | Amazon Resource Names, whole, cut short or not (`arn:aws:iam::123456789012:user/ana`, `arn:aws:s3:::bucket`, partitions `aws-cn`, `aws-us-gov`…): the account id and the resource say whose | `<arn>` |
 //! | MAC addresses: `00:1A:2B:3C:4D:5E`, `00-1a-2b-3c-4d-5e`, `001a.2b3c.4d5e` | `<mac>` |
 //! | IBANs whose ISO 13616 mod-97 check holds, printed in groups of four or not (`DE89 3704 0044 0532 0130 00`, `DE89370400440532013000`) | `<iban>` |
 //! | payment card numbers: 13 to 19 digits that pass the Luhn check, in one run or grouped by spaces or dashes (`4111 1111 1111 1111`, `3782-822463-10005`) | `<card>` |
 //! | phone numbers: E.164 with `+` and the usual groups (`+4915112345678`, `+1 (555) 123-4567`, `+44 (0)20 7946 0958`), `tel:` URIs, and `(555) 123-4567` | `<phone>` |
 //! | this machine's user name (3 characters or more) and host name, as whole words, ignoring ASCII case | `<user>`, `<host>` |
 //! | host names of personal machines: names under `.local`, `.lan`, `.internal`, `.home`, `.home.arpa`, `.localdomain`; names with a device word after their owner's (`anas-macbook-pro`, `johns-iphone`, `bobs-imac`; generic words like `laptop` only after a possessive, `johns-laptop`); Windows' default `DESKTOP-4F2K9QX`, `LAPTOP-…`, `WIN-…` | `<host>` |
-//! | API keys (provider prefixes, Google `ya29.` tokens), JWTs of any length, cut anywhere (`eyJ…`, one part or more), Discord bot tokens (three base64url parts, the first a user id), Telegram bot tokens (`123456789:AA…`), base64 of `user:password` (bare or after `Basic`), long hex and random-looking base64 runs, `Bearer` tokens | `<secret>` |
-//! | the values of `NAME=value` environment assignments, and of `NAME=value`, `NAME: value`, `"NAME": "value"` where NAME is secret-like: in any case, its last part after any `.` split at `_` `-` and camel case, one of its words ends with `password`, `passwd`, `passphrase`, `pwd`, `secret`, `token`, `apikey`, `credential(s)`, `auth`, `authorization` or is `pass` or `key` (`key` alone is not) (`db_pass=x`, `PGPASSWORD:x`, `api-key: x`, `Authorization: Basic x`, whose scheme stays; `Some("x")` as `{:?}` writes it) | `NAME=<secret>` |
+//! | API keys (provider prefixes, Google `ya29.` tokens), JWTs of any length, cut anywhere (`eyJ…`, one part or more), Discord bot tokens (three base64url parts, the first a user id; cut short, a first part that decodes to a Discord id, 17 to 20 digits, followed by a `.`, `…` or the end, is enough), Telegram bot tokens (`123456789:AA…`), base64 of `user:password` (bare or after `Basic`), long hex and random-looking base64 runs, `Bearer` tokens | `<secret>` |
+//! | the values of `NAME=value` environment assignments, and of `NAME=value`, `NAME: value`, `"NAME": "value"` (its quotes maybe escaped, once or more: `\"NAME\": \"value\"`, as `Debug` writes JSON) where NAME is secret-like: in any case, its last part after any `.` split at `_` `-` and camel case, one of its words ends with `password`, `passwd`, `passphrase`, `pwd`, `secret`, `token`, `apikey`, `credential(s)`, `auth`, `authorization` or is `pass` or `key` (`key` alone is not); or it names a session: without `_` and `-` it is `session`, `sid`, `sessionkey` or ends with `sessionid` or `sessid` (`session_id`, `PHPSESSID`, `JSESSIONID`, `connect.sid`) (`db_pass=x`, `PGPASSWORD:x`, `api-key: x`, `Authorization: Basic x`, whose scheme stays; `Some("x")` as `{:?}` writes it) | `NAME=<secret>` |
+//! | the values of every `name=value` pair of a `Cookie:` or `Set-Cookie:` header (`"cookie": "…"` too), whatever the name, but those of `Set-Cookie`'s attributes `Path`, `Expires`, `Max-Age`, `SameSite`, `Priority`; the names stay, scrubbed as any text | `name=<secret>` |
 //!
 //! What deliberately stays: identifiers (`BackendTimeout`, `caro::agent`),
 //! numbers, times and versions (`1.4.2`, `v0.12.3`, `1.234ms`, `12:34:56`,
 //! `2026-12-06`), UUIDs, model tags (`qwen2.5-coder:1.5b`), relative paths
 //! (`src/main.rs`), `HTTP/1.1`, plain URLs (`https://api.openai.com/v1`,
-//! `http://localhost:11434/api/generate`) and lower-case `key=value` pairs
-//! whose value is no datum: they say what caro did, not who used it.
+//! `http://localhost:11434/api/generate`), web API routes outside a URL
+//! (`POST /api/generate`, `via /api/show`, `/v1/chat/completions`,
+//! `/healthz`, `/metrics`) and lower-case `key=value` pairs whose value is
+//! no datum: they say what caro did, not who used it.
 //! Punctuation and whitespace around a datum are kept, and placeholders
 //! already there are left alone, so scrubbing twice changes nothing.
 //!
@@ -52,6 +56,27 @@
 //!   `localhost.localdomain` stay.
 //! - base64 of `user:password` is recognised from 8 characters (bare) or 4
 //!   (after `Basic`), when it decodes to printable text with a `:` inside.
+//! - A web API route is an absolute path whose first segment is `api`,
+//!   `v1` to `v9`, `health`, `healthz`, `livez`, `readyz`, `metrics`,
+//!   `status`, `graphql`, `oauth` or `openapi`, and whose segments are all
+//!   lower-case letters, digits, `_` and `-`, without a dot, a key or a
+//!   long mix of letters and digits (an id). It stays, and a name in it
+//!   (`/api/users/ana`) is not recognised, unless it is this machine's:
+//!   then the route is `<path>`. A file name (`/api/users/ana.json`), a
+//!   capital (`/Users/Ana`) or another root (`/srv/…`) makes it a path.
+//! - An AWS account id is recognised inside an ARN only: 12 digits alone
+//!   are a number. An ARN needs `arn:` and its partition (`aws`,
+//!   `aws-…`) and a `:` after it.
+//! - A Discord token cut inside its first part, or with a second part
+//!   longer than 6 characters and a third shorter than 20, is not
+//!   recognised; a first part alone is one only where the text ends or
+//!   `…` follows.
+//! - A cookie header's pairs end at the first separator that is not `;`
+//!   (a `,`, the end of the quotes): pairs after it are scanned as any
+//!   text. A session name alone (`session`, `sid`) takes its value only as
+//!   a bare secret word does (`session=x`, not `session: started`).
+//! - An escaped quoted value ends at the first quote escaped as its
+//!   opening one (`\"…\"`); an escaped path, at the first quote.
 //!
 //! Most strings are identifiers and short messages: one pass over their
 //! bytes shows that nothing can match, and they come back borrowed, without
@@ -75,6 +100,7 @@ const MAC: &str = "<mac>";
 const IBAN: &str = "<iban>";
 const CARD: &str = "<card>";
 const PHONE: &str = "<phone>";
+const ARN: &str = "<arn>";
 
 /// Provider prefixes of API keys (`sk-` covers `sk-proj-` and `sk-ant-`).
 /// At least [`MIN_KEY_TAIL`] token characters must follow.
@@ -166,6 +192,9 @@ const WIDE_SLASHES: [char; 4] = ['\u{ff0f}', '\u{2215}', '\u{2044}', '\u{29f8}']
 /// Look-alikes of `\`: fullwidth reverse solidus, big reverse solidus,
 /// set minus, small reverse solidus.
 const WIDE_BACKSLASHES: [char; 4] = ['\u{ff3c}', '\u{29f9}', '\u{2216}', '\u{fe68}'];
+/// Look-alikes of `:` after a drive letter: fullwidth colon, ratio,
+/// modifier letter colon, small and presentation-form colons.
+const WIDE_COLONS: [char; 5] = ['\u{ff1a}', '\u{2236}', '\u{a789}', '\u{fe55}', '\u{fe13}'];
 /// The last labels of host names on home and private networks.
 const PRIVATE_TLDS: &[&str] = &["local", "lan", "internal", "home", "localdomain"];
 /// Names under those that name no one's machine.
@@ -405,10 +434,10 @@ impl Scrubber {
                 Some(f) if f.end > i => {
                     prev = match f.with {
                         Some(with) => {
-                            out.replace(f.start, f.end, with);
+                            out.replace(f.start, f.end, &with);
                             // What follows is judged next to the
                             // placeholder, as a second pass would see it.
-                            Some('>')
+                            with.chars().next_back()
                         }
                         None => s.get(..f.end).and_then(|t| t.chars().next_back()),
                     };
@@ -515,9 +544,20 @@ impl Scrubber {
             self.url_at(s, i, prev)
                 .or_else(|| webhook_at(s, i))
                 .or_else(|| phone_at(s, i))
+                .or_else(|| arn_at(s, i))
+                .or_else(|| self.cookie_at(s, i, prev))
                 .or_else(|| assignment_at(s, i, prev))
                 .or_else(|| bearer_at(s, i, prev))
-                .or_else(|| path_at(s, i, prev))
+                .or_else(|| {
+                    // A web API's route stays, unless it names this machine.
+                    let f = path_at(s, i, prev)?;
+                    let t = &s[f.start..f.end];
+                    Some(if api_route(t) && !self.mentions_machine(t) {
+                        Found::keep(f.start, f.end)
+                    } else {
+                        f
+                    })
+                })
         };
         // Most matchers need a letter or digit first: punctuation is
         // passed quickly.
@@ -644,18 +684,132 @@ impl Scrubber {
         Some(Found {
             start: i,
             end,
-            with: sensitive.then_some(URL),
+            with: sensitive.then_some(Cow::Borrowed(URL)),
+        })
+    }
+
+    /// A `Cookie:` or `Set-Cookie:` header at `i` (in any case, maybe a
+    /// quoted key: `"cookie": "…"`) and the `name=value` pairs after it,
+    /// between `;`: each value becomes `<secret>`, but for those of the
+    /// attributes of `Set-Cookie` that say nothing ([`COOKIE_ATTRIBUTES`]),
+    /// which are scrubbed as any text is; the names stay, scrubbed too.
+    fn cookie_at(&self, s: &str, i: usize, prev: Option<char>) -> Option<Found> {
+        if !starts_word(prev) {
+            return None;
+        }
+        let b = s.as_bytes();
+        let at = |k: usize, w: &[u8]| {
+            b.get(k..k + w.len())
+                .is_some_and(|t| t.eq_ignore_ascii_case(w))
+        };
+        let set = at(i, b"set-");
+        let mut j = i + if set { 4 } else { 0 };
+        if !at(j, b"cookie") {
+            return None;
+        }
+        j += 6;
+        // A quoted key, escaped or not: `"cookie": "…"`, `\"cookie\": …`.
+        if prev == Some('"') {
+            j += quote_len(b, j);
+        }
+        if b.get(j) != Some(&b':') {
+            return None;
+        }
+        j += 1;
+        j += run(&b[j..], |c| c == b' ' || c == b'\t');
+        j += quote_len(b, j);
+        let start = j;
+        let mut out = String::new();
+        let mut copied = start;
+        let mut first = true;
+        loop {
+            let name_end = j + run(&b[j..], is_cookie_name_byte);
+            if name_end == j {
+                break;
+            }
+            let name = &s[j..name_end];
+            let before = (out.len(), copied);
+            out.push_str(&s[copied..j]);
+            out.push_str(&self.text(name));
+            copied = name_end;
+            j = name_end;
+            if b.get(j) == Some(&b'=') {
+                // A value may be quoted, and its quotes escaped.
+                let q = quote_len(b, j + 1);
+                let v = j + 1 + q;
+                let attribute = set
+                    && !first
+                    && COOKIE_ATTRIBUTES
+                        .iter()
+                        .any(|a| name.eq_ignore_ascii_case(a));
+                let n = if attribute && name.eq_ignore_ascii_case("expires") {
+                    // A date, with a `,` and spaces: to the next `;`.
+                    let n = s[v..].find([';', '\n', '"', '\\']).unwrap_or(s.len() - v);
+                    s[v..v + n].trim_end().len()
+                } else {
+                    placeholder_len(b, v).unwrap_or_else(|| run(&b[v..], is_cookie_octet))
+                };
+                let value = &s[v..v + n];
+                out.push_str(&s[copied..v]);
+                if attribute || placeholder_len(b, v) == Some(n) {
+                    out.push_str(&self.text(value));
+                } else if n > 0 {
+                    out.push_str(SECRET);
+                }
+                copied = v + n;
+                j = v + n;
+                if q > 0 && b[j..].starts_with(&b[v - q..v]) {
+                    j += q;
+                }
+            }
+            let flag = copied == name_end;
+            first = false;
+            j += run(&b[j..], |c| c == b' ' || c == b'\t');
+            if b.get(j) != Some(&b';') {
+                // A last word without a value (`Secure`) is one only
+                // after a pair; else it may start a datum of its own.
+                if flag {
+                    out.truncate(before.0);
+                    copied = before.1;
+                }
+                break;
+            }
+            j += 1;
+            j += run(&b[j..], |c| c == b' ' || c == b'\t');
+        }
+        if copied == start {
+            return None;
+        }
+        Some(if out == s[start..copied] {
+            Found::keep(i, copied)
+        } else {
+            Found::rewrite(start, copied, out)
         })
     }
 }
 
-/// A datum found at a position: `start..end` becomes `with`, or is kept as
-/// it is when `with` is `None` (a plain URL, a placeholder); the scan goes
-/// on at `end`.
+/// Attributes of `Set-Cookie` whose values say how, not whose: kept.
+const COOKIE_ATTRIBUTES: &[&str] = &["path", "expires", "max-age", "samesite", "priority"];
+
+/// Bytes of a cookie's name (RFC 6265's `token`, less quotes).
+fn is_cookie_name_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&*+-.^_`|~".contains(&c)
+}
+
+/// Bytes of a cookie's value (RFC 6265's `cookie-octet`): no space, `"`,
+/// `,`, `;` or `\`.
+fn is_cookie_octet(c: u8) -> bool {
+    c.is_ascii_graphic() && !matches!(c, b'"' | b',' | b';' | b'\\')
+}
+
+/// A datum found at a position: `start..end` becomes `with` (a
+/// placeholder, or text made of placeholders and what stays around them),
+/// or is kept as it is when `with` is `None` (a plain URL, a placeholder);
+/// the scan goes on at `end`.
 struct Found {
     start: usize,
     end: usize,
-    with: Option<&'static str>,
+    with: Option<Cow<'static, str>>,
 }
 
 impl Found {
@@ -663,7 +817,15 @@ impl Found {
         Found {
             start,
             end,
-            with: Some(with),
+            with: Some(Cow::Borrowed(with)),
+        }
+    }
+
+    fn rewrite(start: usize, end: usize, with: String) -> Found {
+        Found {
+            start,
+            end,
+            with: Some(Cow::Owned(with)),
         }
     }
 
@@ -796,6 +958,7 @@ fn run_may_hold(b: &[u8], start: usize, end: usize, punct: bool) -> bool {
         || (run[0] == b'+' && digit(1))
         || n >= MIN_RANDOM_RUN
         || (n >= MIN_JWT && run.starts_with(b"eyJ"))
+        || (n >= 23 && discord_len(run).is_some())
         || (n >= MIN_KEY && KEY_PREFIXES.iter().any(|p| run.starts_with(p.as_bytes())))
         || run.eq_ignore_ascii_case(b"bearer")
         || run.eq_ignore_ascii_case(b"basic")
@@ -818,7 +981,7 @@ fn tokenish(t: &[u8]) -> bool {
 
 fn is_placeholder(t: &str) -> bool {
     [
-        PATH, EMAIL, IP, USER, HOST, SECRET, URL, MAC, IBAN, CARD, PHONE,
+        PATH, EMAIL, IP, USER, HOST, SECRET, URL, MAC, IBAN, CARD, PHONE, ARN,
     ]
     .contains(&t)
         || t.strip_prefix("<redacted ")
@@ -873,16 +1036,19 @@ fn assignment_at(s: &str, i: usize, prev: Option<char>) -> Option<Found> {
             .iter()
             .all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
     let mut j = key_end;
-    if !matches!(b.get(j), Some(b'=' | b':' | b'"')) {
+    if !matches!(b.get(j), Some(b'=' | b':' | b'"' | b'\\')) {
         return None;
     }
     let value = if env && b[j] == b'=' {
         j + 1
     } else {
         let spaced = secret_name(key)?;
-        // A JSON key: `"token": "…"`.
-        let quoted = prev == Some('"') && b.get(j) == Some(&b'"');
-        j += usize::from(quoted);
+        // A JSON key: `"token": "…"`, maybe escaped once or more, as
+        // `Debug` writes JSON in a string (`\"token\": \"…\"`).
+        let quoted = prev == Some('"') && quote_len(b, j) > 0;
+        if quoted {
+            j += quote_len(b, j);
+        }
         // `SpanKey::from_id` is a path, not a value.
         if !matches!(b.get(j), Some(b'=' | b':')) || b[j..].starts_with(b"::") {
             return None;
@@ -895,6 +1061,7 @@ fn assignment_at(s: &str, i: usize, prev: Option<char>) -> Option<Found> {
             // after a bare word only quoted (`token: "x"`, not
             // `unexpected token: ident`).
             let quote = matches!(b.get(j + spaces), Some(b'"' | b'\''))
+                || quote_len(b, j + spaces) > 0
                 || b[j + spaces..].starts_with(b"Some(");
             let plain = b.get(j + spaces).is_some_and(|&c| {
                 c.is_ascii_alphanumeric() || c >= 0x80 || b"+-_./~$%!#".contains(&c)
@@ -929,6 +1096,9 @@ fn secret_name(key: &[u8]) -> Option<bool> {
     // A dotted name is a path to its last part (`db.password`), or a host
     // (`auth.docker.io:443`).
     let key = key.rsplit(|&c| c == b'.').next().unwrap_or(key);
+    if let Some(bare) = session_name(key) {
+        return Some(!bare);
+    }
     let mut words = 0;
     let mut secret: Option<&[u8]> = None;
     let mut last: &[u8] = &[];
@@ -956,6 +1126,26 @@ fn secret_name(key: &[u8]) -> Option<bool> {
             .iter()
             .any(|w| secret.eq_ignore_ascii_case(w.as_bytes()));
     Some(!bare)
+}
+
+/// Whether `key` names a session's key, whose value lets anyone in as its
+/// user: without its `_` and `-`, in any case, it is `session`, `sid`,
+/// `sessionkey`, or ends with `sessionid` or `sessid` (`session_id`,
+/// `PHPSESSID`, `JSESSIONID`, `ASP.NET_SessionId`; `connect.sid` by its
+/// last part). If so, whether it is a bare generic word (`session`,
+/// `sid`), whose value is taken only right after the `=` or `:` or
+/// quoted, as [`BARE_SECRET_WORDS`] do.
+fn session_name(key: &[u8]) -> Option<bool> {
+    let mut squashed = [0u8; 32];
+    let mut n = 0;
+    for &c in key.iter().filter(|&&c| c != b'_' && c != b'-') {
+        *squashed.get_mut(n)? = c.to_ascii_lowercase();
+        n += 1;
+    }
+    let t = &squashed[..n];
+    let bare = t == b"session" || t == b"sid";
+    let session = bare || t == b"sessionkey" || t.ends_with(b"sessionid") || t.ends_with(b"sessid");
+    session.then_some(bare)
 }
 
 /// Calls `f` with each word of a name: its parts between `_`, `-` and `.`,
@@ -990,10 +1180,36 @@ fn auth_scheme_end(b: &[u8], j: usize) -> Option<usize> {
     (known && b.get(j + n) == Some(&b' ') && then).then_some(j + n + 1)
 }
 
-/// The value at `j`: inside its quotes (on the same line), else to the end
-/// of the word less closing punctuation.
+/// The length of the `"` at `j`, escaped by any number of `\` (`\"`,
+/// `\\\"`), or 0.
+fn quote_len(b: &[u8], j: usize) -> usize {
+    let esc = run(b.get(j..).unwrap_or_default(), |c| c == b'\\');
+    if b.get(j + esc) == Some(&b'"') {
+        esc + 1
+    } else {
+        0
+    }
+}
+
+/// The value at `j`: inside its quotes (on the same line; escaped quotes
+/// too, `\"…\"`, up to the same escaped quote), else to the end of the
+/// word less closing punctuation.
 fn value_span(s: &str, j: usize) -> Option<(usize, usize)> {
     let b = s.as_bytes();
+    let q = quote_len(b, j);
+    if q > 1 {
+        let start = j + q;
+        let close = &b[j..start];
+        let line = b[start..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(b.len(), |k| start + k);
+        let end = b[start..line]
+            .windows(close.len())
+            .position(|w| w == close)
+            .map_or_else(|| word_end(s, start), |k| start + k);
+        return (end > start).then_some((start, end));
+    }
     let (start, end) = match b.get(j) {
         Some(&q @ (b'"' | b'\'')) => {
             let line = b[j + 1..]
@@ -1085,6 +1301,39 @@ fn path_at(s: &str, i: usize, prev: Option<char>) -> Option<Found> {
     Some(Found::replace(i, end, PATH))
 }
 
+/// Whether the absolute path `t` is a web API's route rather than a file's
+/// (`/api/show`, `/v1/chat/completions`, `/healthz`): its first segment is
+/// one of [`API_ROOTS`] or `v1` to `v9`, and every segment is lower-case
+/// letters, digits, `_` and `-`, without a dot (no file name) and no datum
+/// (a key, or a long mix of letters and digits, an id).
+fn api_route(t: &str) -> bool {
+    let Some(rest) = t.strip_prefix('/') else {
+        return false;
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let first = rest.split('/').next().unwrap_or_default().as_bytes();
+    let version = first.len() == 2 && first[0] == b'v' && matches!(first[1], b'1'..=b'9');
+    (version || API_ROOTS.iter().any(|r| r.as_bytes() == first))
+        && rest.split('/').all(|seg| {
+            let b = seg.as_bytes();
+            let letters = b.iter().any(u8::is_ascii_lowercase);
+            let digits = b.iter().any(u8::is_ascii_digit);
+            let id = letters && digits && b.len() >= 16;
+            !b.is_empty()
+                && b.iter().all(|&c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-'
+                })
+                && !id
+                && !segment_is_datum(seg)
+        })
+}
+
+/// The first segments of web APIs' routes ([`api_route`]).
+const API_ROOTS: &[&str] = &[
+    "api", "healthz", "health", "livez", "readyz", "metrics", "status", "graphql", "oauth",
+    "openapi",
+];
+
 /// Where the name of a path rooted at `i` starts, and whether it needs
 /// one (`/` alone is no path, `~/` is). Any separator may be encoded or a
 /// look-alike ([`sep_at`]): `%2Fhome`, `／home`, `C%3A%5CUsers`.
@@ -1095,11 +1344,15 @@ fn path_root(s: &str, i: usize) -> Option<(usize, bool)> {
         if !back {
             return sep(i + n).is_none().then_some((i + n, true));
         }
-        // `\\server\share`: a Windows network path; one `\` is no root.
-        let (m, true) = sep(i + n)? else {
-            return None;
-        };
-        return sep(i + n + m).is_none().then_some((i + n + m, true));
+        // `\/home\/ana`: `/` escaped, as some JSON writers do.
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'/') {
+            return sep(i + 2).is_none().then_some((i + 2, true));
+        }
+        // `\\server\share`: a Windows network path, its `\` maybe doubled
+        // by escaping (`\\\\server\\share`, as `Debug` writes it); one
+        // `\` is no root.
+        let (name, count) = backslashes(b, i);
+        return (count >= 2 && sep(name).is_none()).then_some((name, true));
     }
     let at = |k: usize| b.get(i + k).copied().unwrap_or(0);
     match at(0) {
@@ -1116,14 +1369,21 @@ fn path_root(s: &str, i: usize) -> Option<(usize, bool)> {
             ends.then_some((i + 1, true))
         }
         c if c.is_ascii_alphabetic() => {
-            // `C:\`, `C:/`, `C%3A%5C`.
+            // `C:\`, `C:/`, `C%3A%5C`, `C：＼`; `C:\\` as `Debug` escapes it.
             let colon = match b.get(i + 1..i + 4) {
                 _ if at(1) == b':' => 1,
                 Some(t) if t.eq_ignore_ascii_case(b"%3a") => 3,
-                _ => return None,
+                _ => match char_at(s, i + 1) {
+                    Some(c) if WIDE_COLONS.contains(&c) => c.len_utf8(),
+                    _ => return None,
+                },
             };
-            let (n, _) = sep(i + 1 + colon)?;
-            let name = i + 1 + colon + n;
+            let (n, back) = sep(i + 1 + colon)?;
+            let name = if back {
+                backslashes(b, i + 1 + colon).0
+            } else {
+                i + 1 + colon + n
+            };
             sep(name).is_none().then_some((name, true))
         }
         _ => None,
@@ -1168,6 +1428,17 @@ fn sep_at(b: &[u8], i: usize) -> Option<(usize, bool)> {
         }
         _ => None,
     }
+}
+
+/// Where the run of backslashes (any of [`sep_at`]'s) at `i` ends, and
+/// how many it holds.
+fn backslashes(b: &[u8], i: usize) -> (usize, usize) {
+    let (mut k, mut count) = (i, 0);
+    while let Some((n, true)) = sep_at(b, k) {
+        k += n;
+        count += 1;
+    }
+    (k, count)
 }
 
 fn is_wide_sep(c: char) -> bool {
@@ -1760,6 +2031,38 @@ fn device_label(label: &str) -> bool {
     windows && count == 2
 }
 
+/// An Amazon Resource Name at `i`, whole (`arn:aws:iam::123456789012:user/ana`,
+/// `arn:aws:s3:::bucket`, `arn:aws-cn:…`, `arn:aws-us-gov:…`): its account
+/// id and its resource say whose it is. One cut short is one all the same
+/// once its partition and a `:` are written.
+fn arn_at(s: &str, i: usize) -> Option<Found> {
+    let b = s.as_bytes();
+    let rest = b.get(i..)?;
+    if !rest
+        .get(..4)
+        .is_some_and(|t| t.eq_ignore_ascii_case(b"arn:"))
+    {
+        return None;
+    }
+    let p = 4 + run(&rest[4..], |c| c.is_ascii_alphanumeric() || c == b'-');
+    let partition = &rest[4..p];
+    let aws = partition.eq_ignore_ascii_case(b"aws")
+        || (partition.len() > 4 && partition[..4].eq_ignore_ascii_case(b"aws-"));
+    if !aws || rest.get(p) != Some(&b':') {
+        return None;
+    }
+    let mut n = p
+        + 1
+        + run(&rest[p + 1..], |c| {
+            c.is_ascii_alphanumeric() || b"-_./:*+=@$%~#!&".contains(&c)
+        });
+    // Sentence punctuation after it is no part of it.
+    while n > p + 1 && b".:!?".contains(&rest[n - 1]) {
+        n -= 1;
+    }
+    (n > p + 1).then(|| Found::replace(i, i + n, ARN))
+}
+
 /// A webhook written without its scheme (`hooks.slack.com/services/…`).
 fn webhook_at(s: &str, i: usize) -> Option<Found> {
     let n = webhook_len(&s.as_bytes()[i..])?;
@@ -1852,26 +2155,42 @@ fn jwt_len(b: &[u8]) -> Option<usize> {
 }
 
 /// A Discord bot token: three base64url parts, the first the bot's user
-/// id (base64 of its digits), the second short, the third long.
+/// id (base64 of its digits), the second short, the third long. Cut short
+/// (the recorder keeps 127 bytes of a string), the first part is enough
+/// when it is a Discord id (a snowflake, 17 to 20 digits) and a `.`, the
+/// end or `…` follows, with a second part of at most 6 characters and
+/// whatever is left of the third.
 fn discord_len(b: &[u8]) -> Option<usize> {
     // Base64 of a digit starts with `M`, `N` or `O`.
     if !matches!(b.first(), Some(b'M'..=b'O')) {
         return None;
     }
     let p1 = run(b, is_token);
-    if !(20..=32).contains(&p1) || b.get(p1) != Some(&b'.') {
+    if !(20..=32).contains(&p1) || !base64_each(&b[..p1], |c| c.is_ascii_digit()) {
         return None;
     }
-    if !base64_each(&b[..p1], |c| c.is_ascii_digit()) {
-        return None;
+    let snowflake = (23..=27).contains(&p1);
+    if b.get(p1) != Some(&b'.') {
+        let cut = p1 == b.len() || b[p1..].starts_with("…".as_bytes());
+        return (snowflake && cut).then_some(p1);
     }
     let p2 = run(&b[p1 + 1..], is_token);
-    if !(4..=10).contains(&p2) || b.get(p1 + 1 + p2) != Some(&b'.') {
+    let k = p1 + 1 + p2;
+    let p3 = match b.get(k) {
+        Some(b'.') => run(&b[k + 1..], is_token),
+        _ => 0,
+    };
+    if (4..=10).contains(&p2) && p3 >= 20 {
+        return Some(k + 1 + p3);
+    }
+    if !snowflake || p2 > 6 {
         return None;
     }
-    let k = p1 + 2 + p2;
-    let p3 = run(&b[k..], is_token);
-    (p3 >= 20).then_some(k + p3)
+    Some(match (p2, p3) {
+        (0, _) => p1,
+        (_, 0) => k,
+        _ => k + 1 + p3,
+    })
 }
 
 /// A Telegram bot token: the bot's id, `:`, and some 35 base64url
@@ -2907,6 +3226,275 @@ mod tests {
         );
     }
 
+    #[test]
+    fn aws_arns_become_arn() {
+        check(
+            &zanzibar(),
+            &[
+                ("arn:aws:iam::418273645091:user/zanzibar", "<arn>"),
+                ("arn:aws:iam::418273645091:user/ana", "<arn>"),
+                ("arn:aws:s3:::bucket", "<arn>"),
+                ("arn:aws:s3:::ana-tax-docs/2025/return.pdf", "<arn>"),
+                (
+                    "denied to arn:aws:lambda:eu-west-1:123456789012:function:x.",
+                    "denied to <arn>.",
+                ),
+                ("arn:aws-cn:iam::123456789012:role/x, ok", "<arn>, ok"),
+                ("arn:aws-us-gov:s3:::b", "<arn>"),
+                ("(arn:aws:sts::123456789012:assumed-role/r/s)", "(<arn>)"),
+                ("role=arn:aws:iam::123456789012:role/x", "role=<arn>"),
+                ("\"arn:aws:iam::123456789012:root\"", "\"<arn>\""),
+                // Cut short by the recorder.
+                ("arn:aws:iam::4182736", "<arn>"),
+            ],
+        );
+        kept(
+            &plain(),
+            &[
+                "1733480000",
+                "1733480000123",
+                "ts=1733480000 took 1733480000123",
+                "arn",
+                "arn:",
+                "arn:aws",
+                "arn:aws:",
+                "arn:azure:x",
+                "arn:awsome:x",
+                "learn:aws:x",
+                "ARN missing",
+            ],
+        );
+    }
+
+    #[test]
+    fn cookies_lose_their_values() {
+        check(
+            &zanzibar(),
+            &[
+                (
+                    "Cookie: sessionid=k8Qz3Lm7Wx2Pv9Rt4Yb6Nc1D; csrftoken=Xy7Qw2Er9Ty4Ui6Op1As3Df",
+                    "Cookie: sessionid=<secret>; csrftoken=<secret>",
+                ),
+                (
+                    "cookie: theme=dark;lang=en",
+                    "cookie: theme=<secret>;lang=<secret>",
+                ),
+                (
+                    "Set-Cookie: SID=g.a000kQjT8Lm2Pw9Rt4Vn8Kc1Xb3Zq6; Path=/; Secure",
+                    "Set-Cookie: SID=<secret>; Path=/; Secure",
+                ),
+                (
+                    "Set-Cookie: id=a3fWa; Max-Age=3600; SameSite=Lax; Domain=ana.example",
+                    "Set-Cookie: id=<secret>; Max-Age=3600; SameSite=Lax; Domain=<secret>",
+                ),
+                (
+                    "Set-Cookie: id=a3fWa; Expires=Wed, 21 Oct 2015 07:28:00 GMT; HttpOnly",
+                    "Set-Cookie: id=<secret>; Expires=Wed, 21 Oct 2015 07:28:00 GMT; HttpOnly",
+                ),
+                (
+                    "Set-Cookie: a=x; Expires=Wed, 21 Oct 2015 07:28:00 GMT ; b=y",
+                    "Set-Cookie: a=<secret>; Expires=Wed, 21 Oct 2015 07:28:00 GMT ; b=<secret>",
+                ),
+                // The first pair of `Set-Cookie` is the cookie, whatever its name.
+                ("Set-Cookie: path=x", "Set-Cookie: path=<secret>"),
+                // What follows is scanned as any text.
+                ("Cookie: ana@example.org", "Cookie: <email>"),
+                (
+                    "Set-Cookie: a=b; Secure zanzibar",
+                    "Set-Cookie: a=<secret>; Secure <user>",
+                ),
+                (
+                    "Cookie: a=b; ana@example.org",
+                    "Cookie: a=<secret>; <email>",
+                ),
+                ("Cookie: zanzibar=1", "Cookie: <user>=<secret>"),
+                (
+                    "{\"cookie\": \"a=b; zanzibar_pref=dark\"}",
+                    "{\"cookie\": \"a=<secret>; <user>_pref=<secret>\"}",
+                ),
+                (
+                    "headers: {\"cookie\": \"a=\\\"x\\\"\"}",
+                    "headers: {\"cookie\": \"a=\\\"<secret>\\\"\"}",
+                ),
+                // Session names are secret-like anywhere.
+                ("sessionid=abc", "sessionid=<secret>"),
+                ("session_id: abc", "session_id: <secret>"),
+                ("sessionId=abc,", "sessionId=<secret>,"),
+                ("PHPSESSID=x", "PHPSESSID=<secret>"),
+                ("JSESSIONID=y", "JSESSIONID=<secret>"),
+                ("ASP.NET_SessionId=y", "ASP.NET_SessionId=<secret>"),
+                ("connect.sid=z", "connect.sid=<secret>"),
+                ("sid=q", "sid=<secret>"),
+                ("session=w", "session=<secret>"),
+                ("session: \"w\"", "session: \"<secret>\""),
+                ("session_key=w", "session_key=<secret>"),
+                ("auth_token=w", "auth_token=<secret>"),
+            ],
+        );
+        kept(
+            &plain(),
+            &[
+                "cookie: jar",
+                "missing Cookie: header",
+                "cookies=3",
+                "Set-Cookie: Secure",
+                "Set-Cookie: Secure; HttpOnly",
+                "Cookie: a=<secret>; b=<secret>",
+                "session: started",
+                "session started",
+                "session_count=3",
+                "session_timeout=30",
+                "sessionid_len=3",
+                "sessions=4",
+                "side=left",
+                "consider=x",
+                "sid",
+            ],
+        );
+    }
+
+    #[test]
+    fn windows_paths_with_look_alike_colons_become_path() {
+        check(
+            &zanzibar(),
+            &[
+                ("C：＼Users＼zanzibar＼tax-return.pdf", "<path>"),
+                ("open C：＼Users＼Ana＼x.pdf now", "open <path> now"),
+                ("D∶∖data∖x", "<path>"),
+                ("C꞉＼Users＼ana", "<path>"),
+                ("C：/Users/ana", "<path>"),
+                ("C﹕＼x＼y", "<path>"),
+            ],
+        );
+        kept(
+            &plain(),
+            &["C：很好", "比例 1∶2", "A：B", "C：＼", "注意：请看"],
+        );
+    }
+
+    #[test]
+    fn escaped_paths_and_json_are_scrubbed() {
+        check(
+            &zanzibar(),
+            &[
+                // `Debug` of `\\fileserver\zanzibar$\payroll.xlsx`.
+                (
+                    r#""\\\\fileserver\\zanzibar$\\payroll.xlsx""#,
+                    r#""<path>""#,
+                ),
+                // Escaped twice (JSON of `Debug`).
+                (r#""\\\\\\\\fs\\\\ana\\\\x.xlsx""#, r#""<path>""#),
+                (r#""C:\\Users\\ana\\x.txt""#, r#""<path>""#),
+                (r"at C:\\\\Users\\\\ana now", "at <path> now"),
+                (r"\/home\/ana\/x", "<path>"),
+                (
+                    r#"{\"api_key\": \"Qx7Lm2Pw9Rt4Vn8Kc1Xb\"}"#,
+                    r#"{\"api_key\": \"<secret>\"}"#,
+                ),
+                (
+                    r#""{\"api_key\": \"Qx7Lm2Pw9Rt4Vn8Kc1Xb\"}""#,
+                    r#""{\"api_key\": \"<secret>\"}""#,
+                ),
+                (r#"{\"token\":\"abc def\"}"#, r#"{\"token\":\"<secret>\"}"#),
+                (
+                    r#"\\\"password\\\": \\\"x\\\""#,
+                    r#"\\\"password\\\": \\\"<secret>\\\""#,
+                ),
+                (r#"FOO=\"bar\""#, r#"FOO=\"<secret>\""#),
+            ],
+        );
+        kept(
+            &plain(),
+            &[
+                r#"{\"key\": \"backend\"}"#,
+                r#"{\"model\": \"qwen2.5-coder:1.5b\"}"#,
+                r#"{\"token_count\": 3}"#,
+                r#""\\""#,
+                r#"\\\"done\\\""#,
+                r"a\\b",
+                r"\n",
+                r"x \ y",
+            ],
+        );
+    }
+
+    #[test]
+    fn discord_tokens_cut_short_become_secret() {
+        check(
+            &plain(),
+            &[
+                (
+                    "backend failed on MTA5NjQ3ODU2NzEyMzQ1Njc4OQ.GhXk2P.a",
+                    "backend failed on <secret>",
+                ),
+                (
+                    "on MTA5NjQ3ODU2NzEyMzQ1Njc4OQ.GhXk2P.a… x",
+                    "on <secret>… x",
+                ),
+                ("MTA5NjQ3ODU2NzEyMzQ1Njc4OQ.GhXk2P.", "<secret>."),
+                ("MTA5NjQ3ODU2NzEyMzQ1Njc4OQ.GhXk2P", "<secret>"),
+                ("MTA5NjQ3ODU2NzEyMzQ1Njc4OQ.GhX", "<secret>"),
+                ("MTA5NjQ3ODU2NzEyMzQ1Njc4OQ.", "<secret>."),
+                ("MTA5NjQ3ODU2NzEyMzQ1Njc4OQ", "<secret>"),
+                ("MTA5NjQ3ODU2NzEyMzQ1Njc4OQ…", "<secret>…"),
+            ],
+        );
+        kept(
+            &plain(),
+            &[
+                // Not base64 of digits, or not a Discord id's length.
+                "NotADiscordTokenAtAll12.GhXk2P.a",
+                "MessageQueueHandlerFactory.build",
+                "MTIzNDU2Nzg5MDEy.GhXk2P",
+                "MTA5NjQ3ODU2NzEyMzQ1Njc4OQ.GhXk2Pabc.a",
+                "MTA5NjQ3ODU2NzEyMzQ1Njc4OQ, next",
+            ],
+        );
+    }
+
+    #[test]
+    fn web_api_routes_stay_and_file_paths_do_not() {
+        kept(
+            &zanzibar(),
+            &[
+                "could not determine served context length via /api/show",
+                "POST /api/generate",
+                "POST /api/generate 200",
+                "/v1/chat/completions",
+                "/healthz",
+                "/metrics",
+                "/healthz and /metrics.",
+                "GET /api/tags: 404",
+                "route=/api/generate",
+                "/graphql",
+                "/oauth/token",
+                "/api/",
+                "/api/v2/items/12345",
+            ],
+        );
+        check(
+            &zanzibar(),
+            &[
+                ("/srv/clients/acme-divorce/notes.md", "<path>"),
+                ("/home/x", "<path>"),
+                ("/api/users/zanzibar.json", "<path>"),
+                ("/api/users/zanzibar", "<path>"),
+                ("/metrics/ZANZIBAR-LAPTOP", "<path>"),
+                ("/Users/Ana/x", "<path>"),
+                ("/tmp/zanzibar-notes", "<path>"),
+                ("/API/x", "<path>"),
+                ("/api/Ana", "<path>"),
+                ("/v10/x", "<path>"),
+                ("/api/keys/sk-abc123def456ghi", "<path>"),
+                ("/api/session/k8qz3lm7wx2pv9rt4yb6nc1d", "<path>"),
+                ("/api/pay/de89370400440532013000", "<path>"),
+                ("%2Fapi%2Fshow", "<path>"),
+                ("／api／show", "<path>"),
+                ("/api/x notes.pdf", "<path>"),
+            ],
+        );
+    }
+
     /// What says what caro did, not who used it: kept as it is.
     const HARMLESS: &[&str] = &[
         "http://localhost:11434/api/generate",
@@ -2959,6 +3547,12 @@ mod tests {
         "mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit",
         "ls -la | grep foo",
         "find . -name '*.rs'",
+        "could not determine served context length via /api/show",
+        "POST /api/generate",
+        "/v1/chat/completions",
+        "/healthz",
+        "/metrics",
+        "arn:awsome",
     ];
 
     #[test]
@@ -3010,6 +3604,17 @@ mod tests {
         ("dXNlcjpwYXNzd29yZA==", "dXNlcjpw"),
         ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkw", "eyJzdWIi"),
         ("ya29.a0AfH6SMBx1234qzEFGH", "qzEFGH"),
+        ("arn:aws:iam::418273645091:user/qzarn", "418273645091"),
+        ("arn:aws:s3:::qzbucket", "qzbucket"),
+        ("Cookie: sessionid=qzsess1; theme=qzdark", "qzsess1"),
+        ("Cookie: sessionid=qzsess1; theme=qzdark", "qzdark"),
+        ("session_id=qzsid", "qzsid"),
+        ("C：＼Users＼qzfw＼x.pdf", "qzfw"),
+        (r"\\qzfs\share$\qzpay.xlsx", "qzfs"),
+        (r"\\qzfs\share$\qzpay.xlsx", "qzpay"),
+        (r#"{\"api_key\": \"qzjsonkey\"}"#, "qzjsonkey"),
+        ("MTA5NjQ3ODU2NzEyMzQ1Njc4OQ.GhXk2P.a", "NjQ3ODU2"),
+        ("/api/users/qzapi.json", "qzapi"),
     ];
 
     const EXAMPLES: &[&str] = &[
@@ -3031,6 +3636,9 @@ mod tests {
         "jürgen.weiß@beispiel.de %2Fhome%2Fbob ／home／bob anas-macbook-pro.local",
         "PGPASSWORD:x api-key: y Authorization: Basic dXNlcjpwYXNzd29yZA==",
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIi… DESKTOP-4F2K9QX 1733480000123",
+        "arn:aws:iam::418273645091:user/zanzibar Cookie: sid=x; a=b",
+        r#"C：＼Users＼bob "\\\\fs\\x" {\"api_key\": \"k\"}"#,
+        "MTA5NjQ3ODU2NzEyMzQ1Njc4OQ.GhXk2P.a… via /api/show /v1/chat/completions",
     ];
 
     /// A small deterministic generator (xorshift), so the test needs no
