@@ -18,6 +18,7 @@
 //! ([`Config::keep_text_fields`](crate::Config::keep_text_fields)) keep
 //! their text, for the analyzer's scrubber.
 
+use std::cell::Cell;
 use std::fmt;
 
 use caro_format::value::MAX_STR;
@@ -191,6 +192,32 @@ impl fmt::Write for Template<'_> {
     }
 }
 
+thread_local! {
+    /// [`is_identifier`] of program text, by address (and length, shifted
+    /// left, with the answer in bit 0): the same few strings come back on
+    /// every record, and a thread asks this without any lock.
+    static PROGRAM_IDENTIFIERS: [Cell<(usize, usize)>; 16] =
+        const { [const { Cell::new((0, 0)) }; 16] };
+}
+
+/// Whether program text `s` is an identifier, remembered by address.
+#[inline]
+fn program_identifier(s: &'static str) -> bool {
+    let (addr, len) = (s.as_ptr() as usize, s.len());
+    PROGRAM_IDENTIFIERS
+        .try_with(|cache| {
+            let slot = &cache[(addr >> 3 ^ len) % cache.len()];
+            let (a, v) = slot.get();
+            if a == addr && v >> 1 == len {
+                return v & 1 == 1;
+            }
+            let yes = is_identifier(s);
+            slot.set((addr, len << 1 | usize::from(yes)));
+            yes
+        })
+        .unwrap_or_else(|_| is_identifier(s))
+}
+
 /// Counts the bytes a formatter writes.
 struct Length(usize);
 
@@ -356,7 +383,7 @@ impl<'a> FieldEncoder<'a> {
     /// a dictionary string.
     #[inline]
     fn program_str(&mut self, field: &Field, s: &'static str) {
-        if s.len() <= SHORT_STR && is_identifier(s) {
+        if s.len() <= SHORT_STR && program_identifier(s) {
             return self.out.str(field.index(), s);
         }
         self.static_str(field, s)
@@ -456,7 +483,9 @@ mod tests {
 
     #[test]
     fn only_small_numbers_and_punctuation_are_kept() {
-        for kept in ["42", "-7", "+3", "1.25", "3e-5", "1.5E+10", "\"", "  ", "\", "] {
+        for kept in [
+            "42", "-7", "+3", "1.25", "3e-5", "1.5E+10", "\"", "  ", "\", ",
+        ] {
             assert!(keeps_piece(kept.as_bytes()), "{kept:?}");
         }
         for withheld in [

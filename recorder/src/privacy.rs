@@ -201,6 +201,8 @@ const DEVICE_WORDS: &[&str] = &[
 /// in any script (`/`, `\`, `@`, `%`, `=`, spaces, non-ASCII). The empty
 /// string is kept.
 pub fn is_identifier(s: &str) -> bool {
+    // One pass, counting as it goes: program text is checked on every
+    // record that carries it.
     let b = s.as_bytes();
     let Some(&first) = b.first() else {
         return true;
@@ -208,39 +210,78 @@ pub fn is_identifier(s: &str) -> bool {
     if b.len() > MAX_IDENTIFIER || !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
         return false;
     }
-    let (mut digits, mut all_digits) = (0, 0);
-    for &c in b {
+    let (mut all_digits, mut short_hex, mut last_dot, mut mac_separator) = (0, 0, None, false);
+    let mut word = Word::default();
+    for (i, &c) in b.iter().enumerate() {
         match c {
             b'0'..=b'9' => {
-                digits += 1;
+                word.add(true, true);
                 all_digits += 1;
-                if digits > MAX_DIGIT_RUN || all_digits > MAX_DIGITS {
+                if word.run > MAX_DIGIT_RUN || all_digits > MAX_DIGITS {
                     return false;
                 }
             }
-            b'a'..=b'z' | b'.' | b'-' | b'_' | b':' => digits = 0,
+            b'a'..=b'z' => word.add(false, c <= b'f'),
+            b'.' | b'-' | b'_' | b':' => {
+                if word.suspect(&b[i - word.len..i]) {
+                    return false;
+                }
+                short_hex += usize::from(word.short_hex());
+                last_dot = if c == b'.' { Some(i) } else { last_dot };
+                mac_separator |= matches!(c, b':' | b'-');
+                word = Word::default();
+            }
             _ => return false,
         }
     }
-    let mut words = s.split(['.', '-', '_', ':']).filter(|w| !w.is_empty());
-    let random = |w: &str| {
-        let d = w.bytes().filter(u8::is_ascii_digit).count();
-        let hex = w.bytes().all(|c| c.is_ascii_hexdigit());
-        let changes = w
-            .as_bytes()
-            .windows(2)
-            .filter(|p| p[0].is_ascii_digit() != p[1].is_ascii_digit())
-            .count();
-        (w.len() >= 8 && changes >= 4) || (w.len() >= 16 && d >= 2) || (w.len() >= 12 && hex)
-    };
-    let last = s.rsplit('.').next().unwrap_or(s);
-    let short_hex = s
-        .split([':', '-'])
-        .filter(|w| w.len() <= 2 && w.bytes().all(|c| c.is_ascii_hexdigit()))
-        .count();
-    short_hex < 6
-        && !words.any(|w| random(w) || DEVICE_WORDS.contains(&w))
-        && !(s.contains('.') && PRIVATE_SUFFIXES.contains(&last))
+    if word.suspect(&b[b.len() - word.len..]) {
+        return false;
+    }
+    short_hex += usize::from(word.short_hex());
+    let private =
+        last_dot.is_some_and(|d| PRIVATE_SUFFIXES.iter().any(|p| p.as_bytes() == &b[d + 1..]));
+    let mac = mac_separator && short_hex >= 6;
+    !(private || mac)
+}
+
+/// What [`is_identifier`] counts of the word (between separators) it is
+/// reading.
+#[derive(Default)]
+struct Word {
+    len: usize,
+    digits: usize,
+    /// The digits at its end.
+    run: usize,
+    /// Changes between letters and digits.
+    changes: usize,
+    hex: usize,
+}
+
+impl Word {
+    #[inline(always)]
+    fn add(&mut self, digit: bool, hex: bool) {
+        if self.len > 0 && digit != (self.run > 0) {
+            self.changes += 1;
+        }
+        self.len += 1;
+        self.digits += usize::from(digit);
+        self.run = if digit { self.run + 1 } else { 0 };
+        self.hex += usize::from(hex);
+    }
+
+    /// A random-looking word (a key, a hash, a token) or a device word.
+    fn suspect(&self, word: &[u8]) -> bool {
+        let random = self.len >= 8
+            && (self.changes >= 4
+                || (self.len >= 16 && self.digits >= 2)
+                || (self.len >= 12 && self.hex == self.len));
+        random || (self.len <= 7 && DEVICE_WORDS.iter().any(|d| d.as_bytes() == word))
+    }
+
+    /// One or two hex digits: a group of a MAC address.
+    fn short_hex(&self) -> bool {
+        (1..=2).contains(&self.len) && self.hex == self.len
+    }
 }
 
 #[cfg(test)]
