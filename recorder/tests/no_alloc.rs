@@ -42,7 +42,14 @@ enum Backend {
     Static,
 }
 
-fn one_request(i: u64) {
+/// What a host made at run time, before the loop: the user's command and
+/// an error about it.
+struct Request {
+    command: String,
+    error: std::io::Error,
+}
+
+fn one_request(i: u64, r: &Request) {
     let span = tracing::info_span!("process_query", intent = "file_search");
     let _entered = span.enter();
     tracing::info!(
@@ -53,6 +60,10 @@ fn one_request(i: u64) {
     );
     tracing::info!(backend = ?Backend::Static, query_length = 42u64, ok = true, "validated");
     tracing::warn!(error = "timeout", elapsed_us = i as i64, "slow request");
+    // Formatted into templates: a message with arguments, an error chain.
+    let elapsed = std::time::Duration::from_micros(1_000 + i);
+    tracing::info!("Static matcher found match in {:?}: {}", elapsed, r.command);
+    tracing::error!(error = &r.error as &dyn std::error::Error, "cannot run");
 }
 
 #[test]
@@ -66,13 +77,17 @@ fn recording_an_event_allocates_nothing_after_first_use() {
 
     // First use: callsites, strings and the thread's lane are set up,
     // which allocates (and shows the counter counts).
+    let r = Request {
+        command: std::hint::black_box("rm -rf ~/old".to_owned()),
+        error: std::io::Error::other("no such file: /home/ana/old"),
+    };
     let setup = allocations();
-    one_request(0);
+    one_request(0, &r);
     assert!(allocations() > setup);
 
     let before = allocations();
     for i in 1..=1_000 {
-        one_request(i);
+        one_request(i, &r);
     }
     let per_request = (allocations() - before) as f64 / 1_000.0;
     assert_eq!(
@@ -87,6 +102,6 @@ fn recording_an_event_allocates_nothing_after_first_use() {
         .iter()
         .filter(|r| r.kind == caro_format::RecordKind::Event)
         .count();
-    assert_eq!(events, 3 * 1_001, "every event was recorded");
+    assert_eq!(events, 5 * 1_001, "every event was recorded");
     assert_eq!(d.totals().lost_to_laps, 0);
 }

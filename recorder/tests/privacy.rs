@@ -305,3 +305,43 @@ fn a_ring_owned_by_another_user_is_refused() {
     let err = open(&path).unwrap_err();
     assert!(err.contains("belongs to another user"), "{err}");
 }
+
+#[test]
+fn a_record_whose_values_do_not_fit_says_how_many_it_left_out() {
+    let (_, text) = record(caro_recorder::Config::default(), || {
+        // 24 numbers of 9 bytes each: 196 bytes hold 21 of them.
+        tracing::info!(
+            a0 = 0u64,
+            a1 = 1u64,
+            a2 = 2u64,
+            a3 = 3u64,
+            a4 = 4u64,
+            a5 = 5u64,
+            a6 = 6u64,
+            a7 = 7u64,
+            a8 = 8u64,
+            a9 = 9u64,
+            a10 = 10u64,
+            a11 = 11u64,
+            a12 = 12u64,
+            a13 = 13u64,
+            a14 = 14u64,
+            a15 = 15u64,
+            a16 = 16u64,
+            a17 = 17u64,
+            a18 = 18u64,
+            a19 = 19u64,
+            a20 = 20u64,
+            a21 = 21u64,
+            a22 = 22u64,
+            a23 = 23u64
+        );
+    });
+    assert!(text.contains(" truncated left_out=3 a0=0 "), "{text}");
+    assert!(text.contains(" a20=20\n"), "{text}");
+    assert!(text.starts_with("ring v1."), "{text}");
+    assert!(
+        text.lines().next().unwrap().ends_with(" values_left_out=3"),
+        "{text}"
+    );
+}
