@@ -1078,6 +1078,12 @@ fn assignment_at(s: &str, i: usize, prev: Option<char>) -> Option<Found> {
         auth_scheme_end(b, j).unwrap_or(j)
     };
     let (start, end) = value_span(s, value)?;
+    // A path is the path matcher's, which takes its spaced pieces too
+    // (`Authorization: '/home/a/My Documents/x.pdf`): cut at the space,
+    // the rest would stay.
+    if path_root(s, start).is_some() {
+        return None;
+    }
     // Already scrubbed (`NAME=<secret>`): kept whole, key included, as
     // the first pass kept the key.
     match placeholder_len(b, start) {
@@ -2646,8 +2652,8 @@ mod tests {
                     "_X=1 RUST_LOG=info,caro=debug",
                     "_X=<secret> RUST_LOG=<secret>",
                 ),
-                ("PATH=/usr/bin:/bin", "PATH=<secret>"),
-                ("(HOME=/home/ana)", "(HOME=<secret>)"),
+                ("PATH=/usr/bin:/bin", "PATH=<path>:<path>"),
+                ("(HOME=/home/ana)", "(HOME=<path>)"),
                 ("password=hunter2 ok", "password=<secret> ok"),
                 ("db_password:'hunter2'", "db_password:'<secret>'"),
                 ("{\"api_key\": \"abc def\"}", "{\"api_key\": \"<secret>\"}"),
@@ -3160,6 +3166,13 @@ mod tests {
             &[
                 ("PGPASSWORD:hunter2", "PGPASSWORD:<secret>"),
                 ("db_pass=x", "db_pass=<secret>"),
+                // A path as the value is a path, with its spaced pieces
+                // (found by fuzz/fuzz_targets/scrubber.rs).
+                (
+                    "Authorization: \t'/home/a/My Documents/qztax.pdf! x",
+                    "Authorization: \t'<path>! x",
+                ),
+                ("password=/home/a/My Documents/x.pdf", "password=<path>"),
                 ("api-key: abc", "api-key: <secret>"),
                 ("apiKey=abc,", "apiKey=<secret>,"),
                 ("X-Api-Key: abc", "X-Api-Key: <secret>"),
