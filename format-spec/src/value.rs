@@ -122,11 +122,6 @@ impl TemplateWriter {
         &self.buf[..self.len]
     }
 
-    /// Whether the template has no part.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0 && self.cut == 0
-    }
-
     /// Reserves `n` bytes for a part of a value `len` bytes long; false
     /// (and `len` counted as cut) when it does not fit.
     #[inline]
@@ -621,7 +616,22 @@ mod tests {
         w.str(2, &"x".repeat(200));
         w.redacted(3, 9);
         w.message(20);
+        let mut t = TemplateWriter::new(MAX_TEMPLATE);
+        t.text("found in ");
+        t.ascii(b"12");
+        t.hole(300);
+        t.string(7, 30);
+        w.template(21, &mut t);
         w.i128(31, -5);
+        assert_eq!(
+            decode_values(w.bytes()).unwrap()[4].value,
+            Value::Template(vec![
+                Part::Text("found in ".into()),
+                Part::Text("12".into()),
+                Part::Hole(300),
+                Part::Static(7),
+            ])
+        );
         let mut again = ValueWriter::new();
         for fv in decode_values(w.bytes()).unwrap() {
             assert!(again.value(usize::from(fv.field), &fv.value));
