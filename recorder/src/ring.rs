@@ -370,10 +370,13 @@ impl Ring {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DictionaryFull;
 
-/// Creates the per-user data folder `dir` if needed (mode 0700), refuses it
-/// if another user owns it, and tightens its mode to 0700 (with a warning)
-/// if others may use it. Only for caro's own folder: a folder a host chose
-/// for its ring (`/tmp`) is left as it is.
+/// Creates the per-user data folder `dir` if needed (mode 0700). A folder
+/// that exists is left as it is — it may be the host's own (caro keeps its
+/// downloaded models in `~/.cache/caro`), and a guest does not change its
+/// host's modes — but it must be this user's and writable by no one else
+/// (the ring in it is 0600 either way), or recording is refused. Only for
+/// caro's own folder: a folder a host chose for its ring (`/tmp`) is not
+/// checked.
 pub fn secure_folder(dir: &Path) -> Result<(), OpenError> {
     fs::DirBuilder::new()
         .recursive(true)
@@ -382,9 +385,14 @@ pub fn secure_folder(dir: &Path) -> Result<(), OpenError> {
         .map_err(io_err(dir, "create folder"))?;
     let meta = fs::metadata(dir).map_err(io_err(dir, "inspect"))?;
     owned(dir, &meta)?;
-    tighten(dir, &meta, 0o700, |mode| {
-        fs::set_permissions(dir, fs::Permissions::from_mode(mode))
-    })
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(refused(
+            dir,
+            format!("is writable by other users (mode {mode:04o}); not recording"),
+        ));
+    }
+    Ok(())
 }
 
 fn refused(path: &Path, why: String) -> OpenError {

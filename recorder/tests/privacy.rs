@@ -280,16 +280,26 @@ fn open_modes_are_tightened() {
 }
 
 #[test]
-fn the_data_folder_is_private() {
+fn the_data_folder_is_created_private_and_a_hosts_folder_left_as_it_was() {
     let home = tempfile::tempdir().unwrap();
-    let folder = home.path().join("caro");
-    std::fs::create_dir(&folder).unwrap();
-    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
-    caro_recorder::ring::secure_folder(&folder).unwrap();
-    assert_eq!(std::fs::metadata(&folder).unwrap().mode() & 0o777, 0o700);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    // Created: private.
     let fresh = home.path().join("new/caro");
     caro_recorder::ring::secure_folder(&fresh).unwrap();
-    assert_eq!(std::fs::metadata(&fresh).unwrap().mode() & 0o777, 0o700);
+    assert_eq!(mode(&fresh), 0o700);
+    // The host's own folder (caro keeps its models there): used, unchanged.
+    let hosts = home.path().join("caro");
+    std::fs::create_dir(&hosts).unwrap();
+    std::fs::set_permissions(&hosts, std::fs::Permissions::from_mode(0o755)).unwrap();
+    caro_recorder::ring::secure_folder(&hosts).unwrap();
+    assert_eq!(mode(&hosts), 0o755);
+    // Writable by others: refused, unchanged.
+    std::fs::set_permissions(&hosts, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let why = caro_recorder::ring::secure_folder(&hosts)
+        .unwrap_err()
+        .to_string();
+    assert!(why.contains("writable by other users"), "{why}");
+    assert_eq!(mode(&hosts), 0o777);
 }
 
 /// Needs root to give a file away; CI runs as root.

@@ -27,6 +27,35 @@ fn an_unusable_data_folder_disables_recording_with_one_line() {
     );
 }
 
+/// caro keeps its downloaded models in `~/.cache/caro` (mode 0755): the
+/// recorder is a guest there, records into it and changes nothing of it.
+#[test]
+fn the_hosts_own_data_folder_is_used_and_left_as_it_was() {
+    use std::os::unix::fs::MetadataExt;
+    let home = DataDir::new();
+    let dir = home.caro_dir();
+    std::fs::create_dir_all(dir.join("models")).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = home.sim(&["--queries", "3", "--seed", "1"]);
+    assert_eq!(stderr_lines(&out), Vec::<String>::new(), "nothing to say");
+    assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o755);
+    assert_eq!(
+        std::fs::metadata(home.ring()).unwrap().mode() & 0o777,
+        0o600,
+        "the recorder's own file is private"
+    );
+    assert!(!home.logs_json().is_empty(), "it recorded");
+
+    // Writable by others, it is not safe to record into: refused in one
+    // line, and still not changed.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = home.sim(&["--queries", "3", "--seed", "2"]);
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("writable by other users"), "{lines:?}");
+    assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o777);
+}
+
 #[test]
 fn a_ring_of_a_newer_major_version_is_left_alone() {
     let home = DataDir::new();
