@@ -27,7 +27,7 @@ KIND_NAMES = {1: "EVENT", 2: "SPAN_NEW", 3: "SPAN_ENTER", 4: "SPAN_EXIT",
               8: "PROCESS_EXIT", 9: "PANIC", 10: "THREAD_START"}
 POSITIONAL_FIELDS = {7: ["pid", "version"],
                      8: ["pid", "cpu_user_us", "cpu_system_us", "peak_rss_kib",
-                         "open_fds", "wall_us"],
+                         "open_fds", "wall_us", "status"],
                      9: ["file", "line", "column"], 10: ["pid"]}
 LEVELS = {1: "TRACE", 2: "DEBUG", 3: "INFO", 4: "WARN", 5: "ERROR"}
 DICT_CALLSITE, DICT_STRING = 1, 2

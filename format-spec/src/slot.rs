@@ -183,6 +183,7 @@ impl RecordKind {
                 "peak_rss_kib",
                 "open_fds",
                 "wall_us",
+                "status",
             ],
             RecordKind::Panic => &["file", "line", "column"],
             RecordKind::ThreadStart => &["pid"],

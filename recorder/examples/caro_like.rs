@@ -33,7 +33,10 @@
 //! generates a command (`--offline` makes Ollama fail and fall back to
 //! the embedded model, whose first answer does not parse). The command
 //! is validated, printed on stdout (as caro prints it) and the process
-//! ends with `std::process::exit(0)` after dropping the recorder's guard.
+//! ends as caro's does, with `std::process::exit` — through the recorder's
+//! [`Guard::exit`](caro_recorder::Guard::exit), which records the exit and
+//! its status first (`--status N` picks it: caro exits non-zero when a
+//! command is refused or fails).
 //! Nothing is read or written but the ring.
 //!
 //! The recorder is configured from the environment (`RUST_LOG=debug`
@@ -54,6 +57,9 @@ struct Args {
     /// Ollama cannot be reached: fall back to the embedded model.
     #[arg(long)]
     offline: bool,
+    /// The status the process ends with.
+    #[arg(long, default_value_t = 0)]
+    status: i32,
     /// The request, in plain words.
     #[arg(required = true)]
     query: Vec<String>,
@@ -419,8 +425,7 @@ fn main() {
     println!("{command}");
     let elapsed: Duration = started.elapsed();
     tracing::debug!("Request served in {:?}", elapsed);
-    // As caro does: the process ends with exit(), which runs no
-    // destructor, so the guard is dropped first to record the exit.
-    drop(guard);
-    std::process::exit(0);
+    // As caro does, the process ends with exit(), which runs no
+    // destructor: the guard records the exit and its status, then exits.
+    guard.exit(args.status);
 }

@@ -15,7 +15,9 @@
 //! ```no_run
 //! let _guard = caro_recorder::init();
 //! tracing::info!(backend = "static", latency_ms = 3u64, "command generated");
-//! // Dropping the guard records the process's exit and resource usage.
+//! // Dropping the guard records the process's exit and resource usage;
+//! // a host that ends with `std::process::exit` calls `guard.exit(status)`
+//! // instead, which records the status too.
 //! ```
 //!
 //! Hosts that compose their own `fmt` layer and filters use the layer,
@@ -371,7 +373,8 @@ where
     Config::from_env().layer()
 }
 
-/// Records the process's exit when dropped.
+/// Records the process's exit when dropped, or with its status by
+/// [`Guard::exit`].
 #[derive(Debug)]
 #[must_use = "dropping the guard records the process's exit at once"]
 pub struct Guard {
@@ -396,12 +399,26 @@ impl Guard {
     pub fn ring_path(&self) -> Option<&Path> {
         self.rec.as_ref().map(|r| r.ring.path())
     }
-}
 
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(rec) = &self.rec {
-            process::exit(rec, self.started);
+    /// Records the process's exit with `status`, then ends the process
+    /// with it: what a host that ends with [`std::process::exit`] calls
+    /// instead, since `exit` runs no destructor and a guard left alive
+    /// records nothing.
+    ///
+    /// ```no_run
+    /// let guard = caro_recorder::init();
+    /// // … the host's work …
+    /// guard.exit(2); // in place of std::process::exit(2)
+    /// ```
+    pub fn exit(mut self, status: i32) -> ! {
+        self.finish(Some(status));
+        std::process::exit(status)
+    }
+
+    /// Records the exit (once) and says if the ring was lost meanwhile.
+    fn finish(&mut self, status: Option<i32>) {
+        if let Some(rec) = self.rec.take() {
+            process::exit(&rec, self.started, status);
             let lost = if rec.ring.lost() {
                 Some("was cut short by another process")
             } else if rec.ring.replaced() {
@@ -416,6 +433,12 @@ impl Drop for Guard {
                 ));
             }
         }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.finish(None);
     }
 }
 

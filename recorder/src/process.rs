@@ -36,7 +36,8 @@ pub(crate) fn thread_start(rec: &Recorder, lane: u32, tid: u32) {
     rec.ring.write_values(LaneClass::Alert, lane, &head, &v);
 }
 
-pub(crate) fn exit(rec: &Recorder, started: Instant) {
+/// PROCESS_EXIT, with the exit `status` when the host gave it.
+pub(crate) fn exit(rec: &Recorder, started: Instant, status: Option<i32>) {
     let usage = crate::sys::usage();
     let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1));
     let mut v = ValueWriter::new();
@@ -46,6 +47,9 @@ pub(crate) fn exit(rec: &Recorder, started: Instant) {
     v.u64(3, usage.peak_rss_kib);
     v.u64(4, open_fds as u64);
     v.u64(5, started.elapsed().as_micros() as u64);
+    if let Some(status) = status {
+        v.i64(6, i64::from(status));
+    }
     rec.builtin(RecordKind::ProcessExit, &v);
 }
 

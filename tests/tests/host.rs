@@ -56,6 +56,27 @@ fn the_hosts_own_data_folder_is_used_and_left_as_it_was() {
     assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o777);
 }
 
+/// A host that ends with `std::process::exit`, as the real caro does,
+/// through `Guard::exit`: its exit is recorded, with its status.
+#[test]
+fn a_host_that_calls_exit_records_its_exit_and_status() {
+    let home = DataDir::new();
+    let out = home
+        .command(&caro_tests::bins().example("caro_like"))
+        .args(["--status", "3", "list", "all", "pdf", "files"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let ring = caro_format::decode(&std::fs::read(home.ring()).unwrap()).unwrap();
+    let text = caro_format::text::canonical_text(&ring);
+    let exits: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" PROCESS_EXIT "))
+        .collect();
+    assert_eq!(exits.len(), 1, "{text}");
+    assert!(exits[0].ends_with(" status=3"), "{exits:?}");
+}
+
 #[test]
 fn a_ring_of_a_newer_major_version_is_left_alone() {
     let home = DataDir::new();
