@@ -34,8 +34,11 @@
 //! ```
 //!
 //! Environment: `CARO_LOG=off` records nothing (callsites are disabled at
-//! `tracing`'s own cost); `RUST_LOG` chooses what is recorded (default
-//! `info`); `XDG_CACHE_HOME` moves the data folder; `CARO_RING_SIZE` sets
+//! `tracing`'s own cost); `RUST_LOG` raises what is recorded above its
+//! floor, INFO ([`Config::floor`]), and never lowers it, so a host that
+//! quiets its console keeps its flight recorder; `XDG_CACHE_HOME` moves
+//! the data folder (created 0700; an existing one is left as it is);
+//! `CARO_RING_SIZE` sets
 //! the size of a new ring (`16M` by default; `K`, `M`, `G` suffixes).
 //!
 //! Privacy (see [`privacy`]): what is kept follows where a value comes
@@ -85,7 +88,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tracing_core::Subscriber;
-use tracing_subscriber::filter::{Filtered, Targets};
+use tracing_subscriber::filter::{Filtered, LevelFilter, Targets};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
@@ -108,6 +111,8 @@ pub struct Config {
     ring_path: Option<PathBuf>,
     ring_size: u64,
     directives: String,
+    /// The least the recorder records, whatever the directives say.
+    floor: LevelFilter,
     enabled: bool,
     panic_hook: bool,
     clock: Option<fn() -> u64>,
@@ -122,6 +127,7 @@ impl Default for Config {
             ring_path: None,
             ring_size: DEFAULT_RING_SIZE,
             directives: "info".to_owned(),
+            floor: LevelFilter::INFO,
             enabled: true,
             panic_hook: true,
             clock: None,
@@ -180,7 +186,9 @@ impl Config {
         self
     }
 
-    /// `RUST_LOG`-style directives choosing what is recorded.
+    /// `RUST_LOG`-style directives choosing what is recorded, above the
+    /// [floor](Config::floor): `caro::agent=debug` records that target's
+    /// DEBUG events too; `warn` or `caro=off` change nothing below it.
     pub fn filter(mut self, directives: impl Into<String>) -> Config {
         self.directives = directives.into();
         self
@@ -250,20 +258,42 @@ impl Config {
         self
     }
 
+    /// The least the recorder records (default INFO): the directives
+    /// (`RUST_LOG`) can raise what is recorded, never lower it, so that a
+    /// host that quiets its console (`RUST_LOG=warn`, caro's `caro=warn`)
+    /// does not silence its flight recorder. `LevelFilter::OFF` lets the
+    /// directives decide alone.
+    pub fn floor(mut self, level: LevelFilter) -> Config {
+        self.floor = level;
+        self
+    }
+
     fn targets(&self) -> Targets {
         // Directive by directive, so one the recorder cannot use (span or
-        // field filters) costs only itself.
-        let mut targets = Targets::new();
+        // field filters) costs only itself: what is recorded then is
+        // still the floor, never nothing.
+        let floor = self.floor;
+        let mut targets = Targets::new().with_default(floor);
         for d in self.directives.split(',').filter(|d| !d.trim().is_empty()) {
-            match d.trim().parse::<Targets>() {
+            // Span and field filters (`[span]`, `{field}`) are not target
+            // names, though `Targets` would take some for one.
+            let parsed = match d.contains(['[', ']', '{', '}']) {
+                true => Err(()),
+                false => d.trim().parse::<Targets>().map_err(|_| ()),
+            };
+            match parsed {
                 Ok(t) => {
                     if let Some(level) = t.default_level() {
-                        targets = targets.with_default(level);
+                        targets = targets.with_default(level.max(floor));
                     }
-                    targets = targets.with_targets(t);
+                    for (target, level) in t.iter() {
+                        targets = targets.with_target(target, level.max(floor));
+                    }
                 }
                 Err(_) => warn(&format!(
-                    "ignoring RUST_LOG directive {d:?}: only target=level directives are recorded"
+                    "ignoring RUST_LOG directive {d:?}: only target=level directives are recorded \
+                     (recording {} and above)",
+                    floor.to_string().to_ascii_uppercase()
                 )),
             }
         }
@@ -466,7 +496,29 @@ mod tests {
             .filter("caro=debug,foo[span]=trace,warn")
             .targets();
         assert!(t.would_enable("caro::agent", &tracing_core::Level::DEBUG));
-        assert!(!t.would_enable("other", &tracing_core::Level::INFO));
+        assert!(!t.would_enable("other", &tracing_core::Level::DEBUG));
+        assert!(t.would_enable("other", &tracing_core::Level::INFO));
+        // Only directives it cannot use: the floor, not nothing.
+        let t = Config::default().filter("[process_query]=debug").targets();
+        assert!(t.would_enable("caro", &tracing_core::Level::INFO));
+        assert!(!t.would_enable("caro", &tracing_core::Level::DEBUG));
+    }
+
+    #[test]
+    fn directives_raise_what_is_recorded_never_below_the_floor() {
+        let info = &tracing_core::Level::INFO;
+        let t = Config::default().filter("warn,caro=off").targets();
+        assert!(t.would_enable("caro::agent", info));
+        assert!(t.would_enable("other", info));
+        let t = Config::default().filter("caro=trace").targets();
+        assert!(t.would_enable("caro::agent", &tracing_core::Level::TRACE));
+        assert!(!t.would_enable("other", &tracing_core::Level::DEBUG));
+        // A host may lower the floor, and let the directives decide.
+        let t = Config::default()
+            .floor(LevelFilter::OFF)
+            .filter("warn")
+            .targets();
+        assert!(!t.would_enable("other", info));
         assert!(t.would_enable("other", &tracing_core::Level::WARN));
     }
 }

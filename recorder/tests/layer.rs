@@ -32,7 +32,9 @@ fn layer_records_beside_fmt_with_its_own_filter() {
         // which request it broke.
         let caught = std::panic::catch_unwind(|| panic!("simulated bug"));
         assert!(caught.is_err());
-        tracing::info!(target: "other::crate", "not for the recorder");
+        tracing::debug!(target: "other::crate", "not for the recorder");
+        // Its floor: `warn` does not lower what it records below INFO.
+        tracing::info!(target: "other::crate", "kept at the floor");
         tracing::warn!(target: "other::crate", "but warnings are");
     });
     drop(guard);
@@ -47,6 +49,7 @@ fn layer_records_beside_fmt_with_its_own_filter() {
     let text = caro_format::text::canonical_text(&d);
     assert!(!text.contains("not for the recorder"), "{text}");
     assert!(text.contains("\"but warnings are\""), "{text}");
+    assert!(text.contains("\"kept at the floor\""), "{text}");
     let spans: Vec<_> = d
         .records
         .iter()

@@ -125,25 +125,45 @@ fn caro_log_off_records_nothing() {
     assert!(!home.ring().exists());
 }
 
+/// `RUST_LOG` raises what is recorded, never lowers it below INFO: a host
+/// that quiets its console (caro's `caro=warn`) keeps its flight recorder.
 #[test]
-fn rust_log_chooses_what_is_recorded() {
+fn rust_log_raises_what_is_recorded_and_never_silences_it() {
+    let levels_of = |lines: &[serde_json::Value], target: &str| {
+        lines
+            .iter()
+            .filter(|l| l["target"].as_str().is_some_and(|t| t.starts_with(target)))
+            .map(|l| l["level"].as_str().unwrap().to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
     let mut home = DataDir::new();
     home.env
         .push(("RUST_LOG".into(), "caro::agent=debug,warn".into()));
     home.sim(&["--queries", "40", "--seed", "3"]);
     let lines = home.logs_json();
-    let levels: std::collections::BTreeSet<_> = lines
-        .iter()
-        .map(|l| l["level"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(levels.contains("DEBUG"), "{levels:?}");
-    // caro::agent's INFO events are in, but no target outside it below WARN.
-    assert!(lines
-        .iter()
-        .all(|l| l["level"] != "INFO" || l["target"] == "caro::agent"));
-    assert!(lines
-        .iter()
-        .any(|l| l["fields"]["message"] == "backend selected"));
+    assert!(levels_of(&lines, "caro::agent").contains("DEBUG"));
+    // Not raised for other targets: caro::backends' TRACE events stay out.
+    assert!(levels_of(&lines, "caro::backends").is_empty());
+    assert!(levels_of(&lines, "caro::agent").contains("INFO"));
+
+    for quiet in ["warn", "caro=off", "[process_query]=debug"] {
+        let mut home = DataDir::new();
+        home.env.push(("RUST_LOG".into(), quiet.into()));
+        let out = home.sim(&["--queries", "10", "--seed", "3"]);
+        let lines = home.logs_json();
+        assert!(
+            levels_of(&lines, "caro").contains("INFO"),
+            "RUST_LOG={quiet} silenced the recorder"
+        );
+        // A directive it cannot use is said once, never silently dropped.
+        let said = stderr_lines(&out);
+        if quiet.starts_with('[') {
+            assert_eq!(said.len(), 1, "{said:?}");
+            assert!(said[0].contains("recording INFO and above"), "{said:?}");
+        } else {
+            assert!(said.is_empty(), "{said:?}");
+        }
+    }
 }
 
 #[test]
