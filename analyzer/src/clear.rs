@@ -53,13 +53,13 @@ pub fn run(paths: &DataPaths, yes: bool, out: &mut dyn Write) -> Result<()> {
         writeln!(
             out,
             "Nothing to delete in {}.",
-            crate::files::shown(&paths.dir)
+            caro_recorder::paths::shown(&paths.dir)
         )?;
         return Ok(());
     }
     writeln!(out, "This deletes everything caro recorded for you:")?;
     for (p, size) in &targets {
-        writeln!(out, "  {}  ({size} bytes)", crate::files::shown(p))?;
+        writeln!(out, "  {}  ({size} bytes)", caro_recorder::paths::shown(p))?;
     }
     out.flush()?;
     if !yes {

@@ -280,7 +280,7 @@ pub fn run(args: &Args) -> Result<()> {
                 writeln!(
                     out,
                     "a panic was recorded: ring saved to {}",
-                    crate::files::shown(p)
+                    caro_recorder::paths::shown(p)
                 )?;
             }
         }
@@ -364,7 +364,7 @@ pub fn run(args: &Args) -> Result<()> {
                     let mut bytes = Vec::new();
                     let what = export::run(&store, &paths, &opts, now, &mut bytes)?;
                     crate::files::write_atomically(file, &bytes)?;
-                    format!("{what} written to {}", crate::files::shown(file))
+                    format!("{what} written to {}", caro_recorder::paths::shown(file))
                 }
             };
             writeln!(err, "exported {what}")?;

@@ -15,46 +15,46 @@ pub enum Error {
     /// No file at the ring's path.
     #[error(
         "no ring at {}: nothing has been recorded yet (or pass --ring FILE)",
-        crate::files::shown(path)
+        caro_recorder::paths::shown(path)
     )]
     NotFound { path: PathBuf },
     /// The path exists but is a link, a folder, a device or a pipe: never
     /// followed, never opened.
-    #[error("{} is {kind}, not a regular file", crate::files::shown(path))]
+    #[error("{} is {kind}, not a regular file", caro_recorder::paths::shown(path))]
     NotAFile { path: PathBuf, kind: &'static str },
     /// A data folder that is a file (or a device, or a pipe).
-    #[error("{} is not a folder", crate::files::shown(path))]
+    #[error("{} is not a folder", caro_recorder::paths::shown(path))]
     NotAFolder { path: PathBuf },
     /// A data folder or file that belongs to another user.
     #[error(
         "{} belongs to another user (uid {uid}); caro-analyze keeps your data only in a folder of your own",
-        crate::files::shown(path)
+        caro_recorder::paths::shown(path)
     )]
     Foreign { path: PathBuf, uid: u32 },
     /// A data folder that other users may write in (and so plant links).
     #[error(
         "{} is writable by other users (mode {mode:04o}); make it private with `chmod 700`",
-        crate::files::shown(path)
+        caro_recorder::paths::shown(path)
     )]
     OpenToOthers { path: PathBuf, mode: u32 },
     /// A ring too large for the memory this process may use.
     #[error(
         "out of memory: {} is {size} bytes, more than caro-analyze may allocate here",
-        crate::files::shown(path)
+        caro_recorder::paths::shown(path)
     )]
     OutOfMemory { path: PathBuf, size: u64 },
     /// The file is larger than any ring can be; refused before reading it.
     #[error(
         "{} is {size} bytes, larger than a ring can be ({} bytes)",
-        crate::files::shown(path),
+        caro_recorder::paths::shown(path),
         crate::ring::MAX_RING_BYTES
     )]
     TooLarge { path: PathBuf, size: u64 },
     /// The file could not be opened or read.
-    #[error("cannot read {}: {source}", crate::files::shown(path))]
+    #[error("cannot read {}: {source}", caro_recorder::paths::shown(path))]
     Read { path: PathBuf, source: io::Error },
     /// The file was read but is not a ring this reader understands.
-    #[error("{}: {source}", crate::files::shown(path))]
+    #[error("{}: {source}", caro_recorder::paths::shown(path))]
     Decode { path: PathBuf, source: DecodeError },
     /// `--ring` was not given and there is no home folder to look in.
     #[error(
@@ -77,13 +77,13 @@ pub enum Error {
     /// Another process holds the store's write lock for too long.
     #[error(
         "{} is locked by another process (an ingest still running?); try again",
-        crate::files::shown(path)
+        caro_recorder::paths::shown(path)
     )]
     StoreLocked { path: PathBuf },
     /// The store's disk is full, or failing.
     #[error(
         "{}: the disk is full or failing ({source})",
-        crate::files::shown(path)
+        caro_recorder::paths::shown(path)
     )]
     StoreDisk {
         path: PathBuf,
@@ -92,24 +92,24 @@ pub enum Error {
     /// The store is not a SQLite database, or not ours.
     #[error(
         "{} is not a caro metrics store ({why}); move it away or delete it with `caro-analyze clear`",
-        crate::files::shown(path)
+        caro_recorder::paths::shown(path)
     )]
     NotAStore { path: PathBuf, why: String },
     /// The store was written by a newer caro-analyze.
     #[error(
         "{} has schema version {version}, newer than this caro-analyze ({}); upgrade caro-analyze",
-        crate::files::shown(path),
+        caro_recorder::paths::shown(path),
         crate::store::SCHEMA_VERSION
     )]
     NewerStore { path: PathBuf, version: i64 },
     /// SQLite failed otherwise (a full disk, a read-only folder, I/O).
-    #[error("{}: {source}", crate::files::shown(path))]
+    #[error("{}: {source}", caro_recorder::paths::shown(path))]
     Store {
         path: PathBuf,
         source: rusqlite::Error,
     },
     /// A file beside the store could not be written or read.
-    #[error("cannot write {}: {source}", crate::files::shown(path))]
+    #[error("cannot write {}: {source}", caro_recorder::paths::shown(path))]
     Write { path: PathBuf, source: io::Error },
     /// `clear` without `--yes` where nobody can be asked.
     #[error(

@@ -37,27 +37,6 @@ fn kind(file_type: fs::FileType) -> &'static str {
     }
 }
 
-/// `path` as the analyzer prints it, in every message and status: the home
-/// folder (`$HOME`, whose name is often the user's) as `~`, and control
-/// characters escaped so that a message stays one line.
-/// `/home/ana/.cache/caro/metrics.db` is shown `~/.cache/caro/metrics.db`.
-pub fn shown(path: &Path) -> String {
-    let home = std::env::var_os("HOME");
-    shown_from(path, home.as_deref().map(Path::new))
-}
-
-/// [`shown`] with the home folder `home`. A home that is not absolute, or
-/// is the root, hides nothing.
-fn shown_from(path: &Path, home: Option<&Path>) -> String {
-    let home = home.filter(|h| h.is_absolute() && h.parent().is_some());
-    // Whole components: `/home/ana` is not a prefix of `/home/anabel`.
-    match home.and_then(|h| path.strip_prefix(h).ok()) {
-        Some(rest) if rest.as_os_str().is_empty() => "~".to_owned(),
-        Some(rest) => format!("~/{}", caro_recorder::paths::shown(rest)),
-        None => caro_recorder::paths::shown(path),
-    }
-}
-
 fn not_a_file(path: &Path, file_type: fs::FileType) -> Error {
     Error::NotAFile {
         path: path.to_owned(),
@@ -341,39 +320,6 @@ mod tests {
             open_read(&dir.path().join("missing")),
             Err(Error::NotFound { .. })
         ));
-    }
-
-    #[test]
-    fn the_home_folder_is_shown_as_a_tilde() {
-        let home = Some(Path::new("/home/zanzibar"));
-        let cases = [
-            (
-                "/home/zanzibar/.cache/caro/metrics.db",
-                "~/.cache/caro/metrics.db",
-            ),
-            ("/home/zanzibar", "~"),
-            ("/home/zanzibar/", "~"),
-            // Whole components only.
-            ("/home/zanzibarx/events.ring", "/home/zanzibarx/events.ring"),
-            ("/tmp/caro/events.ring", "/tmp/caro/events.ring"),
-            ("events.ring", "events.ring"),
-            ("/home/zanzibar/a\nb", "~/a\\nb"),
-        ];
-        for (path, want) in cases {
-            assert_eq!(shown_from(Path::new(path), home), want, "{path}");
-        }
-        // A trailing slash on $HOME changes nothing.
-        let slash = Some(Path::new("/home/zanzibar/"));
-        assert_eq!(shown_from(Path::new("/home/zanzibar/x"), slash), "~/x");
-        // No home, a relative one or the root: nothing is hidden.
-        for home in [
-            None,
-            Some(Path::new("")),
-            Some(Path::new("rel")),
-            Some(Path::new("/")),
-        ] {
-            assert_eq!(shown_from(Path::new("/home/x/y"), home), "/home/x/y");
-        }
     }
 
     #[test]

@@ -248,7 +248,7 @@ pub fn ingest(
     if rolled_back {
         warnings.push(format!(
             "{} went back to an older copy (restored or rolled back): ingested only what was recorded after {}",
-            crate::files::shown(&paths.ring),
+            caro_recorder::paths::shown(&paths.ring),
             newest_ingested.map_or_else(|| "the last ingest".to_owned(), time::rfc3339),
         ));
     }

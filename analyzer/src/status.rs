@@ -163,7 +163,7 @@ impl Status {
             .map(|(name, n)| (name.clone(), (*n).into()))
             .collect();
         json!({
-            "path": crate::files::shown(&self.path),
+            "path": caro_recorder::paths::shown(&self.path),
             "file_size": self.file_size,
             "version_major": self.version_major,
             "version_minor": self.version_minor,
@@ -207,7 +207,7 @@ impl Status {
     pub fn rows(&self) -> Vec<(&'static str, String)> {
         let when = |t: Option<u64>| t.map_or_else(|| "none".to_owned(), time::rfc3339);
         let mut rows = vec![
-            ("path", crate::files::shown(&self.path)),
+            ("path", caro_recorder::paths::shown(&self.path)),
             ("file size", format!("{} bytes", self.file_size)),
             (
                 "format version",
@@ -296,7 +296,7 @@ pub fn store_rows(store: Option<&StoreStatus>) -> Vec<(&'static str, String)> {
         )];
     };
     vec![
-        ("store", crate::files::shown(&s.path)),
+        ("store", caro_recorder::paths::shown(&s.path)),
         ("store size", format!("{} bytes", s.size)),
         (
             "days covered",
@@ -322,7 +322,7 @@ pub fn store_rows(store: Option<&StoreStatus>) -> Vec<(&'static str, String)> {
 pub fn store_json(store: Option<&StoreStatus>) -> serde_json::Value {
     store.map_or(serde_json::Value::Null, |s| {
         json!({
-            "path": crate::files::shown(&s.path),
+            "path": caro_recorder::paths::shown(&s.path),
             "size": s.size,
             "first_day": s.days.map(|(a, _)| time::day_name(a)),
             "last_day": s.days.map(|(_, b)| time::day_name(b)),

@@ -273,7 +273,7 @@ pub fn status_text(paths: &DataPaths, state: &State) -> String {
          `caro-analyze telemetry preview` prints what would be shared.\n",
         if state.enabled { "on" } else { "off" },
         state.why,
-        crate::files::shown(&config_path(paths)),
+        caro_recorder::paths::shown(&config_path(paths)),
     )
 }
 

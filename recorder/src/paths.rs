@@ -24,9 +24,30 @@ pub fn user_id() -> u32 {
     crate::sys::euid()
 }
 
-/// `path` for a one-line message: control characters (a newline in a
-/// folder name) are escaped so the message stays one line.
+/// `path` as caro prints it, in every message (the recorder's warnings,
+/// the analyzer's errors and status): the home folder (`$HOME`, whose name
+/// is often the user's) as `~`, and control characters escaped so that a
+/// message stays one line. `/home/ana/.cache/caro/events.ring` is shown
+/// `~/.cache/caro/events.ring`.
 pub fn shown(path: &Path) -> String {
+    let home = std::env::var_os("HOME");
+    shown_from(path, home.as_deref().map(Path::new))
+}
+
+/// [`shown`] with the home folder `home`. A home that is not absolute, or
+/// is the root, hides nothing.
+fn shown_from(path: &Path, home: Option<&Path>) -> String {
+    let home = home.filter(|h| h.is_absolute() && h.parent().is_some());
+    // Whole components: `/home/ana` is not a prefix of `/home/anabel`.
+    match home.and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if rest.as_os_str().is_empty() => "~".to_owned(),
+        Some(rest) => format!("~/{}", one_line(rest)),
+        None => one_line(path),
+    }
+}
+
+/// `path` with control characters (a newline in a folder name) escaped.
+fn one_line(path: &Path) -> String {
     let mut out = String::new();
     for c in path.display().to_string().chars() {
         if c.is_control() {
@@ -44,10 +65,44 @@ mod tests {
 
     #[test]
     fn shown_paths_stay_on_one_line() {
+        let none = None;
         assert_eq!(
-            shown(Path::new("/tmp/a\nb/events.ring")),
+            shown_from(Path::new("/tmp/a\nb/events.ring"), none),
             "/tmp/a\\nb/events.ring"
         );
-        assert_eq!(shown(Path::new("/tmp/é/x")), "/tmp/é/x");
+        assert_eq!(shown_from(Path::new("/tmp/é/x"), none), "/tmp/é/x");
+    }
+
+    #[test]
+    fn the_home_folder_is_shown_as_a_tilde() {
+        let home = Some(Path::new("/home/zanzibar"));
+        let cases = [
+            (
+                "/home/zanzibar/.cache/caro/metrics.db",
+                "~/.cache/caro/metrics.db",
+            ),
+            ("/home/zanzibar", "~"),
+            ("/home/zanzibar/", "~"),
+            // Whole components only.
+            ("/home/zanzibarx/events.ring", "/home/zanzibarx/events.ring"),
+            ("/tmp/caro/events.ring", "/tmp/caro/events.ring"),
+            ("events.ring", "events.ring"),
+            ("/home/zanzibar/a\nb", "~/a\\nb"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(shown_from(Path::new(path), home), want, "{path}");
+        }
+        // A trailing slash on $HOME changes nothing.
+        let slash = Some(Path::new("/home/zanzibar/"));
+        assert_eq!(shown_from(Path::new("/home/zanzibar/x"), slash), "~/x");
+        // No home, a relative one or the root: nothing is hidden.
+        for home in [
+            None,
+            Some(Path::new("")),
+            Some(Path::new("rel")),
+            Some(Path::new("/")),
+        ] {
+            assert_eq!(shown_from(Path::new("/home/x/y"), home), "/home/x/y");
+        }
     }
 }
