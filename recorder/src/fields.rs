@@ -90,8 +90,8 @@ struct Template<'r> {
     /// one piece): its first bytes, and its length.
     piece: [u8; MAX_KEPT_PIECE],
     piece_len: usize,
+    /// Bytes written so far: the length a hole for the whole value says.
     len: usize,
-    writes: usize,
 }
 
 /// What formatting a value into a [`Template`] gave.
@@ -115,7 +115,6 @@ impl<'r> Template<'r> {
             piece: [0; MAX_KEPT_PIECE],
             piece_len: 0,
             len: 0,
-            writes: 0,
         }
     }
 
@@ -172,10 +171,11 @@ impl fmt::Write for Template<'_> {
         if s.is_empty() {
             return Ok(());
         }
+        // The first write is the only one before anything is held.
+        let first = self.len == 0;
         self.len += s.len();
-        self.writes += 1;
         match self.recorder.statics.as_static(s) {
-            Some(text) if self.writes == 1 => self.first = Some(text),
+            Some(text) if first => self.first = Some(text),
             Some(text) => {
                 self.end_piece();
                 program_text(self.recorder, self.out(), text);
