@@ -17,7 +17,7 @@
 //! | payment card numbers: 13 to 19 digits that pass the Luhn check, in one run or grouped by spaces or dashes (`4111 1111 1111 1111`, `3782-822463-10005`) | `<card>` |
 //! | phone numbers: E.164 with `+` and the usual groups (`+4915112345678`, `+1 (555) 123-4567`, `+44 (0)20 7946 0958`), `tel:` URIs, and `(555) 123-4567` | `<phone>` |
 //! | this machine's user name (3 characters or more) and host name, as whole words, ignoring ASCII case | `<user>`, `<host>` |
-//! | host names of personal machines: names under `.local`, `.lan`, `.internal`, `.home`, `.home.arpa`, `.localdomain`; names with a device word after their owner's (`anas-macbook-pro`, `johns-iphone`, `bobs-imac`; generic words like `laptop` only after a possessive, `johns-laptop`); Windows' default `DESKTOP-4F2K9QX`, `LAPTOP-…`, `WIN-…` | `<host>` |
+//! | host names of personal machines: names under `.local`, `.lan`, `.internal`, `.home`, `.home.arpa`, `.localdomain`, `.corp`; names with a device word after their owner's (`anas-macbook-pro`, `johns-iphone`, `bobs-imac`; generic words like `laptop` only after a possessive, `johns-laptop`); Windows' default `DESKTOP-4F2K9QX`, `LAPTOP-…`, `WIN-…` | `<host>` |
 //! | API keys (provider prefixes, Google `ya29.` tokens), JWTs of any length, cut anywhere (`eyJ…`, one part or more), Discord bot tokens (three base64url parts, the first a user id; cut short, a first part that decodes to a Discord id, 17 to 20 digits, followed by a `.`, `…` or the end, is enough), Telegram bot tokens (`123456789:AA…`), base64 of `user:password` (bare or after `Basic`), long hex and random-looking base64 runs, `Bearer` tokens | `<secret>` |
 //! | the values of `NAME=value` environment assignments, and of `NAME=value`, `NAME: value`, `"NAME": "value"` (its quotes maybe escaped, once or more: `\"NAME\": \"value\"`, as `Debug` writes JSON) where NAME is secret-like: in any case, its last part after any `.` split at `_` `-` and camel case, one of its words ends with `password`, `passwd`, `passphrase`, `pwd`, `secret`, `token`, `apikey`, `credential(s)`, `auth`, `authorization` or is `pass` or `key` (`key` alone is not); or it names a session: without `_` and `-` it is `session`, `sid`, `sessionkey` or ends with `sessionid` or `sessid` (`session_id`, `PHPSESSID`, `JSESSIONID`, `connect.sid`) (`db_pass=x`, `PGPASSWORD:x`, `api-key: x`, `Authorization: Basic x`, whose scheme stays; `Some("x")` as `{:?}` writes it) | `NAME=<secret>` |
 //! | the values of every `name=value` pair of a `Cookie:` or `Set-Cookie:` header (`"cookie": "…"` too), whatever the name, but those of `Set-Cookie`'s attributes `Path`, `Expires`, `Max-Age`, `SameSite`, `Priority`; the names stay, scrubbed as any text | `name=<secret>` |
@@ -145,20 +145,9 @@ const MAX_PASSES: usize = 4;
 /// A `Bearer` token at least this long is a secret (shorter ones are words).
 const MIN_BEARER: usize = 16;
 /// A word of a name that ends with one of these makes the name
-/// secret-like (`PGPASSWORD`, `access_token`, `clientSecret`, `oauth`).
-const SECRET_WORD_ENDS: &[&str] = &[
-    "password",
-    "passwd",
-    "passphrase",
-    "pwd",
-    "secret",
-    "token",
-    "apikey",
-    "credential",
-    "credentials",
-    "auth",
-    "authorization",
-];
+/// secret-like (`PGPASSWORD`, `access_token`, `clientSecret`, `oauth`):
+/// the recorder's list of secret words, which withhold a field's value.
+const SECRET_WORD_ENDS: &[&str] = caro_recorder::privacy::SECRET_WORDS;
 /// So does a word that is one of these (`db_pass`, `api-key`), though
 /// `key` alone names too many things (`{"key": "backend"}`, a cache's
 /// `key=…`) to be secret-like without another word.
@@ -195,8 +184,9 @@ const WIDE_BACKSLASHES: [char; 4] = ['\u{ff3c}', '\u{29f9}', '\u{2216}', '\u{fe6
 /// Look-alikes of `:` after a drive letter: fullwidth colon, ratio,
 /// modifier letter colon, small and presentation-form colons.
 const WIDE_COLONS: [char; 5] = ['\u{ff1a}', '\u{2236}', '\u{a789}', '\u{fe55}', '\u{fe13}'];
-/// The last labels of host names on home and private networks.
-const PRIVATE_TLDS: &[&str] = &["local", "lan", "internal", "home", "localdomain"];
+/// The last labels of host names on home and private networks: the
+/// recorder's, which keeps no run-time name under them either.
+const PRIVATE_TLDS: &[&str] = caro_recorder::privacy::PRIVATE_SUFFIXES;
 /// Names under those that name no one's machine.
 const PUBLIC_PRIVATE_HOSTS: &[&str] = &[
     "host.docker.internal",
@@ -3079,6 +3069,7 @@ mod tests {
                 ("printer.home", "<host>"),
                 ("box.home.arpa", "<host>"),
                 ("myhost.localdomain", "<host>"),
+                ("build-box.corp", "<host>"),
                 ("ssh bobs-imac.local:22", "ssh <host>:22"),
                 ("http://anas-macbook-pro.local:11434/api", "<url>"),
             ],

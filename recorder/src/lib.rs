@@ -95,7 +95,7 @@ use tracing_subscriber::Layer;
 use privacy::FieldRules;
 
 pub use layer::RingLayer;
-pub use privacy::{denied, is_identifier, DENIED_WORDS, DENY_LIST};
+pub use privacy::{denied, is_identifier, DENIED_WORDS, DENY_LIST, SECRET_WORDS};
 pub use recorder::Recorder;
 pub use ring::OpenError;
 pub use subscriber::RingSubscriber;

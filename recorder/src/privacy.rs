@@ -26,9 +26,11 @@
 //! The decision per field name is made once per callsite (when its first
 //! record is written), so the hot path only tests a bit.
 
-/// Words that withhold a field's value wherever they appear in its name:
-/// `api_token`, `db_password`, `credit_card_number`, `iban`, `home.lat`.
-pub const DENIED_WORDS: &[&str] = &[
+/// Words that name a secret: they withhold a field's value wherever they
+/// appear in its name (`api_token`, `db_password`), and the analyzer's
+/// scrubber takes the value of a `NAME=value` whose name has one for a
+/// secret.
+pub const SECRET_WORDS: &[&str] = &[
     "password",
     "passwd",
     "passphrase",
@@ -40,6 +42,12 @@ pub const DENIED_WORDS: &[&str] = &[
     "credentials",
     "auth",
     "authorization",
+];
+
+/// Words that name personal data and, with [`SECRET_WORDS`], withhold a
+/// field's value wherever they appear in its name: `credit_card_number`,
+/// `iban`, `home.lat`.
+pub const DENIED_WORDS: &[&str] = &[
     "cookie",
     "session",
     "card",
@@ -126,7 +134,9 @@ pub fn denied(name: &str) -> bool {
         return false;
     };
     let glued = words.concat();
-    words.iter().any(|w| DENIED_WORDS.contains(&w.as_str()))
+    words
+        .iter()
+        .any(|w| SECRET_WORDS.contains(&w.as_str()) || DENIED_WORDS.contains(&w.as_str()))
         || DENY_LIST.contains(&last.as_str())
         || words.windows(2).any(|p| {
             PERSONAL_QUALIFIERS.contains(&p[0].as_str()) && QUALIFIED_WORDS.contains(&p[1].as_str())
@@ -177,8 +187,9 @@ const MAX_DIGIT_RUN: usize = 4;
 /// written in groups.
 const MAX_DIGITS: usize = 8;
 /// Last labels of names that only exist on a private network: a machine's
-/// name, not a program's (`someones-macbook-air.local`).
-const PRIVATE_SUFFIXES: &[&str] = &["local", "lan", "home", "internal", "localdomain", "corp"];
+/// name, not a program's (`someones-macbook-air.local`). The analyzer's
+/// scrubber takes names under them for a machine's too.
+pub const PRIVATE_SUFFIXES: &[&str] = &["local", "lan", "home", "internal", "localdomain", "corp"];
 /// Words in machine names that name their owner's device.
 const DEVICE_WORDS: &[&str] = &[
     "macbook", "imac", "iphone", "ipad", "laptop", "desktop", "pc",
