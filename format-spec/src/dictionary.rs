@@ -240,44 +240,77 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// What a reader's walk over an entry log meets at a position
+/// (SPEC.md section 7).
+#[derive(Debug)]
+pub enum LogStep<'a> {
+    /// 8 bytes that start no entry, or a damaged one: skipped.
+    Skipped,
+    /// An entry a writer did not finish: skipped whole, by its stamp.
+    Unfinished(&'a [u8]),
+    /// A committed entry whose check holds, all its bytes.
+    Committed(&'a [u8]),
+}
+
+/// Walks the entry log `log` as every reader does, calling
+/// `visit(position, step)` at each step: for [`LogStep::Committed`],
+/// `visit` says whether the entry reads (else it is damaged, and `visit`
+/// is called again with [`LogStep::Skipped`] at the same position).
+/// Returns where the walk stopped, fewer than 16 bytes from the end.
+pub fn walk_log(log: &[u8], mut visit: impl FnMut(usize, LogStep<'_>) -> bool) -> usize {
+    let mut pos = 0usize;
+    while pos + 16 <= log.len() {
+        let word = u64::from_le_bytes(log[pos..pos + 8].try_into().unwrap());
+        let stamp = word as u32;
+        let words = ((stamp >> 2) & 0x3FFF) as usize;
+        let plausible = stamp >> 16 == ENTRY_MAGIC && words >= 3 && pos + words * 8 <= log.len();
+        if !plausible {
+            visit(pos, LogStep::Skipped);
+            pos += 8;
+            continue;
+        }
+        let bytes = &log[pos..pos + words * 8];
+        if stamp & 3 != ENTRY_COMMITTED {
+            visit(pos, LogStep::Unfinished(bytes));
+            pos += words * 8;
+            continue;
+        }
+        let body: Vec<u64> = bytes[8..]
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        if checksum(stamp, &body) == (word >> 32) as u32 && visit(pos, LogStep::Committed(bytes)) {
+            pos += words * 8;
+        } else {
+            // A damaged entry: resynchronise on the next word.
+            visit(pos, LogStep::Skipped);
+            pos += 8;
+        }
+    }
+    pos
+}
+
 impl Dictionary {
     /// Reads the entry log `log` (the region after the index, cut at the
     /// claimed tail). Never fails: what cannot be read is counted.
     pub fn parse(log: &[u8]) -> Dictionary {
         let mut dict = Dictionary::default();
-        let mut pos = 0usize;
-        while pos + 16 <= log.len() {
-            let word = u64::from_le_bytes(log[pos..pos + 8].try_into().unwrap());
-            let stamp = word as u32;
-            let words = ((stamp >> 2) & 0x3FFF) as usize;
-            let state = stamp & 3;
-            let plausible =
-                stamp >> 16 == ENTRY_MAGIC && words >= 3 && pos + words * 8 <= log.len();
-            if !plausible {
+        let end = walk_log(log, |_, step| match step {
+            LogStep::Skipped => {
                 dict.skipped_bytes += 8;
-                pos += 8;
-                continue;
+                true
             }
-            let bytes = &log[pos..pos + words * 8];
-            if state != ENTRY_COMMITTED {
+            LogStep::Unfinished(_) => {
                 dict.unfinished += 1;
-                pos += words * 8;
-                continue;
+                true
             }
-            let body: Vec<u64> = bytes[8..]
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-                .collect();
-            if checksum(stamp, &body) != (word >> 32) as u32 || !dict.add(bytes) {
-                // A damaged entry: resynchronise on the next word.
-                dict.skipped_bytes += 8;
-                pos += 8;
-                continue;
+            LogStep::Committed(bytes) => {
+                let read = dict.add(bytes);
+                dict.entries += usize::from(read);
+                read
             }
-            dict.entries += 1;
-            pos += words * 8;
-        }
-        dict.skipped_bytes += log.len() - pos;
+        });
+        dict.skipped_bytes += log.len() - end;
         dict
     }
 

@@ -38,7 +38,7 @@ use std::collections::HashMap;
 use bytemuck::{pod_read_unaligned, Zeroable};
 
 use crate::decode::{slot_offset, Lane};
-use crate::dictionary::{fnv1a64, ENTRY_COMMITTED, ENTRY_MAGIC};
+use crate::dictionary::{fnv1a64, walk_log, LogStep};
 use crate::layout::{DictHeader, FileHeader, HeadSlot, LaneHeader, LANE_HEADER_SIZE, SLOT_SIZE};
 use crate::slot::{checksum, continuations_for, RecordHead, SlotImages};
 use crate::value::{Part, Value, ValueWriter, MAX_FIELDS};
@@ -278,86 +278,80 @@ fn rewrite_dictionary(
     done.zeroed_dictionary_bytes += nonzero(&region[16..log_start]);
     done.zeroed_dictionary_bytes += nonzero(&region[log_start + log_len..]);
 
-    let mut pos = 0usize;
-    while pos + 16 <= log.len() {
-        let word = u64::from_le_bytes(log[pos..pos + 8].try_into().unwrap());
-        let stamp = word as u32;
-        let words = ((stamp >> 2) & 0x3FFF) as usize;
-        let plausible = stamp >> 16 == ENTRY_MAGIC && words >= 3 && pos + words * 8 <= log.len();
-        if !plausible {
+    let end = walk_log(log, |pos, step| match step {
+        LogStep::Skipped => {
             done.zeroed_dictionary_bytes += nonzero(&log[pos..pos + 8]);
-            pos += 8;
-            continue;
+            true
         }
-        let entry = &log[pos..pos + words * 8];
-        if stamp & 3 != ENTRY_COMMITTED {
-            // Unfinished: the reader skips it whole by its stamp alone.
-            put(out, log_at + pos, &stamp.to_le_bytes());
+        // Unfinished: the reader skips it whole by its stamp alone.
+        LogStep::Unfinished(entry) => {
+            put(out, log_at + pos, &entry[..4]);
             done.zeroed_dictionary_bytes += nonzero(&entry[4..]);
-            pos += words * 8;
-            continue;
+            true
         }
-        let body: Vec<u64> = entry[8..]
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        let strings = if checksum(stamp, &body) == (word >> 32) as u32 {
-            entry_strings(entry)
-        } else {
-            Err(())
-        };
-        match strings {
-            // Damaged: the reader resynchronises on the next word.
-            Err(()) => {
-                done.zeroed_dictionary_bytes += nonzero(&entry[..8]);
-                pos += 8;
-            }
+        LogStep::Committed(entry) => match entry_strings(entry) {
+            // Damaged: skipped a word at a time, as the reader does.
+            Err(()) => false,
             // A kind of a newer minor version: read as well-formed and
             // skipped, but what it holds is unknown. Zeroed, the reader
             // skips its bytes one word at a time to the same place.
             Ok(None) => {
                 done.zeroed_dictionary_bytes += nonzero(entry);
-                pos += words * 8;
+                true
             }
             Ok(Some(strings)) => {
-                let mut new = vec![0u8; entry.len()];
-                // Kind-specific bytes: a STRING's are zero.
-                let specific = if entry[16] == 1 { 24 } else { 17 };
-                new[16..specific].copy_from_slice(&entry[16..specific]);
-                let mut end = 24;
-                let mut last = String::new();
-                for (at, len) in strings {
-                    let text = std::str::from_utf8(&entry[at..at + len]).unwrap_or_default();
-                    let (text, _) = replaced(text, replace);
-                    new[at - 2..at].copy_from_slice(&entry[at - 2..at]);
-                    new[at..at + len].copy_from_slice(text.as_bytes());
-                    end = at + len;
-                    last = text;
-                }
-                let id = fnv1a64(&new[16..end]);
-                let old = u64::from_le_bytes(entry[8..16].try_into().unwrap());
-                new[8..16].copy_from_slice(&id.to_le_bytes());
-                match entry[16] {
-                    1 => ids.callsites.insert(old, id),
-                    _ => {
-                        ids.texts.insert(id, last);
-                        ids.strings.insert(old, id)
-                    }
-                };
-                let body: Vec<u64> = new[8..]
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
-                let sealed = u64::from(stamp) | u64::from(checksum(stamp, &body)) << 32;
-                new[..8].copy_from_slice(&sealed.to_le_bytes());
+                let new = scrubbed_entry(entry, &strings, &mut ids, replace);
                 put(out, log_at + pos, &new);
                 done.entries += 1;
-                pos += words * 8;
+                true
             }
-        }
-    }
-    done.zeroed_dictionary_bytes += nonzero(&log[pos..]);
+        },
+    });
+    done.zeroed_dictionary_bytes += nonzero(&log[end..]);
     ids
+}
+
+/// The committed entry `entry`, its `strings` (offset, length) passed
+/// through `replace`, its id recomputed from what it now holds (the move
+/// noted in `ids`) and its check resealed.
+fn scrubbed_entry(
+    entry: &[u8],
+    strings: &[(usize, usize)],
+    ids: &mut NewIds,
+    replace: &mut impl FnMut(&str) -> Option<String>,
+) -> Vec<u8> {
+    let mut new = vec![0u8; entry.len()];
+    // Kind-specific bytes: a STRING's are zero.
+    let specific = if entry[16] == 1 { 24 } else { 17 };
+    new[16..specific].copy_from_slice(&entry[16..specific]);
+    let mut end = 24;
+    let mut last = String::new();
+    for &(at, len) in strings {
+        let text = std::str::from_utf8(&entry[at..at + len]).unwrap_or_default();
+        let (text, _) = replaced(text, replace);
+        new[at - 2..at].copy_from_slice(&entry[at - 2..at]);
+        new[at..at + len].copy_from_slice(text.as_bytes());
+        end = at + len;
+        last = text;
+    }
+    let id = fnv1a64(&new[16..end]);
+    let old = u64::from_le_bytes(entry[8..16].try_into().unwrap());
+    new[8..16].copy_from_slice(&id.to_le_bytes());
+    match entry[16] {
+        1 => ids.callsites.insert(old, id),
+        _ => {
+            ids.texts.insert(id, last);
+            ids.strings.insert(old, id)
+        }
+    };
+    let stamp = u32::from_le_bytes(entry[..4].try_into().unwrap());
+    let body: Vec<u64> = new[8..]
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let sealed = u64::from(stamp) | u64::from(checksum(stamp, &body)) << 32;
+    new[..8].copy_from_slice(&sealed.to_le_bytes());
+    new
 }
 
 /// Where the strings of the committed entry `entry` lie (offset, length),
