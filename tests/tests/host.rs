@@ -49,10 +49,15 @@ fn the_hosts_own_data_folder_is_used_and_left_as_it_was() {
     // Writable by others, it is not safe to record into: refused in one
     // line, and still not changed.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut home = home;
+    let home_folder = home.path().to_str().unwrap().to_owned();
+    home.set_env("HOME", &home_folder);
     let out = home.sim(&["--queries", "3", "--seed", "2"]);
     let lines = stderr_lines(&out);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("writable by other users"), "{lines:?}");
+    // The folder named as caro prints paths: the home folder as `~`.
+    assert!(lines[0].contains(" ~/caro: "), "{lines:?}");
     assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o777);
 }
 
