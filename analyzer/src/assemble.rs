@@ -23,7 +23,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use caro_format::{Dictionary, Level, Part, Record, RecordKind, Value};
+use caro_format::text::{template_pieces, Piece};
+use caro_format::{Dictionary, Level, Record, RecordKind, Value};
 use caro_recorder::privacy::is_identifier;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -87,16 +88,14 @@ pub fn label(v: &Value, callsite: u64, dict: &Dictionary) -> Option<String> {
             text,
             truncated: false,
         } if is_identifier(text) && matches!(scrub::text(text), Cow::Borrowed(_)) => text.clone(),
+        // Program text only if every piece is: a hole, a cut or a missing
+        // dictionary string is a placeholder.
         Value::Template(parts) => {
             let mut text = String::new();
-            for p in parts {
-                match p {
-                    Part::Text(t) => text.push_str(t),
-                    Part::Static(id) => match dict.strings.get(id) {
-                        Some(s) => text.push_str(s),
-                        None => return Some(OTHER.to_owned()),
-                    },
-                    Part::Hole(_) | Part::Cut(_) => return Some(OTHER.to_owned()),
+            for piece in template_pieces(parts, dict) {
+                match piece {
+                    Piece::Text(t) => text.push_str(t),
+                    Piece::Placeholder(_) => return Some(OTHER.to_owned()),
                 }
             }
             program(&text)
@@ -757,6 +756,7 @@ fn metric(batch: &mut Batch, day: i64, time_ns: u64, name: &str, value: &FieldVa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use caro_format::Part;
 
     fn record(kind: RecordKind, time_ns: u64, span: u32, parent: u32) -> Record {
         Record {
