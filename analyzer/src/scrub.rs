@@ -1067,19 +1067,28 @@ fn assignment_at(s: &str, i: usize, prev: Option<char>) -> Option<Found> {
         }
         auth_scheme_end(b, j).unwrap_or(j)
     };
-    let (start, end) = value_span(s, value)?;
-    // A path is the path matcher's, which takes its spaced pieces too
-    // (`Authorization: '/home/a/My Documents/x.pdf`): cut at the space,
-    // the rest would stay.
-    if path_root(s, start).is_some() {
-        return None;
-    }
+    let (start, mut end) = value_span(s, value)?;
     // Already scrubbed (`NAME=<secret>`): kept whole, key included, as
     // the first pass kept the key.
-    match placeholder_len(b, start) {
-        Some(n) => Some(Found::keep(i, start + n)),
-        None => Some(Found::replace(start, end, SECRET)),
+    if let Some(n) = placeholder_len(b, start) {
+        return Some(Found::keep(i, start + n));
     }
+    // A path is the path matcher's, which takes its spaced pieces too
+    // (`Authorization: '/home/a/My Documents/x.pdf`, `KEY= —/home/a/My
+    // Documents/x`): cut at the space, the rest would stay. What comes
+    // before it in the value is still secret; so is what comes before
+    // the path's placeholder, in a second pass.
+    if let Some(p) = (start..end).find(|&p| {
+        s.is_char_boundary(p)
+            && starts_word(s[..p].chars().next_back())
+            && (path_root(s, p).is_some() || placeholder_len(b, p).is_some())
+    }) {
+        if !s[start..p].bytes().any(|c| c.is_ascii_alphanumeric()) {
+            return None;
+        }
+        end = p;
+    }
+    Some(Found::replace(start, end, SECRET))
 }
 
 /// Whether `key` is secret-like: its last part after any `.`, split at
@@ -3164,6 +3173,14 @@ mod tests {
                     "Authorization: \t'<path>! x",
                 ),
                 ("password=/home/a/My Documents/x.pdf", "password=<path>"),
+                (
+                    "OPENAI_APi_KEY= —/home/a/My Documents/qztax.pdf k",
+                    "OPENAI_APi_KEY= —<path> k",
+                ),
+                (
+                    "token=ab—/home/a/My Documents/x.pdf",
+                    "token=<secret><path>",
+                ),
                 ("api-key: abc", "api-key: <secret>"),
                 ("apiKey=abc,", "apiKey=<secret>,"),
                 ("X-Api-Key: abc", "X-Api-Key: <secret>"),
