@@ -355,7 +355,7 @@ impl Caro {
                 (Dispatch::new(sub.expect("the ring opens")), guard)
             }
             Caro::Layer => {
-                let (layer, guard) = config.layer::<Registry>();
+                let (layer, guard) = config.layer();
                 let layer = layer.expect("the ring opens");
                 (
                     Dispatch::new(tracing_subscriber::registry().with(layer)),

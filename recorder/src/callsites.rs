@@ -15,6 +15,7 @@ use caro_format::dictionary::{
 use caro_format::layout::LaneClass;
 use caro_format::DropReason;
 use tracing_core::Metadata;
+use tracing_subscriber::filter::Targets;
 
 use crate::privacy::FieldRules;
 
@@ -29,9 +30,17 @@ pub struct CallsiteInfo {
     /// and free text.
     pub keep_text: u32,
     pub class: LaneClass,
+    /// Whether the recorder's filter records this callsite: a layer sees
+    /// every callsite the host's stack enables and skips the others.
+    pub recorded: bool,
     /// Position in the table.
     pub slot: usize,
 }
+
+/// Slot flags: the callsite goes to the alert lanes (WARN and above).
+const ALERT: u32 = 1;
+/// Slot flags: the filter records the callsite.
+const RECORDED: u32 = 2;
 
 /// Slot states.
 const PREPARED: u32 = 1;
@@ -46,7 +55,8 @@ struct CallsiteSlot {
     id: AtomicU64,
     redact: AtomicU32,
     keep_text: AtomicU32,
-    alert: AtomicU32,
+    /// [`ALERT`] and [`RECORDED`].
+    flags: AtomicU32,
     /// Address and length of the message literal in the callsite's entry.
     message_ptr: AtomicUsize,
     message_len: AtomicUsize,
@@ -69,6 +79,7 @@ pub struct Tables {
     callsites: Box<[CallsiteSlot]>,
     strings: Box<[StringSlot]>,
     rules: FieldRules,
+    filter: Targets,
 }
 
 #[inline(always)]
@@ -79,13 +90,21 @@ fn hash(p: usize) -> usize {
 }
 
 impl Tables {
-    /// Empty tables whose callsites follow `rules`.
-    pub fn new(rules: FieldRules) -> Tables {
+    /// Empty tables whose callsites follow `rules` and are recorded when
+    /// `filter` enables them.
+    pub fn new(rules: FieldRules, filter: Targets) -> Tables {
         Tables {
             callsites: (0..CALLSITES).map(|_| CallsiteSlot::default()).collect(),
             strings: (0..STRINGS).map(|_| StringSlot::default()).collect(),
             rules,
+            filter,
         }
+    }
+
+    /// Whether the filter records `meta`.
+    #[inline]
+    pub fn wants(&self, meta: &Metadata<'_>) -> bool {
+        self.filter.would_enable(meta.target(), meta.level())
     }
 
     /// The callsite of `meta`, prepared (deny-list mask, lane class) on
@@ -104,7 +123,7 @@ impl Tables {
                     .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
                 {
                     Ok(_) => {
-                        prepare(slot, meta, &self.rules);
+                        self.prepare(slot, meta);
                         key
                     }
                     Err(k) => k,
@@ -117,7 +136,7 @@ impl Tables {
                 FAILED => Err(DropReason::DictionaryFull),
                 // Another thread is between claiming and preparing it.
                 0 => {
-                    prepare(slot, meta, &self.rules);
+                    self.prepare(slot, meta);
                     Ok(self.info(slot_index))
                 }
                 _ => Ok(self.info(slot_index)),
@@ -130,6 +149,7 @@ impl Tables {
     fn info(&self, slot_index: usize) -> CallsiteInfo {
         let slot = &self.callsites[slot_index];
         let ready = slot.state.load(Ordering::Acquire) == READY;
+        let flags = slot.flags.load(Ordering::Relaxed);
         CallsiteInfo {
             id: if ready {
                 slot.id.load(Ordering::Relaxed)
@@ -138,13 +158,34 @@ impl Tables {
             },
             redact: slot.redact.load(Ordering::Relaxed),
             keep_text: slot.keep_text.load(Ordering::Relaxed),
-            class: if slot.alert.load(Ordering::Relaxed) != 0 {
+            class: if flags & ALERT != 0 {
                 LaneClass::Alert
             } else {
                 LaneClass::Main
             },
+            recorded: flags & RECORDED != 0,
             slot: slot_index,
         }
+    }
+
+    /// Fills a claimed slot's mask, class and filter decision.
+    /// Idempotent, so a thread that finds a slot claimed but not yet
+    /// prepared may do it too.
+    #[cold]
+    fn prepare(&self, slot: &CallsiteSlot, meta: &'static Metadata<'static>) {
+        let (mut redact, mut keep_text) = (0u32, 0u32);
+        for (i, f) in meta.fields().iter().take(32).enumerate() {
+            redact |= u32::from(self.rules.withholds(f.name())) << i;
+            keep_text |= u32::from(self.rules.keeps_text(f.name())) << i;
+        }
+        slot.redact.store(redact, Ordering::Relaxed);
+        slot.keep_text.store(keep_text, Ordering::Relaxed);
+        let alert = level_of(meta.level()) >= Level::Warn;
+        let flags = if alert { ALERT } else { 0 } | if self.wants(meta) { RECORDED } else { 0 };
+        slot.flags.store(flags, Ordering::Relaxed);
+        let _ = slot
+            .state
+            .compare_exchange(0, PREPARED, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Whether `text` is the message literal registered with `info`.
@@ -247,26 +288,6 @@ impl Tables {
             Err(DropReason::DictionaryFull)
         }
     }
-}
-
-/// Fills a claimed slot's mask and class. Idempotent, so a thread that
-/// finds a slot claimed but not yet prepared may do it too.
-#[cold]
-fn prepare(slot: &CallsiteSlot, meta: &'static Metadata<'static>, rules: &FieldRules) {
-    let (mut redact, mut keep_text) = (0u32, 0u32);
-    for (i, f) in meta.fields().iter().take(32).enumerate() {
-        redact |= u32::from(rules.withholds(f.name())) << i;
-        keep_text |= u32::from(rules.keeps_text(f.name())) << i;
-    }
-    slot.redact.store(redact, Ordering::Relaxed);
-    slot.keep_text.store(keep_text, Ordering::Relaxed);
-    slot.alert.store(
-        (level_of(meta.level()) >= Level::Warn) as u32,
-        Ordering::Relaxed,
-    );
-    let _ = slot
-        .state
-        .compare_exchange(0, PREPARED, Ordering::AcqRel, Ordering::Acquire);
 }
 
 #[cold]

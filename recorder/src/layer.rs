@@ -1,20 +1,31 @@
 //! The recorder as a `tracing_subscriber::Layer`, for hosts that compose
-//! it with their own `fmt` layer and filters on a `Registry`.
+//! it with their own `fmt` layer and filters.
+//!
+//! The layer filters by itself, inside its callbacks, rather than as a
+//! per-layer filter (`Filtered`): a per-layer filter needs the registry
+//! directly beneath it and panics the host at start-up anywhere else
+//! (`fmt().finish().with(layer)`). So the layer never vetoes a callsite
+//! (its interest is `always`, its `enabled` the default, no level hint):
+//! what the rest of the stack enables it sees, and records what its own
+//! filter wants. A global filter in the stack (`fmt().with_env_filter`,
+//! an `EnvFilter` layer) still hides from it what that filter disables.
 
 use std::sync::Arc;
 
 use caro_format::layout::LaneClass;
 use caro_format::slot::RecordKind;
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Subscriber};
+use tracing_core::subscriber::Interest;
+use tracing_core::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::Recorder;
 
-/// A layer that records into the ring. Build it with [`crate::layer`],
-/// which also applies the recorder's own filter (`RUST_LOG`) to it alone.
+/// A layer that records into the ring. Build it with [`crate::layer`]; it
+/// applies the recorder's own filter (`RUST_LOG` above the floor) to
+/// itself alone.
 #[derive(Clone, Debug)]
 pub struct RingLayer {
     rec: Arc<Recorder>,
@@ -40,6 +51,14 @@ impl RingLayer {
         ctx.span(id)?.extensions().get::<RingSpan>().copied()
     }
 
+    /// Whether `meta` is above every level the recorder records: the
+    /// first, cheapest test of each callback, as a host's console may
+    /// enable far more than the recorder keeps.
+    #[inline(always)]
+    fn too_verbose(&self, meta: &Metadata<'_>) -> bool {
+        *meta.level() > self.rec.max_level
+    }
+
     fn mark<S>(&self, kind: RecordKind, id: &Id, ctx: &Context<'_, S>)
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
@@ -54,7 +73,18 @@ impl<S> Layer<S> for RingLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.rec.wants(meta) {
+            // Prepare its table entry now, off the first record's path.
+            let _ = self.rec.tables.callsite(meta);
+        }
+        Interest::always()
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if self.too_verbose(attrs.metadata()) {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let parent = span
             .parent()
@@ -77,6 +107,9 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if self.too_verbose(event.metadata()) {
+            return;
+        }
         let span = ctx
             .event_span(event)
             .and_then(|s| s.extensions().get::<RingSpan>().map(|r| r.ring_id))

@@ -21,15 +21,18 @@
 //! ```
 //!
 //! Hosts that compose their own `fmt` layer and filters use the layer,
-//! which applies the recorder's filter to itself alone:
+//! which applies the recorder's filter to itself alone, in any stack. A
+//! global filter in the stack limits what every layer sees, the
+//! recorder's included: a quiet console gets a filter of its own.
 //!
 //! ```no_run
 //! use tracing_subscriber::prelude::*;
 //!
 //! let (recorder, _guard) = caro_recorder::layer();
+//! let quiet = tracing_subscriber::filter::LevelFilter::WARN;
 //! tracing_subscriber::registry()
 //!     .with(recorder)
-//!     .with(tracing_subscriber::fmt::layer())
+//!     .with(tracing_subscriber::fmt::layer().with_filter(quiet))
 //!     .init();
 //! ```
 //!
@@ -87,10 +90,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tracing_core::Subscriber;
-use tracing_subscriber::filter::{Filtered, LevelFilter, Targets};
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 use privacy::FieldRules;
 
@@ -362,16 +362,14 @@ impl Config {
 
     /// The recorder as a layer, filtered by this configuration alone, and
     /// the guard that records the process's exit. The layer is `None` when
-    /// the ring cannot be opened (one line on stderr says why).
-    #[allow(clippy::type_complexity)]
-    pub fn layer<S>(self) -> (Option<Filtered<RingLayer, Targets, S>>, Guard)
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
+    /// the ring cannot be opened (one line on stderr says why). It fits
+    /// any stack, and sees what the stack's global filters let through
+    /// (see [`RingLayer`]).
+    pub fn layer(self) -> (Option<RingLayer>, Guard) {
         let Some(rec) = self.start() else {
             return (None, Guard::inert());
         };
-        let layer = RingLayer::new(Arc::clone(&rec)).with_filter(self.targets());
+        let layer = RingLayer::new(Arc::clone(&rec));
         (Some(layer), self.started(rec))
     }
 
@@ -395,11 +393,7 @@ pub fn init() -> Guard {
 
 /// The recorder as a layer, configured from the environment. See
 /// [`Config::layer`].
-#[allow(clippy::type_complexity)]
-pub fn layer<S>() -> (Option<Filtered<RingLayer, Targets, S>>, Guard)
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
+pub fn layer() -> (Option<RingLayer>, Guard) {
     Config::from_env().layer()
 }
 

@@ -25,7 +25,7 @@ pub struct Recorder {
     pub(crate) ring: Ring,
     pub(crate) tables: Tables,
     pub(crate) statics: StaticMemory,
-    pub(crate) filter: Targets,
+    /// The most verbose level the filter records anywhere.
     pub(crate) max_level: LevelFilter,
     pub(crate) clock: Clock,
     pub(crate) spans: SpanTable,
@@ -51,9 +51,8 @@ impl Recorder {
         Recorder {
             clock: clock.map_or_else(|| Clock::new(&ring), Clock::Host),
             ring,
-            tables: Tables::new(rules),
+            tables: Tables::new(rules, filter),
             statics: StaticMemory::of_this_process(),
-            filter,
             max_level,
             spans: SpanTable::default(),
             enter_exit,
@@ -63,22 +62,23 @@ impl Recorder {
     /// Whether the filter records `meta`.
     #[inline]
     pub(crate) fn wants(&self, meta: &Metadata<'_>) -> bool {
-        self.filter.would_enable(meta.target(), meta.level())
+        self.tables.wants(meta)
     }
 
     fn register(&self, entry: &EncodedEntry) -> bool {
         self.ring.register(entry).is_ok()
     }
 
-    /// The callsite of `meta`, prepared on first sight; `None` (and the
-    /// drop counted) when the table has no room or it could not be
-    /// registered.
+    /// The callsite of `meta`, prepared on first sight, if the filter
+    /// records it; `None` (and the drop counted) when the table has no
+    /// room or it could not be registered.
     #[inline]
     pub(crate) fn callsite(&self, meta: &'static Metadata<'static>) -> Option<CallsiteInfo> {
         self.tables
             .callsite(meta)
             .map_err(|why| self.ring.count_drop(why))
             .ok()
+            .filter(|info| info.recorded)
     }
 
     /// Visits `record`'s fields into `enc` and writes them as a record of
