@@ -31,7 +31,10 @@ fn recorded(stack: &str, rust_log: Option<&str>) -> Vec<(String, String)> {
         .map(|l| {
             let message = l["fields"]["message"].as_str().unwrap_or_default();
             let span = l["span"]["name"].as_str().unwrap_or_default();
-            (format!("{} {message}", l["level"].as_str().unwrap()), span.to_owned())
+            (
+                format!("{} {message}", l["level"].as_str().unwrap()),
+                span.to_owned(),
+            )
         })
         .collect()
 }
