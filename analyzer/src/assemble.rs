@@ -1,11 +1,13 @@
 //! Folding records into what the store keeps: span trees rebuilt across
-//! threads into requests, latency histograms, metrics, per-level counts,
+//! threads into requests, process runs into invocations, latency
+//! histograms, metrics, per-level counts, warnings and errors by callsite,
 //! process exits, panics and the scrubbed log lines.
 //!
-//! Records arrive ingest by ingest, so a request may start in one ingest
-//! and end in the next: the spans and requests still open are the
-//! [`Assembly`], which the store keeps between ingests in the same
-//! transaction as the cursor. Everything complete goes into a [`Batch`].
+//! Records arrive ingest by ingest, so a request or an invocation may
+//! start in one ingest and end in the next: the spans, requests and
+//! invocations still open are the [`Assembly`], which the store keeps
+//! between ingests in the same transaction as the cursor. Everything
+//! complete goes into a [`Batch`].
 //!
 //! A request is a root span (caro's `process_query`). Its backend, intent,
 //! error category and risk level are the `backend`, `intent`, `error` and
@@ -19,9 +21,21 @@
 //! the recorder's identifier rule; anything else is [`OTHER`] ([`label`]).
 //! The choice is made here, from the raw value, where its provenance is
 //! still known, so that the store never holds anything else.
+//!
+//! An invocation is one run of a process, from its PROCESS_START to the
+//! PROCESS_EXIT of the same pid, spans or none: a host that serves one
+//! request per process and records no span (the real caro) is measured
+//! by its invocations. Records name their thread, and each thread's
+//! process is known from its THREAD_START. An invocation ended
+//! [`InvocationOutcome::Panicked`] when a panic was recorded in it; else,
+//! by its exit status when the exit record carries one (0 is
+//! [`InvocationOutcome::Ok`]), by its ERROR events when not; one whose
+//! process went silent without an exit for [`GIVE_UP_NS`] was killed
+//! ([`InvocationOutcome::Unfinished`]). Its WARN and ERROR events are
+//! counted by callsite, each as its [`message_template`].
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use caro_format::text::{template_pieces, Piece};
 use caro_format::{Dictionary, Level, Record, RecordKind, Value};
@@ -29,7 +43,7 @@ use caro_recorder::privacy::is_identifier;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Field, FieldValue, LogEvent, SpanView, Spans};
+use crate::event::{Field, FieldValue, LogEvent, SpanView, Spans, MESSAGE_FIELD};
 use crate::trace::{Kept, SamplingPolicy, Trace, TraceEvent, TraceSpan, MAX_EVENTS, MAX_SPANS};
 use crate::{json, scrub, time};
 
@@ -38,8 +52,9 @@ use crate::{json, scrub, time};
 /// (so `histogram.x_seconds` is in microseconds too).
 pub const SIGNIFICANT_DIGITS: u8 = 3;
 
-/// Spans and requests still open after this long, measured against the
-/// newest record seen, are given up (their process was killed).
+/// Spans and requests still open after this long, and invocations whose
+/// process recorded nothing for this long, measured against the newest
+/// record seen, are given up (their process was killed).
 pub const GIVE_UP_NS: u64 = time::DAY_NS;
 
 /// Above this a request is slow.
@@ -104,6 +119,78 @@ pub fn label(v: &Value, callsite: u64, dict: &Dictionary) -> Option<String> {
     })
 }
 
+/// How [`message_template`] shows an argument to the scrubber: one of its
+/// own placeholders, which it reads as a word and leaves as it is (a
+/// `{}` before a `/` would start a path). No hole is 0 bytes long.
+const ARGUMENT: &str = "<redacted 0 bytes>";
+
+/// The units a `Debug` duration ends with (`1.234ms`): part of its
+/// argument, not of the message.
+const DURATION_UNITS: [&str; 4] = ["ns", "µs", "ms", "s"];
+
+/// The message of event `r` as program text, scrubbed, each run-time
+/// argument shown as `{}`: a literal message as it is; a formatted one
+/// as its template's program text, each hole, cut and kept number (`42`,
+/// `0.62`, a `Debug` duration `1.234ms`) one `{}` — `Parse attempt {}/{}
+/// failed` — so that every event of a callsite has the same text; a
+/// run-time string or a withheld value `{}`. An event without a message
+/// is its callsite's name (`event src/main.rs:42`).
+pub fn message_template(r: &Record, dict: &Dictionary) -> String {
+    let Some(c) = dict.callsites.get(&r.callsite) else {
+        return String::new();
+    };
+    let message = c
+        .fields
+        .iter()
+        .position(|f| f == MESSAGE_FIELD)
+        .and_then(|i| r.values.iter().find(|fv| usize::from(fv.field) == i));
+    let text: Cow<str> = match message.map(|fv| &fv.value) {
+        None => Cow::Borrowed(&c.name),
+        Some(Value::Message) => dict
+            .messages
+            .get(&r.callsite)
+            .map_or(Cow::Borrowed(&c.name), |m| Cow::Borrowed(m)),
+        Some(Value::StaticStr(id)) => dict
+            .strings
+            .get(id)
+            .map_or(Cow::Borrowed(ARGUMENT), |s| Cow::Borrowed(s)),
+        Some(Value::Template(parts)) => Cow::Owned(template_with_arguments(parts, dict)),
+        Some(_) => Cow::Borrowed(ARGUMENT),
+    };
+    scrub::text(&text).replace(ARGUMENT, "{}")
+}
+
+/// A template's program text with each run-time argument as [`ARGUMENT`].
+fn template_with_arguments(parts: &[caro_format::Part], dict: &Dictionary) -> String {
+    // A number is written in pieces (`1`, `.`, `234`, then `ms`): the
+    // pieces after an argument's first are folded into it.
+    let mut pieces: Vec<Option<&str>> = Vec::new();
+    for piece in template_pieces(parts, dict) {
+        let text = match piece {
+            Piece::Text(t) if !is_number(t) => Some(t),
+            _ => None,
+        };
+        match (pieces.as_slice(), text) {
+            ([.., None], None) => {}
+            ([.., None], Some(unit)) if DURATION_UNITS.contains(&unit) => {}
+            ([.., None, Some(".")], None) => {
+                pieces.pop();
+            }
+            _ => pieces.push(text),
+        }
+    }
+    pieces.into_iter().map(|p| p.unwrap_or(ARGUMENT)).collect()
+}
+
+/// Whether template text `t` is a number (`42`, `-1.5`, `0.`, `3e-5`): a
+/// run-time piece the recorder kept, not program text.
+fn is_number(t: &str) -> bool {
+    t.trim_start_matches(['+', '-'])
+        .starts_with(|c: char| c.is_ascii_digit())
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+}
+
 /// The categories record `r` gives: (field, [`label`]) for each of its
 /// values whose field is one of [`CATEGORY_FIELDS`]. Allocates nothing
 /// for a record without one.
@@ -132,6 +219,8 @@ pub enum HistKind {
     SpanBackend,
     /// A `histogram.NAME` metric.
     Metric,
+    /// Duration of invocations (process runs); name and backend empty.
+    Invocation,
 }
 
 impl HistKind {
@@ -142,6 +231,7 @@ impl HistKind {
             HistKind::Span => "span",
             HistKind::SpanBackend => "span_backend",
             HistKind::Metric => "metric",
+            HistKind::Invocation => "invocation",
         }
     }
 }
@@ -185,6 +275,8 @@ impl Outcome {
 /// One row of the `events` table: a finished request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestRow {
+    /// Its root span's name.
+    pub name: String,
     pub end_ns: u64,
     pub duration_ns: u64,
     pub outcome: Outcome,
@@ -209,6 +301,70 @@ pub struct ProcessRow {
     pub wall_us: u64,
 }
 
+/// How an invocation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvocationOutcome {
+    /// Exit status 0, or no status and no ERROR event.
+    Ok,
+    /// A non-zero exit status, or no status and an ERROR event.
+    Failed,
+    /// A panic was recorded in it.
+    Panicked,
+    /// No exit was recorded: given up ([`GIVE_UP_NS`]), its process killed.
+    Unfinished,
+}
+
+impl InvocationOutcome {
+    pub const ALL: [InvocationOutcome; 4] = [
+        InvocationOutcome::Ok,
+        InvocationOutcome::Failed,
+        InvocationOutcome::Panicked,
+        InvocationOutcome::Unfinished,
+    ];
+
+    /// Its name in the store, the report and the metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            InvocationOutcome::Ok => "ok",
+            InvocationOutcome::Failed => "failed",
+            InvocationOutcome::Panicked => "panicked",
+            InvocationOutcome::Unfinished => "unfinished",
+        }
+    }
+}
+
+/// One row of the `invocations` table: a finished (or given up) process run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvocationRow {
+    pub start_ns: u64,
+    /// Its exit, or its last record when it never exited.
+    pub end_ns: u64,
+    pub outcome: InvocationOutcome,
+    /// The exit status, when the exit record carries one.
+    pub status: Option<i64>,
+    pub warnings: u64,
+    pub errors: u64,
+    /// The host's version, as its process start gave it ([`label`]).
+    pub version: Option<String>,
+}
+
+/// Which WARN or ERROR events are counted together: by UTC day, level,
+/// target and [`message_template`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CallsiteKey {
+    pub day: i64,
+    pub level: String,
+    pub target: String,
+    pub message: String,
+}
+
+/// The events of one [`CallsiteKey`], and the invocations they occurred in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallsiteCount {
+    pub events: u64,
+    pub invocations: u64,
+}
+
 /// A panic record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PanicRow {
@@ -229,6 +385,9 @@ pub struct Batch {
     /// Events per day and level.
     pub levels: HashMap<(i64, &'static str), u64>,
     pub requests: Vec<RequestRow>,
+    pub invocations: Vec<InvocationRow>,
+    /// WARN and ERROR events by callsite.
+    pub callsites: HashMap<CallsiteKey, CallsiteCount>,
     pub processes: Vec<ProcessRow>,
     pub panics: Vec<PanicRow>,
     /// Scrubbed JSON lines for telemetry.log.
@@ -284,12 +443,41 @@ struct OpenRequest {
     left_out: u64,
 }
 
-/// The spans and requests still open between ingests. Ordered maps, so
-/// the state stored is the same bytes for the same records.
+/// A process run still open: started, not yet exited.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct OpenInvocation {
+    /// The thread that recorded its start (its main thread).
+    thread: u32,
+    start_ns: u64,
+    /// Its newest record: where an unfinished one was last alive.
+    last_ns: u64,
+    version: Option<String>,
+    /// An ERROR event happened in it.
+    error: bool,
+    panicked: bool,
+    warnings: u64,
+    errors: u64,
+    /// The callsites of its warnings and errors so far: each counts the
+    /// invocation once (a day).
+    callsites: BTreeSet<CallsiteKey>,
+    /// A root span started in it: its trace is its requests' traces.
+    has_requests: bool,
+    /// Its events, for its own trace while it has no request, and those
+    /// left out past [`MAX_EVENTS`].
+    events: Vec<TraceEvent>,
+    left_out: u64,
+}
+
+/// The spans, requests and invocations still open between ingests.
+/// Ordered maps, so the state stored is the same bytes for the same
+/// records.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Assembly {
     spans: BTreeMap<u32, OpenSpan>,
     requests: BTreeMap<u32, OpenRequest>,
+    /// By pid. (A store written before invocations has none.)
+    #[serde(default)]
+    invocations: BTreeMap<u32, OpenInvocation>,
     /// The newest record time seen.
     newest_ns: u64,
     /// The process of each thread, from its THREAD_START (or PROCESS_START).
@@ -333,12 +521,15 @@ impl Assembly {
             RecordKind::ThreadStart => self.thread_start(r),
             RecordKind::ProcessStart => {
                 self.thread_start(r);
+                let version = r.values.iter().find(|f| f.field == 1);
                 // Records come oldest first: the last one seen is newest.
-                if let Some(v) = r.values.iter().find(|f| f.field == 1) {
+                if let Some(v) = version {
                     if let FieldValue::Str(s) = FieldValue::resolve(&v.value, r.callsite, dict) {
                         batch.version = Some(s);
                     }
                 }
+                let version = version.and_then(|v| label(&v.value, r.callsite, dict));
+                self.invocation_start(r, version, batch);
             }
             RecordKind::SpanEnter | RecordKind::SpanExit => {}
             RecordKind::SpanClose => self.span_close(r, batch),
@@ -355,6 +546,21 @@ impl Assembly {
                         })
                         .unwrap_or(0)
                 };
+                let status = r
+                    .values
+                    .iter()
+                    .find(|f| f.field == 6)
+                    .and_then(|f| match f.value {
+                        Value::I64(x) => Some(x),
+                        Value::U64(x) => i64::try_from(x).ok(),
+                        _ => None,
+                    });
+                if let Some(inv) = u32::try_from(v(0))
+                    .ok()
+                    .and_then(|pid| Some((pid, self.invocations.remove(&pid)?)))
+                {
+                    self.end_invocation(inv, Some((r.time_ns, status)), batch);
+                }
                 self.pids.retain(|_, pid| u64::from(*pid) != v(0));
                 batch.processes.push(ProcessRow {
                     time_ns: r.time_ns,
@@ -367,6 +573,89 @@ impl Assembly {
                 });
             }
         }
+        if let Some(inv) = self.invocation_of(r.thread) {
+            inv.last_ns = inv.last_ns.max(r.time_ns);
+        }
+    }
+
+    /// The open invocation thread `thread` belongs to, if any.
+    fn invocation_of(&mut self, thread: u32) -> Option<&mut OpenInvocation> {
+        let pid = self.pids.get(&thread)?;
+        self.invocations.get_mut(pid)
+    }
+
+    /// PROCESS_START `r` opens an invocation of its pid. One still open
+    /// with the same pid never exited: its process died and the pid was
+    /// used again.
+    fn invocation_start(&mut self, r: &Record, version: Option<String>, batch: &mut Batch) {
+        let Some(Value::U64(pid)) = r.values.iter().find(|f| f.field == 0).map(|f| &f.value) else {
+            return;
+        };
+        let Ok(pid) = u32::try_from(*pid) else {
+            return;
+        };
+        let open = OpenInvocation {
+            thread: r.thread,
+            start_ns: r.time_ns,
+            last_ns: r.time_ns,
+            version,
+            error: false,
+            panicked: false,
+            warnings: 0,
+            errors: 0,
+            callsites: BTreeSet::new(),
+            has_requests: false,
+            events: Vec::new(),
+            left_out: 0,
+        };
+        if let Some(dead) = self.invocations.insert(pid, open) {
+            self.end_invocation((pid, dead), None, batch);
+        }
+    }
+
+    /// The invocation of pid `inv.0` ends: at its exit (time and status),
+    /// or, without one, given up at its last record. Its row, its
+    /// duration, and its trace unless it served requests.
+    fn end_invocation(
+        &mut self,
+        (pid, mut inv): (u32, OpenInvocation),
+        exit: Option<(u64, Option<i64>)>,
+        batch: &mut Batch,
+    ) {
+        let status = exit.and_then(|(_, status)| status);
+        let outcome = match (inv.panicked, exit, status) {
+            (true, _, _) => InvocationOutcome::Panicked,
+            (false, None, _) => InvocationOutcome::Unfinished,
+            (false, Some(_), Some(0)) => InvocationOutcome::Ok,
+            (false, Some(_), Some(_)) => InvocationOutcome::Failed,
+            (false, Some(_), None) if inv.error => InvocationOutcome::Failed,
+            (false, Some(_), None) => InvocationOutcome::Ok,
+        };
+        let end_ns = exit.map_or(inv.last_ns, |(t, _)| t);
+        batch.record_ns(
+            HistKey {
+                day: time::day(end_ns),
+                kind: HistKind::Invocation,
+                name: String::new(),
+                backend: String::new(),
+            },
+            end_ns.saturating_sub(inv.start_ns),
+        );
+        if !inv.has_requests {
+            let events = std::mem::take(&mut inv.events);
+            let end = exit.map(|(t, _)| (t, outcome, status));
+            let trace = inv.trace_of(pid, events, end);
+            self.keep(trace, batch);
+        }
+        batch.invocations.push(InvocationRow {
+            start_ns: inv.start_ns,
+            end_ns,
+            outcome,
+            status,
+            warnings: inv.warnings,
+            errors: inv.errors,
+            version: inv.version,
+        });
     }
 
     /// THREAD_START, and PROCESS_START (whose thread is in its process too,
@@ -391,6 +680,11 @@ impl Assembly {
         let root = match r.parent {
             0 => {
                 self.requests.insert(r.span, OpenRequest::default());
+                if let Some(inv) = self.invocation_of(r.thread) {
+                    inv.has_requests = true;
+                    inv.events = Vec::new();
+                    inv.left_out = 0;
+                }
                 r.span
             }
             parent => self.spans.get(&parent).map_or(0, |p| p.root),
@@ -472,10 +766,42 @@ impl Assembly {
         for (name, value) in e.other_fields() {
             metric(batch, day, r.time_ns, name, value);
         }
+        // Not through `invocation_of`: the requests are borrowed below.
+        let mut invocation = self
+            .pids
+            .get(&r.thread)
+            .and_then(|pid| self.invocations.get_mut(pid));
+        if let Some(level @ (Level::Warn | Level::Error)) = level {
+            let key = CallsiteKey {
+                day,
+                level: e.level.to_owned(),
+                target: e.target.clone(),
+                message: message_template(r, dict),
+            };
+            let mut first_in_invocation = false;
+            if let Some(inv) = invocation.as_deref_mut() {
+                match level {
+                    Level::Error => {
+                        inv.error = true;
+                        inv.errors += 1;
+                    }
+                    _ => inv.warnings += 1,
+                }
+                first_in_invocation = !inv.callsites.contains(&key);
+                if first_in_invocation {
+                    inv.callsites.insert(key.clone());
+                }
+            }
+            let count = batch.callsites.entry(key).or_default();
+            count.events += 1;
+            count.invocations += u64::from(first_in_invocation);
+        }
         // Writing to a Vec cannot fail.
         let _ = json::write_event(&mut batch.log_lines, &e);
         if let Some(req) = self.requests.get_mut(&root) {
             req.add_event(r, e);
+        } else if let Some(inv) = invocation.filter(|inv| !inv.has_requests) {
+            inv.add_event(r, e);
         }
     }
 
@@ -501,9 +827,19 @@ impl Assembly {
         if let Some(req) = self.requests.get_mut(&root) {
             req.panicked = true;
         }
+        // Not through `invocation_of`: the requests are borrowed below.
+        let mut invocation = self
+            .pids
+            .get(&r.thread)
+            .and_then(|pid| self.invocations.get_mut(pid));
+        if let Some(inv) = invocation.as_deref_mut() {
+            inv.panicked = true;
+        }
         let _ = json::write_event(&mut batch.log_lines, &e);
         if let Some(req) = self.requests.get_mut(&root) {
             req.add_event(r, e);
+        } else if let Some(inv) = invocation.filter(|inv| !inv.has_requests) {
+            inv.add_event(r, e);
         }
     }
 
@@ -523,8 +859,9 @@ impl Assembly {
     }
 
     /// Gives up spans and requests open for longer than [`GIVE_UP_NS`]
-    /// before the newest record: their process died without closing them.
-    /// Their traces are kept as unfinished.
+    /// before the newest record, and invocations that recorded nothing
+    /// for that long: their process died without closing them, or without
+    /// exiting. Their traces are kept as unfinished.
     pub fn give_up_stale(&mut self, batch: &mut Batch) {
         let cutoff = self.newest_ns.saturating_sub(GIVE_UP_NS);
         let before = self.spans.len() as u64;
@@ -538,26 +875,48 @@ impl Assembly {
         for mut req in stale.into_values() {
             self.keep_trace(&mut req, batch);
         }
+        // By last record: a long-lived process that records is alive.
+        let (open, silent): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            std::mem::take(&mut self.invocations)
+                .into_iter()
+                .partition(|(_, inv)| inv.last_ns >= cutoff);
+        self.invocations = open;
+        for (pid, inv) in silent {
+            self.pids.retain(|_, p| *p != pid);
+            self.end_invocation((pid, inv), None, batch);
+        }
         // Days before yesterday take no more first traces.
         let today = time::day(self.newest_ns);
         self.traces_seen.retain(|&day, _| day >= today - 1);
     }
 
-    /// The traces of the requests still open, unfinished so far.
+    /// The traces of the requests still open, and of the invocations
+    /// still open that serve none, unfinished so far.
     pub fn open_traces(&self) -> Vec<Trace> {
-        self.requests
+        let requests = self
+            .requests
             .values()
-            .filter_map(|req| req.trace_of(req.tree.clone()))
-            .collect()
+            .filter_map(|req| req.trace_of(req.tree.clone()));
+        let invocations = self
+            .invocations
+            .iter()
+            .filter(|(_, inv)| !inv.has_requests)
+            .map(|(pid, inv)| inv.trace_of(*pid, inv.events.clone(), None));
+        requests.chain(invocations).collect()
     }
 
     /// Counts the finished (or given up) request's trace on its day, and
     /// keeps it in `batch` if the policy says so. Takes the request's tree.
     fn keep_trace(&mut self, req: &mut OpenRequest, batch: &mut Batch) {
         let tree = std::mem::take(&mut req.tree);
-        let Some(trace) = req.trace_of(tree) else {
-            return;
-        };
+        if let Some(trace) = req.trace_of(tree) {
+            self.keep(trace, batch);
+        }
+    }
+
+    /// Counts a complete trace on its day, and keeps it in `batch` if the
+    /// policy says so.
+    fn keep(&mut self, trace: Trace, batch: &mut Batch) {
         let seen = self
             .traces_seen
             .entry(time::day(trace.root().start_ns))
@@ -567,6 +926,77 @@ impl Assembly {
         if let Some(kept) = kept {
             batch.traces.push((trace, kept));
         }
+    }
+}
+
+/// The name of an invocation's span, the root of its trace.
+pub const INVOCATION_SPAN: &str = "invocation";
+/// The target of that span: it stands for the process.
+const INVOCATION_TARGET: &str = "process";
+/// The id of that span, the only one of its trace (any id but 0).
+const INVOCATION_SPAN_ID: u32 = u32::MAX;
+
+impl OpenInvocation {
+    /// Its trace, of process `pid`, with `events`: one span,
+    /// [`INVOCATION_SPAN`], from its start to its exit (`end`: when, how
+    /// it ended and its status), or unfinished.
+    fn trace_of(
+        &self,
+        pid: u32,
+        events: Vec<TraceEvent>,
+        end: Option<(u64, InvocationOutcome, Option<i64>)>,
+    ) -> Trace {
+        let mut fields: Vec<Field> = Vec::new();
+        if let Some((_, outcome, status)) = end {
+            fields.push(("outcome".into(), FieldValue::Str(outcome.name().into())));
+            if let Some(status) = status {
+                fields.push(("status".into(), FieldValue::I64(status)));
+            }
+        }
+        if let Some(v) = &self.version {
+            fields.push(("version".into(), FieldValue::Str(v.clone())));
+        }
+        let failed = matches!(
+            end,
+            Some((
+                _,
+                InvocationOutcome::Failed | InvocationOutcome::Panicked,
+                _
+            ))
+        );
+        Trace {
+            id: Trace::id_for(INVOCATION_SPAN_ID, self.start_ns, pid),
+            request_id: None,
+            error: failed || self.error || self.panicked,
+            spans: vec![TraceSpan {
+                id: INVOCATION_SPAN_ID,
+                parent: 0,
+                name: INVOCATION_SPAN.to_owned(),
+                target: INVOCATION_TARGET.to_owned(),
+                pid,
+                thread: self.thread,
+                start_ns: self.start_ns,
+                end_ns: end.map(|(t, _, _)| t),
+                fields,
+                events,
+            }],
+            left_out: self.left_out,
+        }
+    }
+
+    /// Adds the event `e` of record `r` to its trace, within the cap.
+    fn add_event(&mut self, r: &Record, e: LogEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            self.left_out += 1;
+            return;
+        }
+        self.events.push(TraceEvent {
+            time_ns: r.time_ns,
+            level: e.level.to_owned(),
+            target: e.target,
+            thread: r.thread,
+            fields: e.fields,
+        });
     }
 }
 
@@ -703,6 +1133,7 @@ fn finish(req: OpenRequest, root_name: &str, end_ns: u64, duration: u64, batch: 
         }
     }
     batch.requests.push(RequestRow {
+        name: root_name.to_owned(),
         end_ns,
         duration_ns: duration,
         outcome,
@@ -891,6 +1322,279 @@ mod tests {
             .histograms
             .keys()
             .any(|k| k.kind == HistKind::Request && k.backend == OTHER));
+    }
+
+    /// `r` of callsite `callsite` on thread `thread`, its values fields
+    /// 0, 1, … in order.
+    fn on(thread: u32, mut r: Record, callsite: u64, values: Vec<Value>) -> Record {
+        r.thread = thread;
+        r.callsite = callsite;
+        r.values = values
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| caro_format::FieldValue {
+                field: i as u8,
+                value,
+            })
+            .collect();
+        r
+    }
+
+    /// PROCESS_START of pid `pid`, on its main thread, version 0.4.2.
+    fn start(pid: u32, time_ns: u64) -> Record {
+        let r = record(RecordKind::ProcessStart, time_ns, 0, 0);
+        on(pid, r, 0, vec![Value::U64(pid.into()), text("0.4.2")])
+    }
+
+    /// PROCESS_EXIT of pid `pid`, with `status` if given.
+    fn exit(pid: u32, time_ns: u64, status: Option<i64>) -> Record {
+        let r = record(RecordKind::ProcessExit, time_ns, 0, 0);
+        let mut values = vec![Value::U64(pid.into())];
+        values.extend([0, 0, 0, 0, 0].map(Value::U64));
+        values.extend(status.map(Value::I64));
+        on(pid, r, 0, values)
+    }
+
+    /// A dictionary of one message callsite: 1 WARN, 2 ERROR, 3 INFO.
+    fn log_dictionary() -> Dictionary {
+        use caro_format::{Callsite, CallsiteKind};
+        let mut dict = Dictionary::default();
+        for (id, level) in [(1, Level::Warn), (2, Level::Error), (3, Level::Info)] {
+            let callsite = Callsite {
+                level,
+                kind: CallsiteKind::Event,
+                name: format!("event src/main.rs:{id}"),
+                target: "host::agent".to_owned(),
+                file: "src/main.rs".to_owned(),
+                line: id as u32,
+                fields: vec![MESSAGE_FIELD.to_owned()],
+                message: String::new(),
+            };
+            dict.callsites.insert(id, callsite);
+        }
+        dict.strings
+            .insert(10, " failed, retrying with correction prompt".to_owned());
+        dict
+    }
+
+    /// `warn!("Parse attempt {}/{} failed, …", attempt, of)`, as the
+    /// recorder writes it: the numbers kept.
+    fn parse_attempt(thread: u32, time_ns: u64, attempt: u64) -> Record {
+        let parts = vec![
+            Part::Text("Parse attempt ".into()),
+            Part::Text(attempt.to_string()),
+            Part::Text("/".into()),
+            Part::Text("3".into()),
+            Part::Static(10),
+        ];
+        let r = record(RecordKind::Event, time_ns, 0, 0);
+        on(thread, r, 1, vec![Value::Template(parts)])
+    }
+
+    /// The store's copy of `a`, as the next ingest reads it.
+    fn stored(a: &Assembly) -> Assembly {
+        serde_json::from_str(&serde_json::to_string(a).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn message_templates_keep_program_text_and_show_arguments_as_braces() {
+        let mut dict = log_dictionary();
+        dict.messages.insert(3, "Model unloaded".to_owned());
+        let template = |parts: Vec<Part>| {
+            let r = record(RecordKind::Event, 1, 0, 0);
+            message_template(&on(7, r, 1, vec![Value::Template(parts)]), &dict)
+        };
+        let t = |s: &str| Part::Text(s.into());
+        assert_eq!(
+            message_template(&parse_attempt(7, 1, 2), &dict),
+            "Parse attempt {}/{} failed, retrying with correction prompt"
+        );
+        // A Debug duration, a {:.2} score, a withheld path, a cut.
+        assert_eq!(
+            template(vec![
+                t("found in "),
+                t("1"),
+                t("."),
+                t("234"),
+                t("ms"),
+                t(": "),
+                Part::Hole(23)
+            ]),
+            "found in {}: {}"
+        );
+        assert_eq!(
+            template(vec![t("Low confidence ("), t("0."), t("62"), t(")")]),
+            "Low confidence ({})"
+        );
+        assert_eq!(template(vec![t("at "), Part::Cut(40)]), "at {}");
+        // Program text is scrubbed; a path written as program text too.
+        assert_eq!(
+            template(vec![t("mail ana@example.org at "), t("/home/ana/x")]),
+            "mail <email> at <path>"
+        );
+        let literal = on(
+            7,
+            record(RecordKind::Event, 1, 0, 0),
+            3,
+            vec![Value::Message],
+        );
+        assert_eq!(message_template(&literal, &dict), "Model unloaded");
+        let runtime = on(7, record(RecordKind::Event, 1, 0, 0), 1, vec![text("ana")]);
+        assert_eq!(message_template(&runtime, &dict), "{}");
+        let none = on(7, record(RecordKind::Event, 1, 0, 0), 1, vec![]);
+        assert_eq!(message_template(&none, &dict), "event src/main.rs:1");
+    }
+
+    #[test]
+    fn an_invocation_spans_ingests_and_a_silent_one_is_given_up() {
+        let dict = log_dictionary();
+        let ms = 1_000_000;
+        let t0 = 20_000 * time::DAY_NS;
+        let mut a = Assembly::default();
+        let mut first = Batch::default();
+        for r in [
+            start(100, t0),
+            parse_attempt(100, t0 + ms, 1),
+            start(200, t0 + 2 * ms),
+            on(200, record(RecordKind::Event, t0 + 3 * ms, 0, 0), 2, vec![]),
+        ] {
+            a.fold(&r, &dict, &mut first);
+        }
+        a.give_up_stale(&mut first);
+        assert!(first.invocations.is_empty(), "both still open");
+        let key = CallsiteKey {
+            day: 20_000,
+            level: "WARN".into(),
+            target: "host::agent".into(),
+            message: "Parse attempt {}/{} failed, retrying with correction prompt".into(),
+        };
+        let once = CallsiteCount {
+            events: 1,
+            invocations: 1,
+        };
+        assert_eq!(first.callsites[&key], once);
+        let open = a.open_traces();
+        assert_eq!(open.len(), 2);
+        assert!(open
+            .iter()
+            .all(|t| t.unfinished() && t.root().name == INVOCATION_SPAN));
+
+        // The next ingest: the same warning again in the same invocation,
+        // then its exit with status 3.
+        let mut a = stored(&a);
+        let mut second = Batch::default();
+        for r in [
+            parse_attempt(100, t0 + 4 * ms, 2),
+            exit(100, t0 + 10 * ms, Some(3)),
+        ] {
+            a.fold(&r, &dict, &mut second);
+        }
+        a.give_up_stale(&mut second);
+        assert_eq!(
+            second.callsites[&key],
+            CallsiteCount {
+                events: 1,
+                invocations: 0
+            },
+            "the invocation was counted for that callsite and day already"
+        );
+        assert_eq!(
+            second.invocations,
+            [InvocationRow {
+                start_ns: t0,
+                end_ns: t0 + 10 * ms,
+                outcome: InvocationOutcome::Failed,
+                status: Some(3),
+                warnings: 2,
+                errors: 0,
+                version: Some("0.4.2".into()),
+            }]
+        );
+        let (trace, kept) = &second.traces[0];
+        assert_eq!(*kept, Kept::Error);
+        assert_eq!(trace.duration_ns(), Some(10 * ms));
+        assert_eq!(trace.root().events.len(), 2, "its events of both ingests");
+        assert!(trace
+            .root()
+            .fields
+            .contains(&("status".into(), FieldValue::I64(3))));
+        let h = &second.histograms[&HistKey {
+            day: 20_000,
+            kind: HistKind::Invocation,
+            name: String::new(),
+            backend: String::new(),
+        }];
+        assert!(
+            h.len() == 1 && h.equivalent(h.max(), 10_000),
+            "10 ms, in µs"
+        );
+
+        // A day later something else records: pid 200, silent since its
+        // ERROR event, never exited: killed.
+        let mut third = Batch::default();
+        let later = on(
+            300,
+            record(RecordKind::ThreadStart, t0 + 3 * ms + GIVE_UP_NS + 1, 0, 0),
+            0,
+            vec![Value::U64(300)],
+        );
+        a.fold(&later, &dict, &mut third);
+        a.give_up_stale(&mut third);
+        let row = &third.invocations[0];
+        assert_eq!(
+            (
+                row.outcome,
+                row.status,
+                row.errors,
+                row.end_ns - row.start_ns
+            ),
+            (InvocationOutcome::Unfinished, None, 1, ms),
+            "given up at its last record"
+        );
+        let (trace, kept) = &third.traces[0];
+        assert_eq!((*kept, trace.root().pid), (Kept::Error, 200));
+        assert!(trace.unfinished());
+        assert!(a.open_traces().is_empty());
+    }
+
+    #[test]
+    fn an_invocation_that_serves_requests_is_traced_by_them_and_ends_by_its_panic() {
+        let dict = log_dictionary();
+        let mut a = Assembly::default();
+        let mut batch = Batch::default();
+        for r in [
+            start(7, 1),
+            record(RecordKind::SpanNew, 2, 1, 0),
+            on(7, record(RecordKind::Panic, 3, 1, 0), 0, vec![]),
+            record(RecordKind::SpanClose, 4, 1, 0),
+            // Exit status 0: the panic was caught, and still counts.
+            exit(7, 5, Some(0)),
+        ] {
+            a.fold(&r, &dict, &mut batch);
+        }
+        assert_eq!(batch.invocations[0].outcome, InvocationOutcome::Panicked);
+        assert_eq!(batch.requests.len(), 1);
+        assert_eq!(
+            batch.traces.len(),
+            1,
+            "the request's trace, not a second one"
+        );
+        assert_eq!(batch.traces[0].0.root().name, "<unknown callsite>");
+        // Without a status, an ERROR event fails an invocation; without
+        // either, it is ok.
+        for (events, outcome) in [
+            (vec![2], InvocationOutcome::Failed),
+            (vec![1, 3], InvocationOutcome::Ok),
+        ] {
+            let mut batch = Batch::default();
+            a.fold(&start(8, 10), &dict, &mut batch);
+            for callsite in events {
+                let r = record(RecordKind::Event, 11, 0, 0);
+                a.fold(&on(8, r, callsite, vec![Value::Message]), &dict, &mut batch);
+            }
+            a.fold(&exit(8, 12, None), &dict, &mut batch);
+            assert_eq!(batch.invocations[0].outcome, outcome);
+        }
     }
 
     #[test]

@@ -71,7 +71,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Fold what the ring recorded since the last ingest into the store.
     Ingest(IngestArgs),
-    /// Report on the last days: requests, latencies, failures, bottleneck.
+    /// Report on the last days: requests, invocations, latencies,
+    /// failures, bottleneck.
     Report(ReportArgs),
     /// Delete what is older than the retention limits (30 days for the
     /// store, 7 for telemetry.log).
@@ -79,7 +80,7 @@ pub enum Command {
     /// Delete everything recorded and stored for this user.
     Clear(ClearArgs),
     /// Print the span trees of the requests the store kept (and of those
-    /// still open), newest last.
+    /// still open), and of the invocations that served none, newest last.
     Traces(TracesArgs),
     /// Write traces, metrics or logs in a format other tools read.
     Export(ExportArgs),
@@ -130,6 +131,10 @@ pub struct ReportArgs {
     /// Print one JSON object (its schema is in the analyzer's docs).
     #[arg(long)]
     pub json: bool,
+    /// Count only root spans named NAME as requests (repeatable)
+    /// [default: every root span].
+    #[arg(long = "request-span", value_name = "NAME")]
+    pub request_spans: Vec<String>,
     /// Report on the store as it is, without ingesting first.
     #[arg(long)]
     pub no_ingest: bool,
@@ -140,10 +145,11 @@ pub struct ReportArgs {
 /// `caro-analyze traces`.
 #[derive(Debug, clap::Args)]
 pub struct TracesArgs {
-    /// Only requests that took at least this long (`500ms`, `2s`).
+    /// Only traces (requests, invocations) that took at least this long
+    /// (`500ms`, `2s`).
     #[arg(long, value_name = "DURATION")]
     pub slow: Option<humantime::Duration>,
-    /// Only requests with an error or a panic.
+    /// Only traces with an error or a panic (or invocations that failed).
     #[arg(long)]
     pub errors: bool,
     /// The newest N traces.
@@ -288,7 +294,7 @@ pub fn run(args: &Args) -> Result<()> {
             let paths = data_paths(&a.ring)?;
             let now = time::now_ns()?;
             let store = store_for_reading(&paths, a.no_ingest, now, &mut err)?;
-            let r = Report::build(&store, a.days, now)?;
+            let r = Report::build_with(&store, a.days, now, &a.request_spans)?;
             if a.json {
                 serde_json::to_writer(&mut out, &r.to_json()).map_err(io::Error::from)?;
                 writeln!(out)?;

@@ -15,8 +15,10 @@
 //!   receiver reads), or POSTed to a collector with `--endpoint`.
 //! - `jsonl`: the scrubbed log lines of telemetry.log and its archives.
 //!
-//! Traces are those the store kept ([`SamplingPolicy`](crate::trace::SamplingPolicy));
-//! everything is scrubbed before it was stored.
+//! Traces are those the store kept ([`SamplingPolicy`](crate::trace::SamplingPolicy)):
+//! the requests' span trees, and the invocations that served no request
+//! as one `invocation` span each; everything is scrubbed before it was
+//! stored.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};

@@ -7,20 +7,23 @@
 //!   the ring lost records; `--follow` goes on printing new ones.
 //! - `caro-analyze ingest [--ring FILE]` folds what was recorded since the
 //!   last ingest, scrubbed, into the store beside the ring: `metrics.db`
-//!   (SQLite: one row per request, latency HdrHistograms per day, metrics,
+//!   (SQLite: one row per request and per invocation, latency
+//!   HdrHistograms per day, metrics, warnings and errors by callsite,
 //!   process exits, panics; see [`store`]), `telemetry.log` (JSON lines,
 //!   one file per day, earlier days zstd-compressed) and `crashes/` (a
 //!   zstd snapshot of the ring whenever a panic is ingested). Exactly once:
 //!   see [`ingest`].
-//! - `caro-analyze report [--days N] [--json] [--no-ingest]` ingests, then
-//!   reports on the last N days (default 7); the JSON schema is in
-//!   [`report`].
+//! - `caro-analyze report [--days N] [--json] [--request-span NAME]
+//!   [--no-ingest]` ingests, then reports on the last N days (default 7):
+//!   requests (root spans, or only those named), invocations (process
+//!   runs, spans or none); the JSON schema is in [`report`].
 //! - `caro-analyze traces [--slow DURATION] [--errors] [--last N] [--json]`
 //!   ingests, then prints the span trees of the requests the store kept
 //!   (tail-based sampling: every failed, slow or unfinished request, the
 //!   first 1,000 of each day, 10 % of the rest; see [`trace`]) and of
 //!   those still open, with durations, self time, events and the
-//!   bottleneck.
+//!   bottleneck; an invocation that served no request is one span,
+//!   `invocation`, with its events.
 //! - `caro-analyze export --format chrome|folded|prometheus|otlp|jsonl
 //!   [--since WHEN] [-o FILE] [--endpoint URL]` writes the store's traces,
 //!   metrics or log lines for Perfetto, flame graphs, Prometheus, an
@@ -53,7 +56,7 @@
 //! every file (no link followed, no pipe waited on, only in a private
 //! folder of the user's), [`ring`] loads the file, [`event`] turns records into log events that [`json`] and
 //! [`pretty`] render, [`assemble`] rebuilds requests and their [`trace`]s
-//! from span trees,
+//! from span trees, and invocations from process starts and exits,
 //! [`scrub`] cleans every string as it is read, [`store`] keeps the
 //! aggregates, [`metrics`] reads caro's metrics out of it for
 //! [`exposition`] and [`otlp`], and [`logs`], [`follow`], [`ingest`],

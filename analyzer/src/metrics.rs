@@ -6,7 +6,7 @@
 use rusqlite::types::FromSql;
 use rusqlite::OptionalExtension;
 
-use crate::assemble::HistKind;
+use crate::assemble::{HistKind, InvocationOutcome};
 use crate::error::Result;
 use crate::report::BUCKETS_MS;
 use crate::store::{classify, merged_histograms, Store};
@@ -162,6 +162,31 @@ impl Snapshot {
                     one::<i64>(store, "SELECT count(*) FROM panics")? as f64,
                 )],
             ),
+            Family::new(
+                "caro_invocations",
+                "caro processes that ended, by outcome (ok, failed, panicked, unfinished)",
+                None,
+                Kind::Counter,
+                invocation_outcomes(store)?,
+            ),
+            Family::new(
+                "caro_invocation_duration_seconds",
+                "Time a caro process ran, from its start to its exit (or its last record, if it never exited)",
+                Some("seconds"),
+                Kind::Histogram,
+                invocation_durations(store)?,
+            ),
+            Family::new(
+                "caro_log_events",
+                "Events caro recorded, by level",
+                None,
+                Kind::Counter,
+                counts(
+                    store,
+                    &["level"],
+                    "SELECT level, sum(count) FROM levels GROUP BY 1 ORDER BY 1",
+                )?,
+            ),
         ];
         // The recorder's own health: what it wrote, and every way a record
         // can go missing.
@@ -285,6 +310,18 @@ fn counts(store: &Store, labels: &[&'static str], sql: &str) -> Result<Vec<Serie
 /// Every request's latency by backend, from the `events` rows: exact, as
 /// each row keeps its request's duration.
 fn request_latencies(store: &Store) -> Result<Vec<Series>> {
+    latencies(store, "events", Some("backend"))
+}
+
+/// Every invocation's duration, from the `invocations` rows: exact, as
+/// each row keeps it. No series without invocations.
+fn invocation_durations(store: &Store) -> Result<Vec<Series>> {
+    latencies(store, "invocations", None)
+}
+
+/// A histogram of the `latency_ms` of every row of `table`, one series per
+/// value of the column `by` (`None`: one series, unlabelled).
+fn latencies(store: &Store, table: &str, by: Option<&'static str>) -> Result<Vec<Series>> {
     let err = |e| classify(&store.path, e);
     // One pass: a count of the rows at or below each bound, in the rows'
     // own milliseconds, so that no conversion moves a value across a bound.
@@ -292,15 +329,18 @@ fn request_latencies(store: &Store) -> Result<Vec<Series>> {
         .iter()
         .map(|ms| format!("sum(latency_ms <= {ms})"))
         .collect();
+    // Grouped by a constant, no row makes no group: no series.
+    let label = by.map_or("''".to_owned(), |column| {
+        format!("coalesce({column}, 'unknown')")
+    });
     let sql = format!(
-        "SELECT coalesce(backend, 'unknown'), count(*), sum(latency_ms), {}
-         FROM events GROUP BY 1 ORDER BY 1",
+        "SELECT {label}, count(*), sum(latency_ms), {} FROM {table} GROUP BY 1 ORDER BY 1",
         at_or_below.join(", ")
     );
     let mut q = store.conn().prepare(&sql).map_err(err)?;
     let rows = q
         .query_map([], |row| {
-            let backend: String = row.get(0)?;
+            let value: String = row.get(0)?;
             let count: i64 = row.get(1)?;
             let sum_ms: f64 = row.get(2)?;
             let buckets = latency_bounds_s()
@@ -308,7 +348,7 @@ fn request_latencies(store: &Store) -> Result<Vec<Series>> {
                 .map(|(i, bound)| Ok((bound, row.get::<_, i64>(3 + i)?.max(0) as u64)))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Series {
-                labels: vec![("backend", backend)],
+                labels: by.map(|column| (column, value)).into_iter().collect(),
                 value: Point::Histogram {
                     count: count.max(0) as u64,
                     sum: sum_ms / 1000.0,
@@ -318,6 +358,25 @@ fn request_latencies(store: &Store) -> Result<Vec<Series>> {
         })
         .map_err(err)?;
     rows.collect::<rusqlite::Result<_>>().map_err(err)
+}
+
+/// Invocations by outcome, every outcome (0 when none ended so).
+fn invocation_outcomes(store: &Store) -> Result<Vec<Series>> {
+    let err = |e| classify(&store.path, e);
+    let mut q = store
+        .conn()
+        .prepare("SELECT count(*) FROM invocations WHERE outcome = ?1")
+        .map_err(err)?;
+    InvocationOutcome::ALL
+        .iter()
+        .map(|o| {
+            let n: i64 = q.query_row([o.name()], |row| row.get(0)).map_err(err)?;
+            Ok(Series {
+                labels: vec![("outcome", o.name().to_owned())],
+                value: Point::Number(n as f64),
+            })
+        })
+        .collect()
 }
 
 /// Every span's durations by name, from the day histograms of every
@@ -401,6 +460,8 @@ fn first_day(store: &Store) -> Result<Option<i64>> {
                  UNION ALL SELECT min(day) FROM gauges
                  UNION ALL SELECT min(day) FROM levels
                  UNION ALL SELECT min(day) FROM recorder
+                 UNION ALL SELECT min(day) FROM callsites
+                 UNION ALL SELECT min(timestamp) / ?1 FROM invocations
                  UNION ALL SELECT min(timestamp) / ?1 FROM events
                  UNION ALL SELECT min(timestamp) / ?1 FROM processes
                  UNION ALL SELECT min(timestamp) / ?1 FROM panics

@@ -19,6 +19,7 @@
 //! | span fields, thread | `attributes` (string, int, double, bool; a u64 past `i64::MAX` as a string), `thread.id` |
 //! | an event | `events[]`: `name` = its message (or level), `timeUnixNano`, `attributes` = its other fields and `level` |
 //! | an ERROR event in a span; a failed trace's root | `status.code` 2 (ERROR) |
+//! | an invocation that served no request | a trace of one span, `invocation`, its attributes `outcome`, `status` (the exit status, when recorded) and `version` |
 //!
 //! Metrics ([`metrics_request`]), one `ExportMetricsServiceRequest` with one
 //! resource (the store's, across processes) and scope `caro-recorder`:

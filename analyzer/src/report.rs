@@ -4,7 +4,14 @@
 //! The window is the last `--days` UTC days, today included. Latencies
 //! come from the merged day histograms (HdrHistogram, 3 significant
 //! digits: a percentile is within 0.1 % of the recorded value), counts
-//! from the `events` rows.
+//! from the `events` and `invocations` rows.
+//!
+//! A request is a root span; `--request-span NAME` (repeatable) counts
+//! only the root spans of those names (the requests' counts, backends,
+//! errors, safety blocks and bottleneck; spans are every span's). An
+//! invocation is one run of the host's process, spans or none: a host
+//! that records no span (one request per process, as caro) is reported
+//! by its invocations.
 //!
 //! `--json` prints one object whose top-level keys are stable:
 //!
@@ -27,6 +34,7 @@
 //! | `gauges` | gauge metric (`gauge.*`) → its last value |
 //! | `histograms` | histogram metric (`histogram.*`) → `count`, `p50`, `p95`, `p99`, `max`, in the metric's own unit |
 //! | `levels` | level → events recorded |
+//! | `invocations` | the processes that ended in the window: `count`; `outcomes` → `ok` (exit status 0, or none and no ERROR event), `failed` (a non-zero status, or none and an ERROR event), `panicked`, `unfinished` (killed: no exit); `exit_statuses` (status → count, of those that recorded one); `p50_ms`, `p95_ms`, `p99_ms`, `max_ms` of their durations, start to exit (`null` without invocations); `slowest` (the 5 slowest: `start` RFC 3339, `duration_ms`, `outcome`, `status` or `null`, `warnings`, `errors`, `version` or `null`); `by_callsite` (the 10 WARN and ERROR callsites with the most events: `level`, `target`, `message` — program text, each run-time argument `{}` —, `count`, `invocations` they occurred in, counted once a day); `versions` (host version → count) |
 //! | `recorder` | `written` (records), `lost` (slots lost to laps before an ingest), `abandoned` (slots of killed writers), `dropped` (records the recorder could not write), `unfinished` (spans never closed), `corrupt` (slots that could not be read: damaged, or of a newer format), `cpu_share` (estimated share of the processes' CPU time spent recording, or `null`) |
 
 use std::collections::BTreeMap;
@@ -38,7 +46,7 @@ use hdrhistogram::Histogram;
 use rusqlite::params;
 use serde_json::{json, Map, Value};
 
-use crate::assemble::{HistKind, SLOW_REQUEST_NS};
+use crate::assemble::{HistKind, InvocationOutcome, SLOW_REQUEST_NS};
 use crate::error::Result;
 use crate::store::{classify, merged_histograms, RecorderCounts, Store};
 use crate::time::{self, DAY_NS};
@@ -50,6 +58,12 @@ pub const RECORD_COST_NS: u64 = 50;
 
 /// The share of the slowest requests the bottleneck is found in.
 pub const SLOWEST_SHARE: f64 = 0.05;
+
+/// The slowest invocations the report lists.
+pub const SLOWEST_INVOCATIONS: usize = 5;
+
+/// The callsites with the most warnings and errors the report lists.
+pub const TOP_CALLSITES: usize = 10;
 
 /// Latency percentiles, in milliseconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,11 +143,55 @@ pub struct Processes {
     pub open_fds_max: u64,
 }
 
+/// The invocations (process runs) that ended in the window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Invocations {
+    pub count: u64,
+    /// By outcome name, every outcome.
+    pub outcomes: BTreeMap<&'static str, u64>,
+    /// By exit status, of those that recorded one.
+    pub exit_statuses: BTreeMap<i64, u64>,
+    /// Their durations, `None` without invocations.
+    pub latency: Option<Latency>,
+    /// The [`SLOWEST_INVOCATIONS`] slowest, slowest first.
+    pub slowest: Vec<InvocationFigures>,
+    /// The [`TOP_CALLSITES`] WARN and ERROR callsites with the most events.
+    pub by_callsite: Vec<CallsiteFigures>,
+    /// Host version → invocations that gave it.
+    pub versions: BTreeMap<String, u64>,
+}
+
+/// One invocation, as the report lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvocationFigures {
+    pub start_ns: u64,
+    pub duration_ms: f64,
+    pub outcome: String,
+    pub status: Option<i64>,
+    pub warnings: u64,
+    pub errors: u64,
+    pub version: Option<String>,
+}
+
+/// A callsite's warnings or errors in the window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallsiteFigures {
+    pub level: String,
+    pub target: String,
+    /// Its message template: program text, run-time arguments as `{}`.
+    pub message: String,
+    pub events: u64,
+    /// Invocations it occurred in, counted once a day.
+    pub invocations: u64,
+}
+
 /// The report.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
     pub window_days: u64,
     pub first_day: i64,
+    /// The root span names that count as requests; empty: every one.
+    pub request_spans: Vec<String>,
     pub requests: u64,
     pub succeeded: u64,
     pub backends: Vec<(String, Latency)>,
@@ -156,11 +214,31 @@ pub struct Report {
     pub recorder: RecorderCounts,
     /// Its estimated share of the processes' CPU time.
     pub recorder_cpu_share: Option<f64>,
+    pub invocations: Invocations,
+}
+
+/// The condition on `events` rows that they are requests of the root
+/// span names the JSON array parameter `?N` holds (NULL: every one).
+fn is_request(n: u8) -> String {
+    format!("(?{n} IS NULL OR root_span IN (SELECT value FROM json_each(?{n})))")
 }
 
 impl Report {
-    /// The report over the `days` UTC days up to and including `now_ns`'s.
+    /// The report over the `days` UTC days up to and including `now_ns`'s,
+    /// every root span a request.
     pub fn build(store: &Store, days: u64, now_ns: u64) -> Result<Report> {
+        Report::build_with(store, days, now_ns, &[])
+    }
+
+    /// The report over the `days` UTC days up to and including `now_ns`'s,
+    /// the root spans named in `request_spans` the requests (empty: every
+    /// root span).
+    pub fn build_with(
+        store: &Store,
+        days: u64,
+        now_ns: u64,
+        request_spans: &[String],
+    ) -> Result<Report> {
         let days = days.max(1);
         let first_day = time::day(now_ns) - (days as i64 - 1);
         let since_s = first_day * (DAY_NS / 1_000_000_000) as i64;
@@ -169,43 +247,54 @@ impl Report {
         let mut r = Report {
             window_days: days,
             first_day,
+            request_spans: request_spans.to_vec(),
             ..Report::default()
         };
+        let spans = (!request_spans.is_empty()).then(|| json!(request_spans).to_string());
         (r.requests, r.succeeded, r.slow_requests) = conn
             .query_row(
-                "SELECT count(*), coalesce(sum(success), 0), coalesce(sum(latency_ms > ?2), 0)
-                 FROM events WHERE timestamp >= ?1",
-                params![since_s, SLOW_REQUEST_NS as f64 / 1e6],
+                &format!(
+                    "SELECT count(*), coalesce(sum(success), 0), coalesce(sum(latency_ms > ?2), 0)
+                     FROM events WHERE timestamp >= ?1 AND {}",
+                    is_request(3)
+                ),
+                params![since_s, SLOW_REQUEST_NS as f64 / 1e6, spans],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .map_err(err)?;
         r.errors = grouped(
             store,
-            "SELECT error_category, count(*) FROM events
-             WHERE timestamp >= ?1 AND event_type = 'command_failed' GROUP BY 1",
-            since_s,
+            &format!(
+                "SELECT error_category, count(*) FROM events
+                 WHERE timestamp >= ?1 AND event_type = 'command_failed' AND {} GROUP BY 1",
+                is_request(2)
+            ),
+            params![since_s, spans],
         )?;
         r.safety_blocks = grouped(
             store,
-            "SELECT risk_level, count(*) FROM events
-             WHERE timestamp >= ?1 AND event_type = 'command_blocked' GROUP BY 1",
-            since_s,
+            &format!(
+                "SELECT risk_level, count(*) FROM events
+                 WHERE timestamp >= ?1 AND event_type = 'command_blocked' AND {} GROUP BY 1",
+                is_request(2)
+            ),
+            params![since_s, spans],
         )?;
         r.levels = grouped(
             store,
             "SELECT level, sum(count) FROM levels WHERE day >= ?1 GROUP BY 1",
-            first_day,
+            [first_day],
         )?;
         r.counters = grouped(
             store,
             "SELECT name, sum(value) FROM counters WHERE day >= ?1 GROUP BY 1",
-            first_day,
+            [first_day],
         )?;
         r.gauges = grouped(
             store,
             "SELECT name, value FROM gauges g WHERE day >= ?1
              AND time_ns = (SELECT max(time_ns) FROM gauges WHERE name = g.name AND day >= ?1)",
-            first_day,
+            [first_day],
         )?;
         r.histograms = merged_histograms(store, HistKind::Metric, first_day)?
             .into_iter()
@@ -214,7 +303,7 @@ impl Report {
         r.panic_locations = grouped(
             store,
             "SELECT file || ':' || line, count(*) FROM panics WHERE timestamp >= ?1 GROUP BY 1",
-            since_s,
+            [since_s],
         )?;
         r.panics = conn
             .query_row(
@@ -268,6 +357,9 @@ impl Report {
         let mut by_backend: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
         let mut roots: BTreeMap<String, u64> = BTreeMap::new();
         for ((root, backend), h) in merged_histograms(store, HistKind::Request, first_day)? {
+            if !request_spans.is_empty() && !request_spans.contains(&root) {
+                continue;
+            }
             *roots.entry(root).or_default() += h.len();
             match by_backend.get_mut(&backend) {
                 Some(acc) => {
@@ -297,8 +389,9 @@ impl Report {
             .max_by_key(|(_, n)| *n)
             .map(|(name, _)| name);
         if let Some(root) = root {
-            r.bottleneck = bottleneck(store, since_s, r.requests, &root)?;
+            r.bottleneck = bottleneck(store, since_s, r.requests, &root, spans.as_deref())?;
         }
+        r.invocations = Invocations::build(store, first_day, since_s)?;
         Ok(r)
     }
 
@@ -386,6 +479,7 @@ impl Report {
                 "corrupt": self.recorder.corrupt,
                 "cpu_share": self.recorder_cpu_share,
             },
+            "invocations": self.invocations.to_json(),
         })
     }
 
@@ -405,7 +499,17 @@ impl Report {
             time::day_name(self.first_day),
             time::day_name(last_day)
         )?;
-        if self.requests == 0 {
+        if !self.request_spans.is_empty() {
+            writeln!(
+                out,
+                "Requests: the root spans named {}\n",
+                self.request_spans.join(", ")
+            )?;
+        }
+        let invocations = self.invocations.count > 0;
+        if self.requests == 0 && invocations {
+            self.invocations.write_text(out, [warn, bad, good])?;
+        } else if self.requests == 0 {
             writeln!(out, "No requests recorded in this window.")?;
         } else {
             let rate = self.success_rate().unwrap_or(0.0);
@@ -480,6 +584,9 @@ impl Report {
             if !self.errors.is_empty() || !self.safety_blocks.is_empty() {
                 writeln!(out, "{t}\n")?;
             }
+            if invocations {
+                self.invocations.write_text(out, [warn, bad, good])?;
+            }
         }
         let p = &self.processes;
         if p.count > 0 {
@@ -513,18 +620,221 @@ impl Report {
     }
 }
 
-/// The rows of `sql`, a (key, value) query of one parameter, as a map.
-fn grouped<T: rusqlite::types::FromSql>(
+/// The rows of `sql`, a (key, value) query, as a map.
+fn grouped<K: rusqlite::types::FromSql + Ord, T: rusqlite::types::FromSql>(
     store: &Store,
     sql: &str,
-    param: i64,
-) -> Result<BTreeMap<String, T>> {
+    params: impl rusqlite::Params,
+) -> Result<BTreeMap<K, T>> {
     let err = |e| classify(&store.path, e);
     let mut q = store.conn().prepare(sql).map_err(err)?;
     let rows = q
-        .query_map([param], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_map(params, |row| Ok((row.get(0)?, row.get(1)?)))
         .map_err(err)?;
     rows.collect::<rusqlite::Result<_>>().map_err(err)
+}
+
+impl Invocations {
+    /// The invocations that ended from `since_s` (Unix seconds) on, and
+    /// the day histograms and callsite counts from `first_day` on.
+    fn build(store: &Store, first_day: i64, since_s: i64) -> Result<Invocations> {
+        let err = |e| classify(&store.path, e);
+        let ended: BTreeMap<String, u64> = grouped(
+            store,
+            "SELECT outcome, count(*) FROM invocations WHERE timestamp >= ?1 GROUP BY 1",
+            [since_s],
+        )?;
+        let outcomes = InvocationOutcome::ALL
+            .iter()
+            .map(|o| (o.name(), ended.get(o.name()).copied().unwrap_or(0)))
+            .collect();
+        let latency = merged_histograms(store, HistKind::Invocation, first_day)?
+            .into_iter()
+            .map(|(_, h)| h)
+            .reduce(|mut all, h| {
+                let _ = all.add(&h);
+                all
+            })
+            .map(|h| Latency::of(&h));
+        let mut q = store
+            .conn()
+            .prepare(
+                "SELECT start_ns, latency_ms, outcome, status, warnings, errors, version
+                 FROM invocations WHERE timestamp >= ?1
+                 ORDER BY latency_ms DESC, start_ns LIMIT ?2",
+            )
+            .map_err(err)?;
+        let slowest = q
+            .query_map(params![since_s, SLOWEST_INVOCATIONS as i64], |row| {
+                Ok(InvocationFigures {
+                    start_ns: row.get::<_, i64>(0)?.max(0) as u64,
+                    duration_ms: row.get(1)?,
+                    outcome: row.get(2)?,
+                    status: row.get(3)?,
+                    warnings: row.get(4)?,
+                    errors: row.get(5)?,
+                    version: row.get(6)?,
+                })
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
+        let mut q = store
+            .conn()
+            .prepare(
+                "SELECT level, target, message, sum(events), sum(invocations) FROM callsites
+                 WHERE day >= ?1 GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT ?2",
+            )
+            .map_err(err)?;
+        let by_callsite = q
+            .query_map(params![first_day, TOP_CALLSITES as i64], |row| {
+                Ok(CallsiteFigures {
+                    level: row.get(0)?,
+                    target: row.get(1)?,
+                    message: row.get(2)?,
+                    events: row.get(3)?,
+                    invocations: row.get(4)?,
+                })
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
+        Ok(Invocations {
+            count: ended.values().sum(),
+            outcomes,
+            exit_statuses: grouped(
+                store,
+                "SELECT status, count(*) FROM invocations
+                 WHERE timestamp >= ?1 AND status IS NOT NULL GROUP BY 1",
+                [since_s],
+            )?,
+            latency,
+            slowest,
+            by_callsite,
+            versions: grouped(
+                store,
+                "SELECT version, count(*) FROM invocations
+                 WHERE timestamp >= ?1 AND version IS NOT NULL GROUP BY 1",
+                [since_s],
+            )?,
+        })
+    }
+
+    /// The invocations for a person: one line of counts, one of
+    /// durations, the slowest and the callsites with the most warnings
+    /// and errors. `[warn, bad, good]` colour the outcomes.
+    fn write_text(
+        &self,
+        out: &mut dyn Write,
+        [warn, bad, good]: [Style; 3],
+    ) -> std::io::Result<()> {
+        let outcomes: Vec<String> = InvocationOutcome::ALL
+            .iter()
+            .map(|o| {
+                let (name, n) = (o.name(), self.outcomes.get(o.name()).copied().unwrap_or(0));
+                let style = match name {
+                    _ if n == 0 => Style::new(),
+                    "ok" => good,
+                    "unfinished" => warn,
+                    _ => bad,
+                };
+                format!("{style}{} {name}{style:#}", thousands(n))
+            })
+            .collect();
+        let listed = |m: &mut dyn Iterator<Item = (String, u64)>| {
+            m.map(|(k, n)| format!("{k} ({})", thousands(n)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut line = format!(
+            "Invocations: {} ended: {}",
+            thousands(self.count),
+            outcomes.join(", ")
+        );
+        if !self.exit_statuses.is_empty() {
+            line += "; exit status ";
+            line += &listed(&mut self.exit_statuses.iter().map(|(s, n)| (s.to_string(), *n)));
+        }
+        if !self.versions.is_empty() {
+            line += "; version ";
+            line += &listed(&mut self.versions.iter().map(|(v, n)| (v.clone(), *n)));
+        }
+        writeln!(out, "{line}")?;
+        if let Some(l) = &self.latency {
+            let [p50, p95, p99, max] = [l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms].map(duration);
+            writeln!(out, "Duration: p50 {p50}, p95 {p95}, p99 {p99}, max {max}")?;
+        }
+        writeln!(out)?;
+        let mut t = table(
+            &[
+                "slowest invocations",
+                "outcome",
+                "version",
+                "duration",
+                "status",
+                "warnings",
+                "errors",
+            ],
+            3,
+        );
+        for i in &self.slowest {
+            t.add_row(vec![
+                time::human(i.start_ns),
+                i.outcome.clone(),
+                i.version.clone().unwrap_or_else(|| "-".to_owned()),
+                duration(i.duration_ms),
+                i.status.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                thousands(i.warnings),
+                thousands(i.errors),
+            ]);
+        }
+        writeln!(out, "{t}\n")?;
+        if !self.by_callsite.is_empty() {
+            let mut t = table(&["level", "target", "message", "events", "invocations"], 3);
+            for c in &self.by_callsite {
+                t.add_row(vec![
+                    c.level.clone(),
+                    c.target.clone(),
+                    c.message.clone(),
+                    thousands(c.events),
+                    thousands(c.invocations),
+                ]);
+            }
+            writeln!(out, "{t}\n")?;
+        }
+        Ok(())
+    }
+
+    /// The documented JSON form (the report's `invocations`).
+    fn to_json(&self) -> Value {
+        let percentile = |f: fn(&Latency) -> f64| self.latency.as_ref().map(f);
+        json!({
+            "count": self.count,
+            "outcomes": self.outcomes,
+            "exit_statuses": self.exit_statuses,
+            "p50_ms": percentile(|l| l.p50_ms),
+            "p95_ms": percentile(|l| l.p95_ms),
+            "p99_ms": percentile(|l| l.p99_ms),
+            "max_ms": percentile(|l| l.max_ms),
+            "slowest": self.slowest.iter().map(|i| json!({
+                "start": time::rfc3339(i.start_ns),
+                "duration_ms": i.duration_ms,
+                "outcome": i.outcome,
+                "status": i.status,
+                "warnings": i.warnings,
+                "errors": i.errors,
+                "version": i.version,
+            })).collect::<Vec<_>>(),
+            "by_callsite": self.by_callsite.iter().map(|c| json!({
+                "level": c.level,
+                "target": c.target,
+                "message": c.message,
+                "count": c.events,
+                "invocations": c.invocations,
+            })).collect::<Vec<_>>(),
+            "versions": self.versions,
+        })
+    }
 }
 
 /// Whether to colour text on stdout: only on a terminal, never when
@@ -537,23 +847,26 @@ pub fn color_wanted() -> bool {
 }
 
 /// The span with the largest share of self time in the slowest requests.
+/// `spans`: the request spans' names as a JSON array, `None` for all.
 fn bottleneck(
     store: &Store,
     since_s: i64,
     requests: u64,
     root: &str,
+    spans: Option<&str>,
 ) -> Result<Option<Bottleneck>> {
     let err = |e| classify(&store.path, e);
     let slowest = ((requests as f64 * SLOWEST_SHARE).ceil() as i64).max(1);
     let mut q = store
         .conn()
-        .prepare(
-            "SELECT latency_ms, span_self_us FROM events WHERE timestamp >= ?1
+        .prepare(&format!(
+            "SELECT latency_ms, span_self_us FROM events WHERE timestamp >= ?1 AND {}
              ORDER BY latency_ms DESC LIMIT ?2",
-        )
+            is_request(3)
+        ))
         .map_err(err)?;
     let rows = q
-        .query_map(params![since_s, slowest], |row| {
+        .query_map(params![since_s, slowest, spans], |row| {
             Ok((row.get::<_, f64>(0)?, row.get::<_, String>(1)?))
         })
         .map_err(err)?;

@@ -2,14 +2,16 @@
 //!
 //! | table | one row per |
 //! |---|---|
-//! | `events` | finished request: `timestamp` (Unix seconds), `event_type` (`command_generated`, `command_failed`, `command_blocked`, `panic`), `backend`, `intent`, `latency_ms`, `success`, `error_category`, `risk_level`, `request_id`, `span_self_us` (JSON: span name → self time in µs) |
-//! | `histograms` | UTC day (days since 1970), kind (`request`, `span`, `span_backend`, `metric`), name, backend: an HdrHistogram (µs, 3 significant digits) in its V2 serialization, merged ingest by ingest |
+//! | `events` | finished request: `timestamp` (Unix seconds), `event_type` (`command_generated`, `command_failed`, `command_blocked`, `panic`), `backend`, `intent`, `latency_ms`, `success`, `error_category`, `risk_level`, `request_id`, `span_self_us` (JSON: span name → self time in µs), `root_span` (its root span's name; none in rows of schema 2 and older) |
+//! | `invocations` | process run (PROCESS_START to its PROCESS_EXIT, or given up): `timestamp` (its end, Unix seconds), `start_ns`, `latency_ms`, `outcome` (`ok`, `failed`, `panicked`, `unfinished`), `status` (exit status, when recorded), `warnings`, `errors` (its WARN and ERROR events), `version` (the host's) |
+//! | `callsites` | UTC day, level (`WARN`, `ERROR`), target and message template (program text, run-time arguments as `{}`): events, and invocations they occurred in |
+//! | `histograms` | UTC day (days since 1970), kind (`request`, `span`, `span_backend`, `metric`, `invocation`), name, backend: an HdrHistogram (µs, 3 significant digits) in its V2 serialization, merged ingest by ingest |
 //! | `counters`, `gauges` | day and metric name: the sum, or the last value |
 //! | `levels` | day and level: events recorded |
 //! | `processes` | process exit: CPU time, peak memory, open descriptors |
 //! | `panics` | panic: time, thread, source file and line |
 //! | `recorder` | day of an ingest: records ingested, slots lost to laps, abandoned, records dropped, spans given up, slots unreadable |
-//! | `meta` | the ingest's cursor and open spans, the telemetry.log state |
+//! | `meta` | the ingest's cursor and open spans, requests and invocations, the telemetry.log state |
 //!
 //! Every ingest is one `BEGIN IMMEDIATE` transaction that holds the cursor
 //! and everything folded in with it, so an ingest killed at any point
@@ -29,7 +31,7 @@ use crate::time::{self, DAY_NS};
 use crate::trace::{Kept, Trace};
 
 /// The store's schema version (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// `PRAGMA application_id`: "caro".
 pub const APPLICATION_ID: i64 = 0x6361_726f;
 /// Rows and histograms are kept this many days.
@@ -119,6 +121,40 @@ CREATE TABLE traces (
 CREATE INDEX traces_by_time ON traces(timestamp);
 ";
 
+/// What version 3 added to version 2: invocations, warnings and errors
+/// by callsite, and each request's root span name (`report
+/// --request-span`).
+const SCHEMA_3: &str = "
+ALTER TABLE events ADD COLUMN root_span TEXT;
+CREATE TABLE invocations (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,
+    start_ns INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    status INTEGER,
+    warnings INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    version TEXT
+);
+CREATE INDEX invocations_by_time ON invocations(timestamp);
+-- The report's slowest invocations, without sorting them all.
+CREATE INDEX invocations_by_latency ON invocations(latency_ms);
+CREATE TABLE callsites (
+    day INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    target TEXT NOT NULL,
+    message TEXT NOT NULL,
+    events INTEGER NOT NULL,
+    invocations INTEGER NOT NULL,
+    PRIMARY KEY (day, level, target, message)
+) WITHOUT ROWID;
+";
+
+/// What each version added, from version 2 on: `UPGRADES[i]` takes a
+/// store of version `i + 1` to `i + 2`.
+const UPGRADES: [&str; 2] = [SCHEMA_2, SCHEMA_3];
+
 /// The store, open.
 #[derive(Debug)]
 pub struct Store {
@@ -178,7 +214,7 @@ impl Store {
                 path: path.to_owned(),
                 conn,
             })),
-            Schema::Empty | Schema::Version1 => Ok(None),
+            Schema::Empty | Schema::Older(_) => Ok(None),
         }
     }
 
@@ -198,14 +234,18 @@ impl Store {
             .map_err(err)?;
         match schema(&tx, &path)? {
             Schema::Current => {}
-            Schema::Version1 => {
-                tx.execute_batch(SCHEMA_2).map_err(err)?;
+            Schema::Older(version) => {
+                for upgrade in &UPGRADES[version as usize - 1..] {
+                    tx.execute_batch(upgrade).map_err(err)?;
+                }
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(err)?;
             }
             Schema::Empty => {
                 tx.execute_batch(SCHEMA).map_err(err)?;
-                tx.execute_batch(SCHEMA_2).map_err(err)?;
+                for upgrade in UPGRADES {
+                    tx.execute_batch(upgrade).map_err(err)?;
+                }
                 tx.pragma_update(None, "application_id", APPLICATION_ID)
                     .map_err(err)?;
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -289,8 +329,9 @@ pub fn store_files(path: &Path) -> [PathBuf; 4] {
 enum Schema {
     /// Nothing yet: a file just created.
     Empty,
-    /// Schema 1, which a writer upgrades.
-    Version1,
+    /// An older schema (1 to [`SCHEMA_VERSION`] − 1), which a writer
+    /// upgrades.
+    Older(i64),
     Current,
 }
 
@@ -307,7 +348,7 @@ fn schema(conn: &Connection, path: &Path) -> Result<Schema> {
     match (app, version) {
         (0, 0) if tables == 0 => Ok(Schema::Empty),
         (APPLICATION_ID, SCHEMA_VERSION) => Ok(Schema::Current),
-        (APPLICATION_ID, 1) => Ok(Schema::Version1),
+        (APPLICATION_ID, v) if (1..SCHEMA_VERSION).contains(&v) => Ok(Schema::Older(v)),
         (APPLICATION_ID, v) if v > SCHEMA_VERSION => Err(Error::NewerStore {
             path: path.to_owned(),
             version: v,
@@ -524,8 +565,8 @@ impl Writer<'_> {
             .tx
             .prepare_cached(
                 "INSERT INTO events (timestamp, event_type, backend, intent, latency_ms, success,
-                     error_category, risk_level, request_id, span_self_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     error_category, risk_level, request_id, span_self_us, root_span)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )
             .map_err(&err)?;
         for r in &batch.requests {
@@ -546,6 +587,51 @@ impl Writer<'_> {
                     r.risk_level,
                     r.request_id.map(|id| id as i64),
                     serde_json::Value::Object(self_us).to_string(),
+                    r.name,
+                ])
+                .map_err(&err)?;
+        }
+        let mut add_invocation = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO invocations (timestamp, start_ns, latency_ms, outcome, status, warnings,
+                     errors, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(&err)?;
+        for i in &batch.invocations {
+            add_invocation
+                .execute(params![
+                    (i.end_ns / 1_000_000_000) as i64,
+                    i.start_ns as i64,
+                    i.end_ns.saturating_sub(i.start_ns) as f64 / 1e6,
+                    i.outcome.name(),
+                    i.status,
+                    i.warnings as i64,
+                    i.errors as i64,
+                    i.version,
+                ])
+                .map_err(&err)?;
+        }
+        let mut add_callsite = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO callsites (day, level, target, message, events, invocations)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (day, level, target, message) DO UPDATE SET
+                     events = events + excluded.events,
+                     invocations = invocations + excluded.invocations",
+            )
+            .map_err(&err)?;
+        for (k, c) in &batch.callsites {
+            add_callsite
+                .execute(params![
+                    k.day,
+                    k.level,
+                    k.target,
+                    k.message,
+                    c.events as i64,
+                    c.invocations as i64
                 ])
                 .map_err(&err)?;
         }
@@ -643,8 +729,6 @@ impl Writer<'_> {
             .map_err(self.err())
     }
 
-    /// Deletes rows older than [`RETENTION_DAYS`] before `now_ns`, and the
-    /// days that ended before then. Returns the rows deleted.
     /// The newest day anything was counted under, if any.
     pub fn newest_day(&self) -> Result<Option<i64>> {
         self.tx
@@ -652,13 +736,15 @@ impl Writer<'_> {
             .map_err(self.err())
     }
 
+    /// Deletes rows older than [`RETENTION_DAYS`] before `now_ns`, and the
+    /// days that ended before then. Returns the rows deleted.
     pub fn apply_retention(&self, now_ns: u64) -> Result<u64> {
         let cutoff_ns = now_ns.saturating_sub(RETENTION_DAYS * DAY_NS);
         let cutoff_s = (cutoff_ns / 1_000_000_000) as i64;
         // A day goes when all of it is older than the limit.
         let first_day = time::day(cutoff_ns);
         let mut n = 0;
-        for table in ["events", "processes", "panics", "traces"] {
+        for table in ["events", "invocations", "processes", "panics", "traces"] {
             n += self
                 .tx
                 .execute(
@@ -667,7 +753,14 @@ impl Writer<'_> {
                 )
                 .map_err(self.err())?;
         }
-        for table in ["histograms", "counters", "gauges", "levels", "recorder"] {
+        for table in [
+            "histograms",
+            "counters",
+            "gauges",
+            "levels",
+            "callsites",
+            "recorder",
+        ] {
             n += self
                 .tx
                 .execute(&format!("DELETE FROM {table} WHERE day < ?1"), [first_day])
@@ -990,7 +1083,9 @@ mod tests {
     }
 
     use super::*;
-    use crate::assemble::{new_histogram, HistKey};
+    use crate::assemble::{
+        new_histogram, CallsiteCount, CallsiteKey, HistKey, InvocationOutcome, InvocationRow,
+    };
 
     fn batch_with(day: i64, us: u64) -> Batch {
         let mut h = new_histogram();
@@ -1033,18 +1128,47 @@ mod tests {
         let mut store = Store::open(&dir.path().join("metrics.db")).unwrap();
         let w = store.write().unwrap();
         for day in 0..40 {
-            w.add(&batch_with(day, 1)).unwrap();
+            let mut b = batch_with(day, 1);
+            // An invocation that ends at noon, and its warning.
+            let noon = day as u64 * DAY_NS + DAY_NS / 2;
+            b.invocations.push(InvocationRow {
+                start_ns: noon - 1000,
+                end_ns: noon,
+                outcome: InvocationOutcome::Ok,
+                status: Some(0),
+                warnings: 1,
+                errors: 0,
+                version: None,
+            });
+            let key = CallsiteKey {
+                day,
+                level: "WARN".into(),
+                target: "caro::agent".into(),
+                message: "Parse attempt {}/{} failed".into(),
+            };
+            b.callsites.insert(
+                key,
+                CallsiteCount {
+                    events: 1,
+                    invocations: 1,
+                },
+            );
+            w.add(&b).unwrap();
         }
         // Now is day 40 at noon: days 0 to 9 ended more than 30 days ago,
-        // day 10 ends less than 30 days ago.
+        // day 10 ends less than 30 days ago; the invocations of days 0 to
+        // 9 ended more than 30 days ago, day 10's exactly 30 days ago.
         let now = 40 * DAY_NS + DAY_NS / 2;
-        assert_eq!(w.apply_retention(now).unwrap(), 10);
+        assert_eq!(w.apply_retention(now).unwrap(), 3 * 10);
         w.commit().unwrap();
-        let first: i64 = store
-            .conn()
-            .query_row("SELECT min(day) FROM histograms", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(first, 10);
+        for sql in [
+            "SELECT min(day) FROM histograms",
+            "SELECT min(day) FROM callsites",
+            "SELECT min(timestamp) / 86400 FROM invocations",
+        ] {
+            let first: i64 = store.conn().query_row(sql, [], |r| r.get(0)).unwrap();
+            assert_eq!(first, 10, "{sql}");
+        }
     }
 
     #[test]
@@ -1057,7 +1181,10 @@ mod tests {
             .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
         let err = Store::open(&path).unwrap_err();
-        assert!(matches!(err, Error::NewerStore { version: 3, .. }), "{err}");
+        assert!(
+            matches!(err, Error::NewerStore { version, .. } if version == SCHEMA_VERSION + 1),
+            "{err}"
+        );
         assert!(err.to_string().contains("upgrade caro-analyze"));
     }
 
@@ -1084,31 +1211,51 @@ mod tests {
         refused(&zstd::bulk::compress(cycle, 1).unwrap());
     }
 
-    #[test]
-    fn a_store_of_schema_1_gains_the_traces_table_and_keeps_its_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("metrics.db");
-        drop(Store::open(&path).unwrap());
-        let conn = Connection::open(&path).unwrap();
+    /// A store as a version of caro-analyze that wrote schema `version`
+    /// left it, one request row in it.
+    fn older_store(path: &Path, version: i64) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        for upgrade in &UPGRADES[..version as usize - 1] {
+            conn.execute_batch(upgrade).unwrap();
+        }
         conn.execute_batch(
-            "DROP TABLE traces;
-             INSERT INTO meta (key, value) VALUES ('cursor', '{}');
-             PRAGMA user_version = 1;",
+            "INSERT INTO meta (key, value) VALUES ('cursor', '{}');
+             INSERT INTO events (timestamp, event_type, latency_ms, success, span_self_us)
+             VALUES (1, 'command_generated', 12.5, 1, '{}');",
         )
         .unwrap();
-        drop(conn);
-        // `status` reads it as it is, without upgrading it.
-        let status = StoreStatus::read(&path).unwrap().unwrap();
-        assert_eq!(status.traces, 0);
-        let store = Store::open(&path).unwrap();
-        assert_eq!(store.meta("cursor").unwrap().as_deref(), Some("{}"));
-        let version: i64 = store
-            .conn()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
             .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        assert!(read_traces(&store, &TraceQuery::default())
-            .unwrap()
-            .is_empty());
+        conn.pragma_update(None, "user_version", version).unwrap();
+    }
+
+    #[test]
+    fn a_store_of_an_older_schema_gains_the_new_tables_and_keeps_its_rows() {
+        for version in 1..SCHEMA_VERSION {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("metrics.db");
+            older_store(&path, version);
+            // `status` reads it as it is, without upgrading it.
+            let status = StoreStatus::read(&path).unwrap().unwrap();
+            assert_eq!((status.requests, status.traces), (1, 0), "v{version}");
+            assert!(Store::open_reader(&path).unwrap().is_none(), "v{version}");
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.meta("cursor").unwrap().as_deref(), Some("{}"));
+            let read =
+                |sql: &str| -> i64 { store.conn().query_row(sql, [], |r| r.get(0)).unwrap() };
+            assert_eq!(read("PRAGMA user_version"), SCHEMA_VERSION);
+            assert_eq!(
+                read("SELECT count(*) FROM events WHERE root_span IS NULL"),
+                1
+            );
+            assert_eq!(read("SELECT count(*) FROM invocations"), 0);
+            assert_eq!(read("SELECT count(*) FROM callsites"), 0);
+            assert!(read_traces(&store, &TraceQuery::default())
+                .unwrap()
+                .is_empty());
+            let report = crate::report::Report::build(&store, 7, 2 * DAY_NS).unwrap();
+            assert_eq!((report.requests, report.invocations.count), (1, 0));
+        }
     }
 }

@@ -2,6 +2,12 @@
 //! threads, with the events that happened in each span, and the policy
 //! that decides which traces the store keeps.
 //!
+//! An invocation (one run of the host's process) that served no request
+//! — a host that records no span — is a trace too: one span named
+//! `invocation` (target `process`), from the process's start to its exit,
+//! with the fields `outcome`, `status` (when its exit gave one) and
+//! `version`, and every event its process recorded.
+//!
 //! Every request is recorded in full in the ring; which traces are kept
 //! is decided offline, once a trace is complete ("tail-based" sampling,
 //! [`SamplingPolicy`]). Aggregates count every request whatever is kept.
@@ -38,7 +44,8 @@ pub struct Trace {
     /// that every export of the same trace gives it the same id.
     pub id: u128,
     pub request_id: Option<u64>,
-    /// An ERROR event or a panic happened in it.
+    /// An ERROR event or a panic happened in it (or, an invocation's, it
+    /// failed: a non-zero exit status).
     pub error: bool,
     /// The root first, then the others in the order they started.
     pub spans: Vec<TraceSpan>,

@@ -455,6 +455,18 @@ fn the_export_passes_promtool_and_counts_what_caro_did() {
         t.blocks_per_risk
     );
     assert_eq!(sum_by(&all, "caro_panics_total", "")[""], t.panics as f64);
+    // The session is one process, whose panics were caught: one
+    // invocation, panicked.
+    assert_eq!(
+        as_counts(&sum_by(&all, "caro_invocations_total", "outcome")),
+        [("failed", 0), ("ok", 0), ("panicked", 1), ("unfinished", 0)]
+            .map(|(o, n)| (o.to_owned(), n))
+            .into()
+    );
+    assert_eq!(
+        sum_by(&all, "caro_invocation_duration_seconds_count", "")[""],
+        1.0
+    );
 
     // Every request's latency, bucket by bucket, exactly.
     assert_eq!(

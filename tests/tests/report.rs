@@ -158,6 +158,12 @@ fn every_figure_of_the_report_matches_the_simulated_truth() {
     // Each request records its spans' creations and closes and its events.
     assert!(recorder["written"].as_u64().unwrap() > REQUESTS * 15);
     assert_eq!(report["processes"]["count"], 1);
+    // The simulation is one process: one invocation, panicked (its panics
+    // were caught), without an exit status (it ends by returning).
+    let invocations = &report["invocations"];
+    assert_eq!(invocations["count"], 1, "{invocations}");
+    assert_eq!(invocations["outcomes"]["panicked"], 1, "{invocations}");
+    assert_eq!(invocations["exit_statuses"], serde_json::json!({}));
 
     // Latencies, within the histograms' precision.
     for (name, ns) in truth["request_ns"].as_object().unwrap() {

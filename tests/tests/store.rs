@@ -16,11 +16,13 @@ use rusqlite::types::Value;
 use rusqlite::Connection;
 
 /// The tables of `metrics.db`, as analyzer/src/store.rs documents them.
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 12] = [
+    "callsites",
     "counters",
     "events",
     "gauges",
     "histograms",
+    "invocations",
     "levels",
     "meta",
     "panics",
