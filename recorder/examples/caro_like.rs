@@ -36,7 +36,8 @@
 //! ends as caro's does, with `std::process::exit` — through the recorder's
 //! [`Guard::exit`](caro_recorder::Guard::exit), which records the exit and
 //! its status first (`--status N` picks it: caro exits non-zero when a
-//! command is refused or fails).
+//! command is refused or fails), or, with `--plain-exit`, exactly as caro
+//! does, the guard left alive: the recorder's exit hook records it then.
 //! Nothing is read or written but the ring.
 //!
 //! The recorder is configured from the environment (`RUST_LOG=debug`
@@ -60,6 +61,9 @@ struct Args {
     /// The status the process ends with.
     #[arg(long, default_value_t = 0)]
     status: i32,
+    /// End with `std::process::exit` itself, the guard left alive.
+    #[arg(long)]
+    plain_exit: bool,
     /// The request, in plain words.
     #[arg(required = true)]
     query: Vec<String>,
@@ -427,5 +431,8 @@ fn main() {
     tracing::debug!("Request served in {:?}", elapsed);
     // As caro does, the process ends with exit(), which runs no
     // destructor: the guard records the exit and its status, then exits.
+    if args.plain_exit {
+        std::process::exit(args.status);
+    }
     guard.exit(args.status);
 }

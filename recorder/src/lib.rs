@@ -15,9 +15,10 @@
 //! ```no_run
 //! let _guard = caro_recorder::init();
 //! tracing::info!(backend = "static", latency_ms = 3u64, "command generated");
-//! // Dropping the guard records the process's exit and resource usage;
-//! // a host that ends with `std::process::exit` calls `guard.exit(status)`
-//! // instead, which records the status too.
+//! // Dropping the guard records the process's exit and resource usage; a
+//! // host that ends in `std::process::exit` with the guard alive has its
+//! // exit and status recorded from inside `exit` (the status on glibc),
+//! // or calls `guard.exit(status)`, which records them on every platform.
 //! ```
 //!
 //! Hosts that compose their own `fmt` layer and filters use the layer,
@@ -87,7 +88,8 @@ mod sys;
 mod thread;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Instant;
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -378,9 +380,17 @@ impl Config {
         if self.panic_hook {
             process::install_panic_hook(&rec);
         }
+        let started = Instant::now();
+        let token = NEXT_GUARD.fetch_add(1, Ordering::Relaxed);
+        lock_live().push(Live {
+            token,
+            rec: Arc::clone(&rec),
+            started,
+        });
+        sys::on_exit(finish_live);
         Guard {
             rec: Some(rec),
-            started: Instant::now(),
+            token,
         }
     }
 }
@@ -398,19 +408,72 @@ pub fn layer() -> (Option<RingLayer>, Guard) {
 }
 
 /// Records the process's exit when dropped, or with its status by
-/// [`Guard::exit`].
+/// [`Guard::exit`]; a host that ends in `std::process::exit` with the
+/// guard alive has its exit recorded from inside `exit` (with the status
+/// on glibc).
 #[derive(Debug)]
 #[must_use = "dropping the guard records the process's exit at once"]
 pub struct Guard {
     rec: Option<Arc<Recorder>>,
+    /// Its entry in [`LIVE`].
+    token: u64,
+}
+
+/// A recording whose exit is not recorded yet: its guard is alive.
+struct Live {
+    token: u64,
+    rec: Arc<Recorder>,
     started: Instant,
+}
+
+/// The recordings of this process whose guards are alive, which the exit
+/// hook finishes when the host exits without dropping them (`exit` runs
+/// no destructor).
+static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
+
+static NEXT_GUARD: AtomicU64 = AtomicU64::new(1);
+
+fn lock_live() -> MutexGuard<'static, Vec<Live>> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The exit hook: records the exit of every recording still alive. A
+/// guard being dropped on another thread at this moment records its own.
+fn finish_live(status: Option<i32>) {
+    let live = match LIVE.try_lock() {
+        Ok(mut live) => std::mem::take(&mut *live),
+        Err(TryLockError::Poisoned(p)) => std::mem::take(&mut *p.into_inner()),
+        Err(TryLockError::WouldBlock) => return,
+    };
+    for l in live {
+        finish(l, status);
+    }
+}
+
+/// Records `live`'s exit and says if its ring was lost meanwhile.
+fn finish(live: Live, status: Option<i32>) {
+    let rec = &live.rec;
+    process::exit(rec, live.started, status);
+    let lost = if rec.ring.lost() {
+        Some("was cut short by another process")
+    } else if rec.ring.replaced() {
+        Some("was replaced or removed by another process")
+    } else {
+        None
+    };
+    if let Some(what) = lost {
+        warn(&format!(
+            "{} {what} while this one recorded; what it recorded since is lost",
+            paths::shown(rec.ring.path())
+        ));
+    }
 }
 
 impl Guard {
     fn inert() -> Guard {
         Guard {
             rec: None,
-            started: Instant::now(),
+            token: 0,
         }
     }
 
@@ -426,8 +489,8 @@ impl Guard {
 
     /// Records the process's exit with `status`, then ends the process
     /// with it: what a host that ends with [`std::process::exit`] calls
-    /// instead, since `exit` runs no destructor and a guard left alive
-    /// records nothing.
+    /// instead, on every platform (`exit` runs no destructor; on glibc the
+    /// recorder's own exit hook would record the status too).
     ///
     /// ```no_run
     /// let guard = caro_recorder::init();
@@ -439,23 +502,18 @@ impl Guard {
         std::process::exit(status)
     }
 
-    /// Records the exit (once) and says if the ring was lost meanwhile.
+    /// Records the exit, unless the exit hook already did.
     fn finish(&mut self, status: Option<i32>) {
-        if let Some(rec) = self.rec.take() {
-            process::exit(&rec, self.started, status);
-            let lost = if rec.ring.lost() {
-                Some("was cut short by another process")
-            } else if rec.ring.replaced() {
-                Some("was replaced or removed by another process")
-            } else {
-                None
-            };
-            if let Some(what) = lost {
-                warn(&format!(
-                    "{} {what} while this one recorded; what it recorded since is lost",
-                    paths::shown(rec.ring.path())
-                ));
-            }
+        if self.rec.take().is_none() {
+            return;
+        }
+        let live = {
+            let mut live = lock_live();
+            let i = live.iter().position(|l| l.token == self.token);
+            i.map(|i| live.swap_remove(i))
+        };
+        if let Some(live) = live {
+            finish(live, status);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Everything the recorder needs from the operating system that Rust's
 //! standard library does not offer safely: the shared mapping seen as
-//! atomic words, thread ids, resource usage and disk reservation.
+//! atomic words, thread ids, resource usage, disk reservation and a hook
+//! inside `exit`.
 //!
 //! This is the crate's only module with `unsafe`; each block names the
 //! invariant it relies on.
@@ -359,5 +360,47 @@ impl MetadataCell {
         // SAFETY: the cell only ever holds null or a pointer made from a
         // `&'static Metadata` by `set`, which is valid for ever.
         unsafe { ptr.as_ref() }
+    }
+}
+
+/// What [`on_exit`] runs.
+static EXIT_HOOK: std::sync::OnceLock<fn(Option<i32>)> = std::sync::OnceLock::new();
+
+/// Runs `hook` inside the C library's `exit`, which `std::process::exit`
+/// and a return from `main` both end in, before the process ends: with
+/// the exit status on glibc (`on_exit`), without it elsewhere (`atexit`).
+/// The first hook of the process is the one kept.
+pub fn on_exit(hook: fn(Option<i32>)) {
+    if EXIT_HOOK.set(hook).is_err() {
+        return;
+    }
+    fn run(status: Option<i32>) {
+        if let Some(hook) = EXIT_HOOK.get() {
+            // A panic must not cross the C library's frames.
+            let _ = std::panic::catch_unwind(|| hook(status));
+        }
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn on_exit(
+                function: extern "C" fn(libc::c_int, *mut libc::c_void),
+                arg: *mut libc::c_void,
+            ) -> libc::c_int;
+        }
+        extern "C" fn call(status: libc::c_int, _arg: *mut libc::c_void) {
+            run(Some(status));
+        }
+        // SAFETY: glibc's `on_exit(3)`; `call` is a plain function that
+        // lives as long as the process and ignores its argument.
+        unsafe { on_exit(call, std::ptr::null_mut()) };
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        extern "C" fn call() {
+            run(None);
+        }
+        // SAFETY: `atexit(3)`; `call` lives as long as the process.
+        unsafe { libc::atexit(call) };
     }
 }

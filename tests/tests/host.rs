@@ -62,24 +62,35 @@ fn the_hosts_own_data_folder_is_used_and_left_as_it_was() {
 }
 
 /// A host that ends with `std::process::exit`, as the real caro does,
-/// through `Guard::exit`: its exit is recorded, with its status.
+/// through `Guard::exit` or the guard left alive (then the recorder's
+/// exit hook records it, inside `exit`): its exit is recorded once, with
+/// its status.
 #[test]
 fn a_host_that_calls_exit_records_its_exit_and_status() {
-    let home = DataDir::new();
-    let out = home
-        .command(&caro_tests::bins().example("caro_like"))
-        .args(["--status", "3", "list", "all", "pdf", "files"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{out:?}");
-    let ring = caro_format::decode(&std::fs::read(home.ring()).unwrap()).unwrap();
-    let text = caro_format::text::canonical_text(&ring);
-    let exits: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains(" PROCESS_EXIT "))
-        .collect();
-    assert_eq!(exits.len(), 1, "{text}");
-    assert!(exits[0].ends_with(" status=3"), "{exits:?}");
+    for (how, status) in [("--status", "3"), ("--plain-exit", "4")] {
+        let home = DataDir::new();
+        let mut args = vec!["--status", status, "list", "all", "pdf", "files"];
+        if how == "--plain-exit" {
+            args.insert(0, how);
+        }
+        let out = home
+            .command(&caro_tests::bins().example("caro_like"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(status.parse().unwrap()), "{out:?}");
+        let ring = caro_format::decode(&std::fs::read(home.ring()).unwrap()).unwrap();
+        let text = caro_format::text::canonical_text(&ring);
+        let exits: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(" PROCESS_EXIT "))
+            .collect();
+        assert_eq!(exits.len(), 1, "{how}: {text}");
+        assert!(
+            exits[0].ends_with(&format!(" status={status}")),
+            "{how}: {exits:?}"
+        );
+    }
 }
 
 #[test]
