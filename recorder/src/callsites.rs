@@ -14,6 +14,7 @@ use caro_format::dictionary::{
 };
 use caro_format::layout::LaneClass;
 use caro_format::DropReason;
+use bytemuck::Zeroable;
 use tracing_core::Metadata;
 use tracing_subscriber::filter::Targets;
 
@@ -48,7 +49,7 @@ const REGISTERING: u32 = 2;
 const READY: u32 = 3;
 const FAILED: u32 = 4;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Zeroable)]
 struct CallsiteSlot {
     key: AtomicUsize,
     state: AtomicU32,
@@ -62,7 +63,7 @@ struct CallsiteSlot {
     message_len: AtomicUsize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Zeroable)]
 struct StringSlot {
     ptr: AtomicUsize,
     len: AtomicUsize,
@@ -94,8 +95,11 @@ impl Tables {
     /// `filter` enables them.
     pub fn new(rules: FieldRules, filter: Targets) -> Tables {
         Tables {
-            callsites: (0..CALLSITES).map(|_| CallsiteSlot::default()).collect(),
-            strings: (0..STRINGS).map(|_| StringSlot::default()).collect(),
+            // Zeroed by the allocator: the pages of slots never used are
+            // never touched (a short-lived host would pay a page fault
+            // for each).
+            callsites: bytemuck::zeroed_slice_box(CALLSITES),
+            strings: bytemuck::zeroed_slice_box(STRINGS),
             rules,
             filter,
         }

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use bytemuck::Zeroable;
 use caro_format::dictionary::EncodedEntry;
 use caro_format::layout::LaneClass;
 use caro_format::slot::{record_flags, RecordHead, RecordKind};
@@ -237,7 +238,7 @@ pub struct SpanTable {
     slots: Box<[SpanSlot]>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Zeroable)]
 struct SpanSlot {
     refs: AtomicU32,
     callsite: AtomicU64,
@@ -250,7 +251,8 @@ const SPAN_TABLE: usize = 16384;
 impl Default for SpanTable {
     fn default() -> Self {
         SpanTable {
-            slots: (0..SPAN_TABLE).map(|_| SpanSlot::default()).collect(),
+            // Zeroed by the allocator, its unused pages never touched.
+            slots: bytemuck::zeroed_slice_box(SPAN_TABLE),
         }
     }
 }

@@ -345,7 +345,7 @@ impl StaticMemory {
 
 /// A slot holding a callsite's `&'static Metadata`, shareable across
 /// threads; std has no safe atomic for a borrowed pointer.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, bytemuck::Zeroable)]
 pub struct MetadataCell(std::sync::atomic::AtomicPtr<tracing_core::Metadata<'static>>);
 
 impl MetadataCell {
