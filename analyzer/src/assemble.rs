@@ -1283,17 +1283,9 @@ mod tests {
         );
         dict.strings.insert(5, "embedded".to_owned());
         let iban = "NL91ABNA0417164300";
-        let with = |mut r: Record, callsite: u64, values: Vec<Value>| {
-            r.callsite = callsite;
-            r.values = values
-                .into_iter()
-                .enumerate()
-                .map(|(i, value)| caro_format::FieldValue {
-                    field: i as u8,
-                    value,
-                })
-                .collect();
-            r
+        let with = |r: Record, callsite: u64, values: Vec<Value>| {
+            let thread = r.thread;
+            on(thread, r, callsite, values)
         };
         let mut a = Assembly::default();
         let mut batch = Batch::default();

@@ -9,12 +9,12 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+use bytemuck::Zeroable;
 use caro_format::dictionary::{
     encode_callsite, encode_string, CallsiteKind, CallsiteRef, EncodedEntry, Level,
 };
 use caro_format::layout::LaneClass;
 use caro_format::DropReason;
-use bytemuck::Zeroable;
 use tracing_core::Metadata;
 use tracing_subscriber::filter::Targets;
 

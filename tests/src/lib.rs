@@ -10,6 +10,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -430,4 +431,35 @@ pub mod store {
             .unwrap();
         rows.collect::<rusqlite::Result<_>>().unwrap()
     }
+}
+
+/// Runs `promtool check metrics` on `text`: it must succeed and say
+/// nothing at all (a lint warning is a failure).
+pub fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run promtool ({e}): install Debian's prometheus package (.ci/run does)")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.is_empty(),
+        "promtool check metrics ({}): {said}\n--- exposition:\n{text}",
+        out.status
+    );
 }

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use caro_tests::{bins, report, DataDir};
+use caro_tests::{bins, promtool_check, report, DataDir};
 use serde_json::{json, Value};
 
 /// The runs that end: their options and query, and the status each ends with.
@@ -204,35 +204,6 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .map(|v| v.parse().unwrap())
-}
-
-fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run promtool ({e}): install Debian's prometheus package (.ci/run does)")
-        });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.is_empty(),
-        "promtool check metrics ({}): {said}\n--- exposition:\n{text}",
-        out.status
-    );
 }
 
 /// `tests/otlp/check.py` on `export`: the facts it found (it needs python3

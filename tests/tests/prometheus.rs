@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use caro_tests::{free_port, wait_for, DataDir};
+use caro_tests::{free_port, promtool_check, wait_for, DataDir};
 use serde_json::Value;
 
 /// The session starts 30 simulated seconds before a UTC midnight and
@@ -196,37 +196,6 @@ fn sum_by(samples: &[Sample], name: &str, by: &str) -> BTreeMap<String, f64> {
 
 fn as_counts(m: &BTreeMap<String, f64>) -> BTreeMap<String, u64> {
     m.iter().map(|(k, v)| (k.clone(), *v as u64)).collect()
-}
-
-/// Runs `promtool check metrics` on `text`: it must succeed and say
-/// nothing at all (a lint warning is a failure).
-fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run promtool ({e}): install Debian's prometheus package (.ci/run does)")
-        });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.is_empty(),
-        "promtool check metrics ({}): {said}\n--- exposition:\n{text}",
-        out.status
-    );
 }
 
 /// An HTTP answer.
