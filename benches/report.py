@@ -254,6 +254,16 @@ def main():
     else:
         w("not measured")
     w("")
+    # The real caro's section is scripts/real-caro's own run (it builds
+    # caro, minutes): its latest output, as it wrote it.
+    real = os.path.join(os.path.dirname(os.path.abspath(__file__)), "REAL-CARO.md")
+    if os.path.exists(real):
+        with open(real) as f:
+            text = f.read().rstrip()
+        w("## real caro\n")
+        body = text.split("\n", 1)[1].strip() if text.startswith("# ") else text
+        w(body.replace("\n## ", "\n### "))
+        w("")
     findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "FINDINGS.md")
     if os.path.exists(findings):
         with open(findings) as f:
