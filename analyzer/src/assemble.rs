@@ -119,6 +119,16 @@ pub fn label(v: &Value, callsite: u64, dict: &Dictionary) -> Option<String> {
     })
 }
 
+/// The open invocation that thread `thread` belongs to, if any: a free
+/// function over the two maps, so that the requests stay borrowable.
+fn invocation_of<'a>(
+    pids: &BTreeMap<u32, u32>,
+    invocations: &'a mut BTreeMap<u32, OpenInvocation>,
+    thread: u32,
+) -> Option<&'a mut OpenInvocation> {
+    invocations.get_mut(pids.get(&thread)?)
+}
+
 /// How [`message_template`] shows an argument to the scrubber: one of its
 /// own placeholders, which it reads as a word and leaves as it is (a
 /// `{}` before a `/` would start a path). No hole is 0 bytes long.
@@ -573,15 +583,9 @@ impl Assembly {
                 });
             }
         }
-        if let Some(inv) = self.invocation_of(r.thread) {
+        if let Some(inv) = invocation_of(&self.pids, &mut self.invocations, r.thread) {
             inv.last_ns = inv.last_ns.max(r.time_ns);
         }
-    }
-
-    /// The open invocation thread `thread` belongs to, if any.
-    fn invocation_of(&mut self, thread: u32) -> Option<&mut OpenInvocation> {
-        let pid = self.pids.get(&thread)?;
-        self.invocations.get_mut(pid)
     }
 
     /// PROCESS_START `r` opens an invocation of its pid. One still open
@@ -680,7 +684,7 @@ impl Assembly {
         let root = match r.parent {
             0 => {
                 self.requests.insert(r.span, OpenRequest::default());
-                if let Some(inv) = self.invocation_of(r.thread) {
+                if let Some(inv) = invocation_of(&self.pids, &mut self.invocations, r.thread) {
                     inv.has_requests = true;
                     inv.events = Vec::new();
                     inv.left_out = 0;
@@ -766,11 +770,7 @@ impl Assembly {
         for (name, value) in e.other_fields() {
             metric(batch, day, r.time_ns, name, value);
         }
-        // Not through `invocation_of`: the requests are borrowed below.
-        let mut invocation = self
-            .pids
-            .get(&r.thread)
-            .and_then(|pid| self.invocations.get_mut(pid));
+        let mut invocation = invocation_of(&self.pids, &mut self.invocations, r.thread);
         if let Some(level @ (Level::Warn | Level::Error)) = level {
             let key = CallsiteKey {
                 day,
@@ -827,11 +827,7 @@ impl Assembly {
         if let Some(req) = self.requests.get_mut(&root) {
             req.panicked = true;
         }
-        // Not through `invocation_of`: the requests are borrowed below.
-        let mut invocation = self
-            .pids
-            .get(&r.thread)
-            .and_then(|pid| self.invocations.get_mut(pid));
+        let mut invocation = invocation_of(&self.pids, &mut self.invocations, r.thread);
         if let Some(inv) = invocation.as_deref_mut() {
             inv.panicked = true;
         }
