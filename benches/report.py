@@ -4,7 +4,10 @@ estimates under target/criterion, size.json and overhead.json. No figure
 is typed by hand; benches/FINDINGS.md (prose: why a target is missed, and
 the plan) is appended as it is.
 
-    python3 benches/report.py TARGET_CRITERION_DIR SECONDS_TAKEN > BENCHMARKS.md
+    python3 benches/report.py TARGET_CRITERION_DIR SECONDS_TAKEN [LTO_CRITERION_DIR] > BENCHMARKS.md
+
+LTO_CRITERION_DIR holds the `event` group measured again in a fat-LTO
+build (benches/run.sh), beside the workspace's benchmark profile.
 """
 import datetime
 import json
@@ -15,6 +18,7 @@ import sys
 
 CRITERION = sys.argv[1]
 SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else None
+LTO = sys.argv[3] if len(sys.argv) > 3 else None
 
 # The contenders of each group, in the order shown, and what each is.
 GROUPS = {
@@ -23,6 +27,7 @@ GROUPS = {
         ("caro_layer", "caro-recorder as a Layer on a Registry"),
         ("caro_subscriber_message", "caro-recorder, the same event with a literal message"),
         ("floor", "a subscriber that only visits the fields into a stack buffer"),
+        ("floor_message", "the floor, the same event with a literal message"),
         ("fmt_json_non_blocking", "fmt().json() into tracing_appender::non_blocking over a file"),
         ("fmt_text_non_blocking", "fmt() text into tracing_appender::non_blocking over a file"),
     ]),
@@ -67,9 +72,9 @@ THREADS = [
 ]
 
 
-def estimate(group, bench):
+def estimate(group, bench, criterion=None):
     """(median ns per iteration, elements per iteration or None)."""
-    base = os.path.join(CRITERION, group, bench, "new")
+    base = os.path.join(criterion or CRITERION, group, bench, "new")
     try:
         with open(os.path.join(base, "estimates.json")) as f:
             median = json.load(f)["median"]["point_estimate"]
@@ -109,8 +114,8 @@ def verdict(ok):
     return "not measured" if ok is None else ("met" if ok else "**missed**")
 
 
-def median(group, bench):
-    return estimate(group, bench)[0]
+def median(group, bench, criterion=None):
+    return estimate(group, bench, criterion)[0]
 
 
 def over(a, b):
@@ -131,6 +136,13 @@ def targets():
     sp = lambda b: median("span", b)
     msg = lambda b: median("message", b)
     at_most("event: caro subscriber ≤ 1.5 × floor", over(ev("caro_subscriber"), ev("floor")), 1.5)
+    at_most("event with a literal message: caro subscriber ≤ 1.5 × floor",
+            over(ev("caro_subscriber_message"), ev("floor_message")), 1.5)
+    lto = lambda b: median("event", b, LTO) if LTO else None
+    at_most("event, fat-LTO build: caro subscriber ≤ 1.5 × floor",
+            over(lto("caro_subscriber"), lto("floor")), 1.5)
+    at_most("event with a literal message, fat-LTO build: caro subscriber ≤ 1.5 × floor",
+            over(lto("caro_subscriber_message"), lto("floor_message")), 1.5)
     at_most("event: caro layer ≤ 3 × floor", over(ev("caro_layer"), ev("floor")), 3.0)
     at_least("event: fmt JSON via non_blocking ≥ 20 × caro subscriber",
              over(ev("fmt_json_non_blocking"), ev("caro_subscriber")), 20.0)
@@ -154,9 +166,10 @@ def targets():
     at_most("ingest: 1,000,000 records ≤ 2 s", median("ingest", "1M_records"), 2e9, duration)
     at_most("report --json over 30 days ≤ 100 ms", median("report", "json_30_days"), 100e6, duration)
     size = load("size.json")
-    at_most("size: ≤ 1/3 of JSON lines",
-            None if size is None else size["ring_bytes_per_event"] / size["json_bytes_per_event"],
-            1 / 3)
+    mix = lambda name: None if size is None or name not in size else \
+        size[name]["ring_bytes_per_event"] / size[name]["json_bytes_per_event"]
+    at_most("size: the real caro's event mix ≤ 1/3 of JSON lines", mix("caro"), 1 / 3)
+    rows.append(("size: the benchmarks' event shapes × JSON lines", ratio(mix("bench")), "reference"))
     cost = load("overhead.json")
     at_most("end to end: caro_sim CPU recording at debug ≤ 1.01 × CARO_LOG=off",
             None if cost is None else cost["ratio"], 1.01)
@@ -210,6 +223,17 @@ def main():
                 row += f" {ratio(over(ns, ref))} |"
             w(row)
         w("")
+    if LTO:
+        w("## event, fat-LTO build\n\nThe `event` group again, built with "
+          "`CARGO_PROFILE_BENCH_LTO=fat CARGO_PROFILE_BENCH_CODEGEN_UNITS=1` (the tables "
+          "above use the workspace's benchmark profile: `[profile.release]` with `debug = 1`, "
+          "no LTO, 16 codegen units, as a host's plain `cargo build --release` makes it).\n")
+        w("| contender | median | × floor |\n|---|---|---|")
+        ref = median("event", "floor", LTO)
+        for bench, _ in GROUPS["event"][2]:
+            ns = median("event", bench, LTO)
+            w(f"| `{bench}` | {duration(ns)} | {ratio(over(ns, ref))} |")
+        w("")
     w("## threads\n\nEvents per second into one ring.\n")
     w("| contender | | events/s |\n|---|---|---|")
     for bench, what in THREADS:
@@ -219,13 +243,18 @@ def main():
     size = load("size.json")
     w("## size\n\nBytes on disk per event (counted, not timed).\n")
     if size:
-        w(f"{size['events']:,} events.\n")
-        w("| form | bytes/event | × ring |\n|---|---|---|")
-        ring = size["ring_bytes_per_event"]
+        w(f"{size['events']:,} events of each mix (`benches/benches/size.rs`): `caro`, the real "
+          "caro's `format!`-style messages at DEBUG, and `bench`, the benchmarks' event with "
+          "three fields, with and without a literal message, at INFO.\n")
+        w("| form | caro mix, bytes/event | × ring | bench mix, bytes/event | × ring |")
+        w("|---|---|---|---|---|")
         for key, what in (("ring_bytes_per_event", "caro ring"),
                           ("json_bytes_per_event", "JSON lines (fmt().json())"),
                           ("json_zstd_bytes_per_event", "JSON lines, zstd level 3")):
-            w(f"| {what} | {size[key]:.3g} | {ratio(size[key] / ring)} |")
+            cells = "".join(
+                f" {size[m][key]:.3g} | {ratio(size[m][key] / size[m]['ring_bytes_per_event'])} |"
+                for m in ("caro", "bench"))
+            w(f"| {what} |{cells}")
     else:
         w("not measured")
     w("")
@@ -245,12 +274,20 @@ def main():
     w("## profile\n\n`benches/profile.sh`: instructions per event of caro-recorder as its "
       "own subscriber (the `event` shape; callgrind, the difference of two runs), by the "
       "function they are spent in (inlined code counts in its caller).\n")
+    # The same profile of the format 1.2 writer (main at 0c773de, before
+    # issue 17's turns and identity table), kept beside this script.
+    before_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profile-v1.2.json")
+    with open(before_path) as f:
+        before = json.load(f)
     if profile:
-        w(f"{profile['instructions_per_event']:.0f} instructions per event.\n")
-        w("| function | instructions/event |\n|---|---|")
+        w(f"{profile['instructions_per_event']:.0f} instructions per event; the format 1.2 "
+          f"writer (`benches/profile-v1.2.json`, before lanes were taken in turns and the "
+          f"identity table was kept) took {before['instructions_per_event']:.0f}.\n")
+        w("| function | instructions/event | format 1.2 writer |\n|---|---|---|")
+        was = dict(before["functions"])
         for function, count in profile["functions"][:15]:
             shown = function.replace("|", "\\|")
-            w(f"| `{shown}` | {count:.0f} |")
+            w(f"| `{shown}` | {count:.0f} | {was.get(function, 0):.0f} |")
     else:
         w("not measured")
     w("")

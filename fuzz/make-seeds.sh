@@ -4,7 +4,8 @@
 # with caro_sim, ingests two of them with caro-analyze, and cuts the seeds
 # out of them with python3 (standard library only):
 #
-#   ring/       the golden ring and the caro_sim rings (256 KiB each)
+#   ring/       the golden rings, the golden cases and the caro_sim rings
+#               (256 KiB each)
 #   header/     the first 4 KiB of each, and a 4 KiB file that is valid
 #   dictionary/ each ring's dictionary entry log, cut at its claimed tail
 #               (what caro_format::decode::dictionary_log returns)
@@ -23,8 +24,12 @@ cargo build --release -p caro-recorder --example caro_sim
 cargo build --release -p caro-analyze
 rm -rf "$corpus"/{ring,header,dictionary,record,histogram}
 mkdir -p "$corpus"/{ring,header,dictionary,record,histogram,scrubber}
-cp format-spec/golden/v1.2.ring "$corpus/ring/golden-v1.ring"
+cp format-spec/golden/v1.3.ring "$corpus/ring/golden-v1.3.ring"
+cp format-spec/golden/v1.2.ring "$corpus/ring/golden-v1.2.ring"
 cp format-spec/golden/v1.1.ring "$corpus/ring/golden-v1.1.ring"
+for case in format-spec/golden/cases/*.ring; do
+    cp "$case" "$corpus/ring/case-$(basename "$case")"
+done
 for seed in 1 2 3; do
     panics=()
     [ "$seed" = 3 ] && panics=(--panics)
@@ -58,9 +63,10 @@ for name in rings:
     put("dictionary", stem + ".log", ring[start:min(end, start + tail)])
 
 # A header that passes every check in its 4 KiB: two lanes of 16 slots.
-page = bytearray(open(os.path.join(corpus, "ring", "golden-v1.ring"), "rb").read()[:4096])
+page = bytearray(open(os.path.join(corpus, "ring", "golden-v1.3.ring"), "rb").read()[:4096])
 struct.pack_into("<I", page, 20, 2)  # lane_count
 struct.pack_into("<QQQQ", page, 32, 4096, 256, 1024, 1280)  # file_size, dict, lanes
+struct.pack_into("<QQ", page, 200, 0, 0)  # no identity table
 page[256:4096] = bytes(4096 - 256)
 for lane in range(2):
     struct.pack_into("<QIIQ", page, 1280 + 64 * lane, 0, lane, 4, 2048 + 1024 * lane)
@@ -69,7 +75,7 @@ put("header", "valid-4k.header", bytes(page))
 # Records of the golden ring: control bytes (every slot restamped for its
 # place and sealed, a head then continuations; lane; sequence; head just
 # past the record), then its slots as they are in the file.
-ring = open(os.path.join(corpus, "ring", "golden-v1.ring"), "rb").read()
+ring = open(os.path.join(corpus, "ring", "golden-v1.3.ring"), "rb").read()
 lanes_offset = struct.unpack_from("<Q", ring, 56)[0]
 lane_count = struct.unpack_from("<I", ring, 20)[0]
 for lane in range(lane_count):

@@ -592,10 +592,7 @@ impl Assembly {
     /// with the same pid never exited: its process died and the pid was
     /// used again.
     fn invocation_start(&mut self, r: &Record, version: Option<String>, batch: &mut Batch) {
-        let Some(Value::U64(pid)) = r.values.iter().find(|f| f.field == 0).map(|f| &f.value) else {
-            return;
-        };
-        let Ok(pid) = u32::try_from(*pid) else {
+        let Some(pid) = r.named_pid() else {
             return;
         };
         let open = OpenInvocation {
@@ -665,10 +662,8 @@ impl Assembly {
     /// THREAD_START, and PROCESS_START (whose thread is in its process too,
     /// in rings of v1.0): the process of `r.thread`.
     fn thread_start(&mut self, r: &Record) {
-        if let Some(caro_format::Value::U64(pid)) =
-            r.values.iter().find(|f| f.field == 0).map(|f| &f.value)
-        {
-            self.pids.insert(r.thread, *pid as u32);
+        if let Some(pid) = r.named_pid() {
+            self.pids.insert(r.thread, pid);
         }
     }
 
@@ -1198,6 +1193,7 @@ mod tests {
             truncated: false,
             left_out: 0,
             values: Vec::new(),
+            identity: None,
         }
     }
 

@@ -120,6 +120,11 @@ pub struct LogEvent {
     /// `TRACE` to `ERROR`, or [`UNKNOWN_LEVEL`].
     pub level: &'static str,
     pub target: String,
+    /// The writing process, when the ring says (its identity table, or
+    /// the thread's THREAD_START record).
+    pub pid: Option<u32>,
+    /// The writing thread's operating-system id.
+    pub thread: u32,
     /// `None` when the event happened outside any span.
     pub span: Option<SpanView>,
     /// The event's fields in callsite order, except `message`, which is
@@ -166,6 +171,8 @@ impl LogEvent {
             time_ns: r.time_ns,
             level,
             target,
+            pid: None,
+            thread: r.thread,
             span: spans.view(r.span),
             fields,
         })
@@ -340,6 +347,7 @@ mod tests {
             parent: 0,
             truncated: false,
             left_out: 0,
+            identity: None,
             values: values
                 .into_iter()
                 .enumerate()

@@ -109,7 +109,7 @@ impl Follower {
             if r.seq < c.resume || !c.printed.insert(r.seq) {
                 continue;
             }
-            if printer.record(r, &d.dictionary)? {
+            if printer.record(r, d)? {
                 result.printed += 1;
             }
         }

@@ -25,6 +25,8 @@ impl Serialize for Event<'_> {
         obj.serialize_entry("timestamp", &time::rfc3339(e.time_ns))?;
         obj.serialize_entry("level", e.level)?;
         obj.serialize_entry("target", &e.target)?;
+        obj.serialize_entry("pid", &e.pid)?;
+        obj.serialize_entry("thread", &e.thread)?;
         match &e.span {
             Some(SpanView::Known { name, fields }) => {
                 obj.serialize_entry("span", &Span { name, fields })?
@@ -104,6 +106,8 @@ mod tests {
             time_ns: 1_768_487_535_123_000_000,
             level: "INFO",
             target: "caro::agent".into(),
+            pid: Some(4242),
+            thread: 4243,
             span: Some(SpanView::Known {
                 name: "generate_command".into(),
                 fields: vec![("backend".into(), FieldValue::Str("embedded".into()))],
@@ -122,6 +126,7 @@ mod tests {
             String::from_utf8(out).unwrap(),
             concat!(
                 r#"{"timestamp":"2026-01-15T14:32:15.123Z","level":"INFO","target":"caro::agent","#,
+                r#""pid":4242,"thread":4243,"#,
                 r#""span":{"name":"generate_command","backend":"embedded"},"#,
                 r#""fields":{"confidence":0.92,"message":"command generated successfully"}}"#,
                 "\n"

@@ -79,7 +79,7 @@
 //! let ring = ring::load(&paths.ring)?;
 //! let mut printer = LogPrinter::new(LogFormat::Json, Vec::new());
 //! for record in &ring.decoded.records {
-//!     printer.record(record, &ring.decoded.dictionary)?;
+//!     printer.record(record, &ring.decoded)?;
 //! }
 //! assert!(printer.into_inner().is_empty()); // a fresh ring holds no events
 //!

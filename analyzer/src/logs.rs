@@ -4,7 +4,9 @@ use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use caro_format::{Dictionary, LaneStats, Record};
+use std::collections::HashMap;
+
+use caro_format::{Decoded, LaneStats, Record};
 
 use crate::error::{Error, Result};
 use crate::event::{LogEvent, Spans};
@@ -59,6 +61,9 @@ pub struct LogPrinter<W: Write> {
     format: LogFormat,
     out: W,
     spans: Spans,
+    /// Thread → process, from THREAD_START and PROCESS_START records: for
+    /// rings older than the identity table (v1.3).
+    processes: HashMap<u32, u32>,
 }
 
 impl<W: Write> LogPrinter<W> {
@@ -67,15 +72,22 @@ impl<W: Write> LogPrinter<W> {
             format,
             out,
             spans: Spans::default(),
+            processes: HashMap::new(),
         }
     }
 
-    /// Takes in a record: span records update the span table, EVENT and
-    /// PANIC records are printed. Returns whether a line was printed.
-    pub fn record(&mut self, r: &Record, dict: &Dictionary) -> io::Result<bool> {
-        self.spans.observe(r, dict);
-        match LogEvent::from_record(r, dict, &self.spans) {
-            Some(e) => self.format.write_event(&mut self.out, &e).map(|()| true),
+    /// Takes in a record of `d`: span records update the span table, EVENT
+    /// and PANIC records are printed. Returns whether a line was printed.
+    pub fn record(&mut self, r: &Record, d: &Decoded) -> io::Result<bool> {
+        self.spans.observe(r, &d.dictionary);
+        if let Some(pid) = r.named_pid() {
+            self.processes.insert(r.thread, pid);
+        }
+        match LogEvent::from_record(r, &d.dictionary, &self.spans) {
+            Some(mut e) => {
+                e.pid = d.pid(r).or_else(|| self.processes.get(&r.thread).copied());
+                self.format.write_event(&mut self.out, &e).map(|()| true)
+            }
             None => Ok(false),
         }
     }
@@ -134,7 +146,7 @@ pub fn run(opts: &LogsOptions, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         }
         None => {
             for r in &ring.decoded.records {
-                printer.record(r, &ring.decoded.dictionary)?;
+                printer.record(r, &ring.decoded)?;
             }
         }
     }

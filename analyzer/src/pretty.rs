@@ -20,9 +20,12 @@ use crate::time;
 /// Writes the event: its line, one indented line per other field, then a
 /// blank line.
 pub fn write_event(out: &mut dyn Write, e: &LogEvent) -> io::Result<()> {
+    // Which process and thread: `[pid/thread]`, `?` for a pid not known.
+    let pid = e.pid.map_or_else(|| "?".to_owned(), |p| p.to_string());
     let mut s = format!(
-        "{} {} {}",
+        "{} [{pid}/{}] {} {}",
         time::human(e.time_ns),
+        e.thread,
         e.level,
         escape(&e.target)
     );
@@ -78,6 +81,8 @@ mod tests {
             time_ns: 1_768_487_535_456_000_000,
             level: "INFO",
             target: "caro::agent".into(),
+            pid: Some(4242),
+            thread: 4242,
             span: None,
             fields: vec![
                 ("backend".into(), FieldValue::Str("embedded".into())),
@@ -97,7 +102,7 @@ mod tests {
         write_event(&mut out, &e).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "2026-01-15 14:32:15.456 INFO caro::agent: command generated successfully\n    backend: embedded\n    command: find . -type f -mtime -1\n    confidence: 0.92\n    latency_ms: 333\n\n"
+            "2026-01-15 14:32:15.456 [4242/4242] INFO caro::agent: command generated successfully\n    backend: embedded\n    command: find . -type f -mtime -1\n    confidence: 0.92\n    latency_ms: 333\n\n"
         );
     }
 

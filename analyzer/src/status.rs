@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use caro_format::layout::DropReason;
+use caro_format::layout::{DropReason, SLOT_SIZE};
 use caro_format::{LaneClass, RecordKind, Value};
 use serde_json::{json, Map};
 
@@ -62,6 +62,27 @@ pub struct Status {
     pub dictionary_messages: u64,
     pub dictionary_unfinished: u64,
     pub dictionary_skipped_bytes: u64,
+    /// The identity table (format v1.3 and later).
+    pub identities: Option<IdentityStatus>,
+}
+
+/// What the identity table holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdentityStatus {
+    pub capacity: u64,
+    pub claimed: u64,
+    pub held: u64,
+    pub lost_to_laps: u64,
+}
+
+/// `bytes` in MiB with one decimal (KiB below one MiB), as the README and
+/// SPEC.md give ring sizes.
+fn mib(bytes: u64) -> String {
+    if bytes < 1 << 20 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+    }
 }
 
 impl Status {
@@ -138,6 +159,12 @@ impl Status {
             unknown_kinds: totals.unknown_kinds,
             dropped,
             values_left_out: d.header.values_left_out,
+            identities: d.identities.present.then_some(IdentityStatus {
+                capacity: d.identities.capacity,
+                claimed: d.identities.claimed,
+                held: d.identities.held.len() as u64,
+                lost_to_laps: d.identities.lost_to_laps,
+            }),
             dictionary_entries: dict.entries as u64,
             dictionary_callsites: dict.callsites.len() as u64,
             dictionary_strings: dict.strings.len() as u64,
@@ -192,6 +219,12 @@ impl Status {
             "unknown_kinds": self.unknown_kinds,
             "dropped": dropped,
             "values_left_out": self.values_left_out,
+            "identities": self.identities.map(|i| json!({
+                "capacity": i.capacity,
+                "claimed": i.claimed,
+                "held": i.held,
+                "lost_to_laps": i.lost_to_laps,
+            })),
             "dictionary": {
                 "entries": self.dictionary_entries,
                 "callsites": self.dictionary_callsites,
@@ -208,7 +241,10 @@ impl Status {
         let when = |t: Option<u64>| t.map_or_else(|| "none".to_owned(), time::rfc3339);
         let mut rows = vec![
             ("path", caro_recorder::paths::shown(&self.path)),
-            ("file size", format!("{} bytes", self.file_size)),
+            (
+                "file size",
+                format!("{} ({} bytes)", mib(self.file_size), self.file_size),
+            ),
             (
                 "format version",
                 format!("{}.{}", self.version_major, self.version_minor),
@@ -225,8 +261,24 @@ impl Status {
                 LaneClass::Alert => "alert lanes",
             };
             let lanes = if c.lanes == 1 { "lane" } else { "lanes" };
-            rows.push((name, format!("{} {lanes}, {} slots", c.lanes, c.slots)));
+            let size = mib(c.slots * u64::from(SLOT_SIZE));
+            rows.push((
+                name,
+                format!("{} {lanes}, {} slots ({size})", c.lanes, c.slots),
+            ));
         }
+        rows.push((
+            "identity table",
+            self.identities.map_or_else(
+                || "none (format before 1.3)".to_owned(),
+                |i| {
+                    format!(
+                        "{} of {} held, {} written, {} lost to laps",
+                        i.held, i.capacity, i.claimed, i.lost_to_laps
+                    )
+                },
+            ),
+        ));
         rows.extend([
             ("slots written", self.slots_written.to_string()),
             ("records", self.records.to_string()),

@@ -35,6 +35,17 @@ fn design_ring() -> RingBuilder {
         "command generated successfully",
         &["message", "backend", "command", "confidence", "latency_ms"],
     );
+    // The thread says which process it is in (a ring older than the
+    // identity table: `logs` learns the pid from this record).
+    b.record(
+        ALERT,
+        RecordKind::ThreadStart,
+        T0 - 2_000,
+        0,
+        0,
+        7,
+        &values(|w| w.u64(0, 4242)),
+    );
     b.span_new(MAIN, T0 - 1_000, span, 3, |w| w.str(0, "embedded"));
     b.record(
         MAIN,
@@ -91,16 +102,16 @@ fn design_ring() -> RingBuilder {
 }
 
 const DESIGN_JSON: [&str; 2] = [
-    r#"{"timestamp":"2026-01-15T14:32:15.123Z","level":"INFO","target":"caro::agent","span":{"name":"generate_command","backend":"embedded"},"fields":{"backend":"embedded","query_length":42,"message":"generating command"}}"#,
-    r#"{"timestamp":"2026-01-15T14:32:15.456Z","level":"INFO","target":"caro::agent","span":{"name":"generate_command","backend":"embedded"},"fields":{"backend":"embedded","command":"find . -type f -mtime -1","confidence":0.92,"latency_ms":333,"message":"command generated successfully"}}"#,
+    r#"{"timestamp":"2026-01-15T14:32:15.123Z","level":"INFO","target":"caro::agent","pid":4242,"thread":7,"span":{"name":"generate_command","backend":"embedded"},"fields":{"backend":"embedded","query_length":42,"message":"generating command"}}"#,
+    r#"{"timestamp":"2026-01-15T14:32:15.456Z","level":"INFO","target":"caro::agent","pid":4242,"thread":7,"span":{"name":"generate_command","backend":"embedded"},"fields":{"backend":"embedded","command":"find . -type f -mtime -1","confidence":0.92,"latency_ms":333,"message":"command generated successfully"}}"#,
 ];
 
 const DESIGN_PRETTY: &str = "\
-2026-01-15 14:32:15.123 INFO caro::agent: generating command
+2026-01-15 14:32:15.123 [4242/7] INFO caro::agent: generating command
     backend: embedded
     query_length: 42
 
-2026-01-15 14:32:15.456 INFO caro::agent: command generated successfully
+2026-01-15 14:32:15.456 [4242/7] INFO caro::agent: command generated successfully
     backend: embedded
     command: find . -type f -mtime -1
     confidence: 0.92
@@ -133,7 +144,15 @@ fn json_lines_match_the_design_document() {
     for (got, want) in lines.iter().zip(&expected) {
         assert_eq!(
             keys(got),
-            ["timestamp", "level", "target", "span", "fields"]
+            [
+                "timestamp",
+                "level",
+                "target",
+                "pid",
+                "thread",
+                "span",
+                "fields"
+            ]
         );
         assert_eq!(keys(&got["span"]), keys(&want["span"]));
         assert_eq!(keys(&got["fields"]), keys(&want["fields"]));

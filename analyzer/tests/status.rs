@@ -184,7 +184,9 @@ fn status_text_is_an_aligned_table() {
     );
     assert_eq!(value("values left out"), "0");
     assert_eq!(value("capacity"), "32 slots in 2 lanes");
-    assert_eq!(value("main lanes"), "1 lane, 16 slots");
+    assert_eq!(value("main lanes"), "1 lane, 16 slots (1.0 KiB)");
+    assert_eq!(value("file size"), "18.0 KiB (18432 bytes)");
+    assert_eq!(value("identity table"), "none (format before 1.3)");
     assert_eq!(value("records"), "19");
     assert_eq!(value("oldest"), "2026-01-15T14:32:15.123Z");
     assert_eq!(value("writer processes"), "3");

@@ -1,8 +1,20 @@
 #!/usr/bin/env python3
-"""Second decoder for the caro ring file, format v1.2 (reads v1.0 and v1.1 too).
+"""Second decoder for the caro ring file, format v1.3 (reads v1.0 to v1.2 too).
 
 Written from format-spec/SPEC.md alone (no Rust source was read), using the
 Python standard library only. Function names follow the spec's sections.
+
+v1.3: the identity table (header `ids_offset`/`ids_size`, checks 11 and 12 of
+section 2, section 10), printed as the `identities`/`identity` lines and a
+` pid=` on each record line when the file has one (`ids_size` != 0; older
+files have none and print as before). Rules settled in v1.3 and followed
+here: a file shorter than `file_size` is refused; kinds 7 to 10 print their
+own level even with a callsite; an unknown kind is checked like any record
+(corrupt if unsound) and its time is never a record time; a "newer" stamp
+whose distance is not a multiple of the lane's size (and whose state is not
+empty) is corrupt; a
+continuation after an unstamped slot with no time takes its lane's T;
+target, file and field names are bare unless they need quoting.
 
 Usage: python3 decode.py RING_FILE
 Prints the ring's canonical text (SPEC.md section 9) to stdout. A file the
@@ -30,6 +42,8 @@ POSITIONAL_FIELDS = {7: ["pid", "version"],
                          "open_fds", "wall_us", "status"],
                      9: ["file", "line", "column"], 10: ["pid"]}
 LEVELS = {1: "TRACE", 2: "DEBUG", 3: "INFO", 4: "WARN", 5: "ERROR"}
+# Section 5: kinds 7 to 10 keep their own level, callsite or not.
+KIND_LEVELS = {7: 3, 8: 3, 9: 5, 10: 3}
 DICT_CALLSITE, DICT_STRING = 1, 2
 EXT_TEMPLATE = 1  # section 6.2, since v1.2
 
@@ -61,7 +75,8 @@ def read_header(data):
              lanes_offset=u64(data, 56), created_ns=u64(data, 64),
              processes=u64(data, 88),
              dropped=struct.unpack_from("<8Q", data, 96),
-             values_left_out=u64(data, 192))
+             values_left_out=u64(data, 192),
+             ids_offset=u64(data, 200), ids_size=u64(data, 208))  # since v1.3
     if h["major"] > 1:
         raise RingError("newer major version %d (this decoder reads 1): "
                         "upgrade the decoder" % h["major"])
@@ -103,10 +118,17 @@ def read_lane_headers(data, hdr):
                 or lane["slots_offset"] + 64 * lane["n"] > hdr["file_size"]):
             raise RingError("lane %d: slots outside the file" % i)
         lanes.append(lane)
-    # Check 11: no two regions overlap.
+    # Check 11 (since v1.3): the identity table, when there is one.
+    if hdr["ids_size"]:
+        if (hdr["ids_size"] < 64 or hdr["ids_offset"] % 8
+                or hdr["ids_offset"] + hdr["ids_size"] > hdr["file_size"]):
+            raise RingError("bad identity table region")
+    # Check 12: no two regions overlap.
     regions = sorted([(0, 4096),
                       (hdr["dict_offset"], hdr["dict_offset"] + hdr["dict_size"]),
                       (hdr["lanes_offset"], hdr["lanes_offset"] + 64 * hdr["lane_count"])]
+                     + ([(hdr["ids_offset"], hdr["ids_offset"] + hdr["ids_size"])]
+                        if hdr["ids_size"] else [])
                      + [(l["slots_offset"], l["slots_offset"] + 64 * l["n"]) for l in lanes])
     if any(a[1] > b[0] for a, b in zip(regions, regions[1:])):
         raise RingError("regions overlap")
@@ -339,7 +361,9 @@ def walk_lane(data, lane_index, lane):
         step = 1
         previous, unfinished = unfinished, None
         if 0 < d < SEQ_MOD // 2:
-            st["lost"] += 1
+            # A lap writes s + k * N here, and an empty stamp holds nothing;
+            # any other newer sequence is damage.
+            st["lost" if d % n == 0 or state == EMPTY else "corrupt"] += 1
         elif d != 0 or state == EMPTY:
             st["unstamped"].append((s, None))
             unfinished = (None,)
@@ -347,6 +371,7 @@ def walk_lane(data, lane_index, lane):
             st["unstamped"].append((s, check))   # coarse time: time_ns >> 20
             unfinished = (check,)
         elif state == CONT and previous is not None:
+            # That slot's time, or none (then the lane's T, in classify).
             st["unstamped"].append((s, previous[0]))
             unfinished = previous
         elif state == CONT:
@@ -375,6 +400,7 @@ def is_recent(t, reference):
 
 
 def classify_unstamped(stats, lanes):
+    # Record times: records read only (not unknown kinds, not corrupt slots).
     newest = max((r["time"] for st in stats for r in st["records"]), default=0)
     for st, lane in zip(stats, lanes):
         # A slot never stamped takes the time of its lane's newest record.
@@ -386,6 +412,58 @@ def classify_unstamped(stats, lanes):
             if s + 16 >= lane["head"] and t is not None and is_recent(t, newest):
                 st["pending"] += 1
         st["abandoned"] = len(st["unstamped"]) - st["pending"]
+
+
+# --- Section 10: identity table (since v1.3) ---------------------------------
+
+def read_identities(data, hdr):
+    """The table's counts and held identities (in sequence order), or None
+    when the file has no identity table (ids_size 0)."""
+    if not hdr["ids_size"]:
+        return None
+    base = hdr["ids_offset"]
+    capacity = (hdr["ids_size"] - 16) // 48
+    tail = u64(data, base)
+    first = max(0, tail - capacity)
+    ids = dict(capacity=capacity, tail=tail, held=[], lost=first,
+               unfinished=0, corrupt=0)
+    for q in range(first, tail):   # at most `capacity` identities
+        off = base + 16 + 48 * (q % capacity)
+        stamp, check = u32(data, off), u32(data, off + 4)
+        words = struct.unpack_from("<5Q", data, off + 8)
+        state = stamp & 3
+        d = ((stamp >> 2) - q) % SEQ_MOD
+        if 0 < d < SEQ_MOD // 2:
+            ids["lost"] += 1           # the table lapped since tail was read
+        elif d != 0 or state in (EMPTY, WRITING):
+            ids["unfinished"] += 1
+        elif state == HEAD and checksum(stamp, words) == check:
+            ids["held"].append(dict(q=q, pid=u32(data, off + 8),
+                                    tid=u32(data, off + 12), started=words[1],
+                                    since=words[2], version=words[3]))
+        else:
+            ids["corrupt"] += 1
+    return ids
+
+
+def identities_by_tid(ids):
+    by_tid = {}
+    for ident in ids["held"]:
+        by_tid.setdefault(ident["tid"], []).append(ident)
+    return by_tid
+
+
+def resolve_identity(rec, by_tid):
+    """The held identity a record resolves to, or None: among those with its
+    thread as tid, the largest since_ns not after its time_ns; if every one
+    is after it, the smallest since_ns; ties to the larger q."""
+    candidates = by_tid.get(rec["thread"])
+    if not candidates:
+        return None
+    before = [i for i in candidates if i["since"] <= rec["time"]]
+    if before:
+        return max(before, key=lambda i: (i["since"], i["q"]))
+    return min(candidates, key=lambda i: (i["since"], -i["q"]))
 
 
 # --- Section 9: canonical text ------------------------------------------------
@@ -414,6 +492,21 @@ def quote(s):
     return "".join(out)
 
 
+def bare(s):
+    """Target, file and field names: as stored unless empty or holding a
+    space, `"`, `\\`, `=` or a control character; then quoted."""
+    if s and not any(ch in ' "\\=' or ord(ch) < 0x20 or ord(ch) == 0x7F
+                     for ch in s):
+        return s
+    return quote(s)
+
+
+def format_string_id(ident, table):
+    """A dictionary STRING by id: quoted, or a placeholder when absent."""
+    s = table.get((DICT_STRING, ident))
+    return quote(s) if s is not None else "<string %016x>" % ident
+
+
 def format_value(vtype, value, rec, table):
     if vtype in (0, 1, 9, 10):
         return str(value)
@@ -422,8 +515,7 @@ def format_value(vtype, value, rec, table):
     if vtype in (3, 4):
         return "true" if vtype == 4 else "false"
     if vtype == 5:
-        s = table.get((DICT_STRING, value))
-        return quote(s) if s is not None else "<string %016x>" % value
+        return format_string_id(value, table)
     if vtype == 6:
         return quote(value[0]) + ("(truncated)" if value[1] else "")
     if vtype == 7:
@@ -466,17 +558,46 @@ def format_template(parts, table):
     return "".join(out)
 
 
-def format_record(rec, table):
+def format_identity(ident, table):
+    line = "identity seq=%d pid=%d tid=%d started=%d since=%d" % (
+        ident["q"], ident["pid"], ident["tid"], ident["started"], ident["since"])
+    if ident["version"]:
+        line += " version=" + format_string_id(ident["version"], table)
+    return line
+
+
+def named_pid(rec):
+    """Section 10: PROCESS_START, PROCESS_EXIT and THREAD_START name their
+    own pid in value 0, when it is a U64 that fits in a u32."""
+    if rec["kind"] not in (7, 8, 10):
+        return None
+    for index, vtype, value in rec["values"]:
+        if index == 0:
+            return value if vtype == 0 and value < 1 << 32 else None
+    return None
+
+
+def format_record(rec, table, by_tid=None):
+    """A record line; by_tid (section 10) is None when the file has no
+    identity table, and then no ` pid=` is written."""
     cs = table.get((DICT_CALLSITE, rec["callsite"]))
-    parts = ["record %d lane=%d seq=%d thread=%d %s span=%d" % (
-        rec["time"], rec["lane"], rec["seq"], rec["thread"],
-        KIND_NAMES[rec["kind"]], rec["span"])]
+    parts = ["record %d lane=%d seq=%d thread=%d" % (
+        rec["time"], rec["lane"], rec["seq"], rec["thread"])]
+    if by_tid is not None:
+        pid = named_pid(rec)
+        if pid is None:
+            ident = resolve_identity(rec, by_tid)
+            pid = "?" if ident is None else ident["pid"]
+        parts.append("pid=%s" % pid)
+    parts.append("%s span=%d" % (KIND_NAMES[rec["kind"]], rec["span"]))
     if rec["parent"] is not None:
         parts.append("parent=%d" % rec["parent"])
     if rec["callsite"]:
         if cs is not None:
-            parts.append("%s %s %s %s:%d" % (LEVELS[cs["level"]], cs["target"],
-                                             quote(cs["name"]), cs["file"], cs["line"]))
+            level = KIND_LEVELS.get(rec["kind"], cs["level"])
+            parts.append("%s %s %s %s:%d" % (LEVELS[level], bare(cs["target"]),
+                                             quote(cs["name"]), bare(cs["file"]),
+                                             cs["line"]))
         else:
             parts.append("callsite=%016x" % rec["callsite"])
     if rec["flags"] & 1:
@@ -486,7 +607,7 @@ def format_record(rec, table):
     names = POSITIONAL_FIELDS.get(rec["kind"]) or (cs["fields"] if cs else [])
     for index, vtype, value in rec["values"]:
         name = names[index] if index < len(names) else "f%d" % index
-        parts.append("%s=%s" % (name, format_value(vtype, value, rec, table)))
+        parts.append("%s=%s" % (bare(name), format_value(vtype, value, rec, table)))
     return " ".join(parts)
 
 
@@ -494,6 +615,7 @@ def canonical_text(data):
     hdr = read_header(data)
     lanes = read_lane_headers(data, hdr)
     dictionary = read_dictionary(data, hdr)
+    ids = read_identities(data, hdr)
     stats = [walk_lane(data, i, lane) for i, lane in enumerate(lanes)]
     classify_unstamped(stats, lanes)
     dr = hdr["dropped"]
@@ -507,6 +629,12 @@ def canonical_text(data):
              "dictionary entries=%d unfinished=%d skipped_bytes=%d" % (
                  dictionary["entries"], dictionary["unfinished"],
                  dictionary["skipped"])]
+    if ids is not None:
+        lines.append("identities capacity=%d claimed=%d held=%d lost_to_laps=%d "
+                     "unfinished=%d corrupt=%d" % (
+                         ids["capacity"], ids["tail"], len(ids["held"]),
+                         ids["lost"], ids["unfinished"], ids["corrupt"]))
+        lines.extend(format_identity(i, dictionary["table"]) for i in ids["held"])
     keys = ("records", "lost", "abandoned", "pending", "corrupt", "unknown")
     totals = dict.fromkeys(keys, 0)
     for i, (lane, st) in enumerate(zip(lanes, stats)):
@@ -521,7 +649,8 @@ def canonical_text(data):
                          lane["head"], *(counts[k] for k in keys)))
     records = sorted((r for st in stats for r in st["records"]),
                      key=lambda r: (r["time"], r["lane"], r["seq"]))
-    lines.extend(format_record(r, dictionary["table"]) for r in records)
+    by_tid = None if ids is None else identities_by_tid(ids)
+    lines.extend(format_record(r, dictionary["table"], by_tid) for r in records)
     lines.append("totals records=%d lost_to_laps=%d abandoned=%d pending=%d "
                  "corrupt=%d unknown_kinds=%d" % tuple(totals[k] for k in keys))
     return "".join(line + "\n" for line in lines)

@@ -9,6 +9,7 @@ use std::fmt;
 use bytemuck::pod_read_unaligned;
 
 use crate::dictionary::Dictionary;
+use crate::identity::Identities;
 use crate::layout::*;
 use crate::slot::{
     checksum, seq_order, stamp, stamp_state, writing_is_recent, RecordKind, SeqOrder, SlotState,
@@ -128,6 +129,13 @@ impl Header {
         {
             return Err(DecodeError::BadGeometry("lane headers"));
         }
+        if raw.ids_size != 0
+            && (raw.ids_size < 64
+                || !raw.ids_offset.is_multiple_of(8)
+                || !within(raw.ids_offset, raw.ids_size))
+        {
+            return Err(DecodeError::BadGeometry("identity table"));
+        }
         Ok(Header { raw })
     }
 }
@@ -214,6 +222,9 @@ pub fn check_regions(header: &Header, lanes: &[Lane]) -> Result<(), DecodeError>
             l.slots_offset + l.slots() * u64::from(SLOT_SIZE),
         )
     }));
+    if h.ids_size != 0 {
+        regions.push((h.ids_offset, h.ids_offset + h.ids_size));
+    }
     regions.sort_unstable();
     if regions.windows(2).any(|w| w[0].1 > w[1].0) {
         return Err(DecodeError::BadGeometry("regions overlap"));
@@ -239,6 +250,31 @@ pub struct Record {
     /// otherwise).
     pub left_out: u8,
     pub values: Vec<FieldValue>,
+    /// The index in [`Decoded::identities`]' `held` of the identity the
+    /// record's thread resolves to (v1.3 and later).
+    pub identity: Option<usize>,
+}
+
+impl Record {
+    /// The pid a PROCESS_START, PROCESS_EXIT or THREAD_START record names
+    /// (its value 0): how rings older than the identity table (v1.3) tie a
+    /// thread to its process, and these records' own pid in any ring
+    /// (SPEC.md section 10).
+    pub fn named_pid(&self) -> Option<u32> {
+        if !matches!(
+            self.kind,
+            RecordKind::ProcessStart | RecordKind::ProcessExit | RecordKind::ThreadStart
+        ) {
+            return None;
+        }
+        self.values
+            .iter()
+            .find(|v| v.field == 0)
+            .and_then(|v| match v.value {
+                crate::value::Value::U64(pid) => u32::try_from(pid).ok(),
+                _ => None,
+            })
+    }
 }
 
 /// What a reader found in one lane.
@@ -281,6 +317,8 @@ impl LaneStats {
 pub struct Decoded {
     pub header: FileHeader,
     pub dictionary: Dictionary,
+    /// The identity table; `present` is false in files older than v1.3.
+    pub identities: Identities,
     pub lanes: Vec<(Lane, LaneStats)>,
     /// Records oldest first (by time, then lane, then sequence).
     pub records: Vec<Record>,
@@ -306,6 +344,17 @@ impl Decoded {
     /// Slots the ring holds.
     pub fn capacity(&self) -> u64 {
         self.lanes.iter().map(|(l, _)| l.slots()).sum()
+    }
+
+    /// The process and thread `r` was written by, when the file knows it.
+    pub fn identity(&self, r: &Record) -> Option<&crate::identity::Identity> {
+        r.identity.map(|i| &self.identities.held[i])
+    }
+
+    /// The pid of record `r`'s process: the one it names, else that of its
+    /// identity (SPEC.md section 10).
+    pub fn pid(&self, r: &Record) -> Option<u32> {
+        r.named_pid().or_else(|| self.identity(r).map(|id| id.pid))
     }
 }
 
@@ -340,6 +389,9 @@ pub fn decode_range(
     check_regions(&header, &lanes)?;
     let dictionary = dictionary_log(&header, bytes)
         .map(Dictionary::parse)
+        .unwrap_or_default();
+    let identities = identity_table(&header, bytes)
+        .map(Identities::parse)
         .unwrap_or_default();
     // At most one record a slot in range: reserved once, not regrown.
     let in_range: u64 = lanes
@@ -401,9 +453,16 @@ pub fn decode_range(
     // stable one is fastest here, each lane's records being mostly in time
     // order already (runs it merges).
     records.sort_by_key(|r| (r.time_ns, r.lane, r.seq));
+    if identities.present {
+        let mut resolve = identities.resolver();
+        for r in &mut records {
+            r.identity = resolve(r.thread, r.time_ns);
+        }
+    }
     Ok(Decoded {
         header: header.raw,
         dictionary,
+        identities,
         lanes: lanes.into_iter().zip(stats).collect(),
         records,
     })
@@ -438,6 +497,15 @@ pub fn dictionary_log<'a>(header: &Header, bytes: &'a [u8]) -> Option<&'a [u8]> 
     )
 }
 
+/// The bytes of the identity table, when the file has one.
+pub fn identity_table<'a>(header: &Header, bytes: &'a [u8]) -> Option<&'a [u8]> {
+    let h = &header.raw;
+    if h.ids_size == 0 {
+        return None;
+    }
+    bytes.get(h.ids_offset as usize..(h.ids_offset + h.ids_size) as usize)
+}
+
 struct Unstamped {
     lane: usize,
     seq: u64,
@@ -458,6 +526,13 @@ fn slot_words(bytes: &[u8], lane: &Lane, seq: u64) -> [u64; 8] {
         *word = u64::from_le_bytes(bytes[off + i * 8..off + i * 8 + 8].try_into().unwrap());
     }
     w
+}
+
+/// Whether the sequence in `stamp`, newer than `seq`, is one a later lap
+/// of `lane` writes into `seq`'s slot.
+fn lapped_into(stamp: u32, seq: u64, lane: &Lane) -> bool {
+    let d = u64::from(stamp >> 2).wrapping_sub(seq) & crate::slot::SEQ_MASK;
+    d & (lane.slots() - 1) == 0
 }
 
 fn sealed(w: &[u64; 8]) -> bool {
@@ -497,8 +572,17 @@ fn scan_lane(
             Some(time)
         };
         unfinished = match (seq_order(st_word, s), stamp_state(st_word)) {
-            (SeqOrder::Newer, _) => {
+            // A lap only ever writes `s + k × slots` here; an empty stamp
+            // holds nothing to be corrupt.
+            (SeqOrder::Newer, state)
+                if state == SlotState::Empty || lapped_into(st_word, s, lane) =>
+            {
                 st.lost_to_laps = st.lost_to_laps.saturating_add(1);
+                s += 1;
+                None
+            }
+            (SeqOrder::Newer, _) => {
+                st.corrupt += 1;
                 s += 1;
                 None
             }
@@ -615,6 +699,7 @@ fn read_record(
             truncated: head.flags & crate::slot::FLAG_VALUES_TRUNCATED != 0,
             left_out: head.flags >> 1,
             values,
+            identity: None,
         }),
     ))
 }

@@ -11,7 +11,7 @@ pub const MAGIC: [u8; 8] = *b"CARORING";
 /// Major version: a reader refuses a file with a larger one.
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor version: a reader of an older minor skips what it does not know.
-pub const VERSION_MINOR: u16 = 2;
+pub const VERSION_MINOR: u16 = 3;
 /// Size of the header page.
 pub const HEADER_SIZE: u32 = 4096;
 /// Size of one record slot: a cache line.
@@ -85,7 +85,12 @@ pub struct FileHeader {
     /// Values writers left out of records that had no room for them
     /// (since v1.2).
     pub values_left_out: u64,
-    pub reserved: [u64; 3],
+    /// Offset of the identity table (since v1.3; 0 with `ids_size` 0 when
+    /// there is none).
+    pub ids_offset: u64,
+    /// Its size in bytes; 0 in older files.
+    pub ids_size: u64,
+    pub reserved: u64,
 }
 
 /// Offsets of the header fields that writers update atomically.
@@ -96,6 +101,7 @@ pub mod header_offset {
     pub const DROPPED: usize = 96;
     pub const WRITER_PRIVATE: usize = 160;
     pub const VALUES_LEFT_OUT: usize = 192;
+    pub const IDS_OFFSET: usize = 200;
 }
 
 /// Lane classes: a flood of chatty records never evicts the alerts.
@@ -187,6 +193,37 @@ pub const MAX_CONT: usize = 3;
 /// Most payload bytes one record may carry.
 pub const MAX_PAYLOAD: usize = HEAD_PAYLOAD + MAX_CONT * CONT_PAYLOAD;
 
+/// Header of the identity table, at `ids_offset` (since v1.3).
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+#[repr(C)]
+pub struct IdsHeader {
+    /// Identities claimed so far.
+    pub tail: u64,
+    pub reserved: u64,
+}
+
+/// Size of the identity table's header.
+pub const IDS_HEADER_SIZE: u64 = 16;
+/// Size of one identity entry.
+pub const IDENTITY_SIZE: u64 = 48;
+
+/// One identity: a thread of a process, written once and never changed
+/// until the table laps (SPEC.md section 10).
+#[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq)]
+#[repr(C)]
+pub struct IdentityEntry {
+    pub stamp: SlotStamp,
+    pub pid: u32,
+    pub tid: u32,
+    /// When the process started.
+    pub started_ns: u64,
+    /// When this identity was written: no record resolving to it is older.
+    pub since_ns: u64,
+    /// Dictionary id of the host's version string; 0 for none.
+    pub version: u64,
+    pub reserved: u64,
+}
+
 /// Header of the dictionary region, at `dict_offset`.
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 #[repr(C)]
@@ -203,6 +240,8 @@ const _: () = assert!(core::mem::size_of::<LaneHeader>() == LANE_HEADER_SIZE as 
 const _: () = assert!(core::mem::size_of::<HeadSlot>() == SLOT_SIZE as usize);
 const _: () = assert!(core::mem::size_of::<ContSlot>() == SLOT_SIZE as usize);
 const _: () = assert!(core::mem::size_of::<DictHeader>() == 16);
+const _: () = assert!(core::mem::size_of::<IdsHeader>() == IDS_HEADER_SIZE as usize);
+const _: () = assert!(core::mem::size_of::<IdentityEntry>() == IDENTITY_SIZE as usize);
 const _: () =
     assert!(core::mem::offset_of!(FileHeader, next_span_id) == header_offset::NEXT_SPAN_ID);
 const _: () = assert!(core::mem::offset_of!(FileHeader, next_lane) == header_offset::NEXT_LANE);
@@ -213,6 +252,7 @@ const _: () =
 const _: () =
     assert!(core::mem::offset_of!(FileHeader, writer_private) == header_offset::WRITER_PRIVATE);
 const _: () = assert!(core::mem::offset_of!(HeadSlot, payload) == 36);
+const _: () = assert!(core::mem::offset_of!(FileHeader, ids_offset) == header_offset::IDS_OFFSET);
 
 #[cfg(target_endian = "big")]
 compile_error!(

@@ -26,6 +26,7 @@
 pub mod decode;
 pub mod dictionary;
 pub mod geometry;
+pub mod identity;
 pub mod layout;
 pub mod rewrite;
 pub mod slot;

@@ -14,6 +14,8 @@
 //!   entry, so that the reader walks the entry log exactly as before.
 //!   The writers' dedup index (which readers ignore), damaged bytes,
 //!   entries of unknown kinds and everything past the log stay zero;
+//! - the identity table's claim counter and every identity held (section
+//!   10), its version moved to the version string's new id;
 //! - every record the decoder read (section 8), its string values and the
 //!   text parts of its templates passed through `replace`, fitted, and
 //!   its callsite and dictionary-string ids moved to the entries' new ids
@@ -39,7 +41,11 @@ use bytemuck::{pod_read_unaligned, Zeroable};
 
 use crate::decode::{slot_offset, Lane};
 use crate::dictionary::{fnv1a64, walk_log, LogStep};
-use crate::layout::{DictHeader, FileHeader, HeadSlot, LaneHeader, LANE_HEADER_SIZE, SLOT_SIZE};
+use crate::identity::{entry_words, Identities};
+use crate::layout::{
+    DictHeader, FileHeader, HeadSlot, IdentityEntry, LaneHeader, SlotStamp, IDENTITY_SIZE,
+    IDS_HEADER_SIZE, LANE_HEADER_SIZE, SLOT_SIZE,
+};
 use crate::slot::{checksum, continuations_for, RecordHead, SlotImages};
 use crate::value::{Part, Value, ValueWriter, MAX_FIELDS};
 use crate::{decode, DecodeError, RecordKind};
@@ -88,6 +94,7 @@ pub fn rewrite_strings(
     }
 
     let ids = rewrite_dictionary(&h, bytes, &mut out, &mut replace, &mut done);
+    rewrite_identities(&h, &decoded.identities, &ids, &mut out);
 
     let mut kept_slots = 0u64;
     for r in &decoded.records {
@@ -135,6 +142,33 @@ pub fn rewrite_strings(
 
     bytes.copy_from_slice(&out);
     Ok(done)
+}
+
+/// Puts back the identity table's counter and its held identities, their
+/// version string ids moved.
+fn rewrite_identities(h: &FileHeader, identities: &Identities, ids: &NewIds, out: &mut [u8]) {
+    if !identities.present {
+        return;
+    }
+    let base = h.ids_offset as usize;
+    put(out, base, &identities.claimed.to_le_bytes());
+    if identities.capacity == 0 {
+        return;
+    }
+    for id in &identities.held {
+        let entry = IdentityEntry {
+            stamp: SlotStamp::zeroed(),
+            pid: id.pid,
+            tid: id.tid,
+            started_ns: id.started_ns,
+            since_ns: id.since_ns,
+            version: ids.string(id.version),
+            reserved: 0,
+        };
+        let words = entry_words(id.seq, &entry);
+        let at = base + (IDS_HEADER_SIZE + (id.seq % identities.capacity) * IDENTITY_SIZE) as usize;
+        put(out, at, bytemuck::bytes_of(&words));
+    }
 }
 
 /// The new ids of the dictionary entries kept, by their old ids.

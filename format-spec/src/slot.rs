@@ -18,7 +18,7 @@ pub enum SlotState {
 
 /// Sequence numbers are stored modulo 2^30 in a stamp.
 pub const SEQ_BITS: u32 = 30;
-const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
+pub const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
 
 /// The stamp of sequence `seq` in `state`.
 #[inline(always)]
@@ -168,6 +168,20 @@ impl RecordKind {
             RecordKind::ProcessExit => "PROCESS_EXIT",
             RecordKind::Panic => "PANIC",
             RecordKind::ThreadStart => "THREAD_START",
+        }
+    }
+
+    /// The level of the kinds that have one of their own, whatever their
+    /// callsite: PANIC at ERROR, process start and exit and thread start
+    /// at INFO. The others are at their callsite's level.
+    pub fn own_level(self) -> Option<crate::dictionary::Level> {
+        use crate::dictionary::Level;
+        match self {
+            RecordKind::Panic => Some(Level::Error),
+            RecordKind::ProcessStart | RecordKind::ProcessExit | RecordKind::ThreadStart => {
+                Some(Level::Info)
+            }
+            _ => None,
         }
     }
 

@@ -38,6 +38,34 @@ pub fn canonical_text(d: &Decoded) -> String {
         "dictionary entries={} unfinished={} skipped_bytes={}",
         dict.entries, dict.unfinished, dict.skipped_bytes
     );
+    let ids = &d.identities;
+    if ids.present {
+        let _ = writeln!(
+            out,
+            "identities capacity={} claimed={} held={} lost_to_laps={} unfinished={} corrupt={}",
+            ids.capacity,
+            ids.claimed,
+            ids.held.len(),
+            ids.lost_to_laps,
+            ids.unfinished,
+            ids.corrupt
+        );
+        for id in &ids.held {
+            let _ = write!(
+                out,
+                "identity seq={} pid={} tid={} started={} since={}",
+                id.seq, id.pid, id.tid, id.started_ns, id.since_ns
+            );
+            if id.version != 0 {
+                let version = match dict.strings.get(&id.version) {
+                    Some(v) => quote(v),
+                    None => format!("<string {:016x}>", id.version),
+                };
+                let _ = write!(out, " version={version}");
+            }
+            out.push('\n');
+        }
+    }
     for (lane, s) in &d.lanes {
         let _ = writeln!(
             out,
@@ -55,7 +83,8 @@ pub fn canonical_text(d: &Decoded) -> String {
         );
     }
     for r in &d.records {
-        out.push_str(&record_line(r, dict));
+        let pid = ids.present.then(|| d.pid(r));
+        out.push_str(&record_line(r, pid, dict));
         out.push('\n');
     }
     let t = d.totals();
@@ -67,17 +96,21 @@ pub fn canonical_text(d: &Decoded) -> String {
     out
 }
 
-/// One record in the canonical text form.
-pub fn record_line(r: &Record, dict: &Dictionary) -> String {
+/// One record in the canonical text form. `pid` is `None` in a file with
+/// no identity table, `Some(None)` when the record resolves to none.
+pub fn record_line(r: &Record, pid: Option<Option<u32>>, dict: &Dictionary) -> String {
     let mut line = format!(
-        "record {} lane={} seq={} thread={} {} span={}",
-        r.time_ns,
-        r.lane,
-        r.seq,
-        r.thread,
-        r.kind.name(),
-        r.span
+        "record {} lane={} seq={} thread={}",
+        r.time_ns, r.lane, r.seq, r.thread
     );
+    match pid {
+        Some(Some(pid)) => {
+            let _ = write!(line, " pid={pid}");
+        }
+        Some(None) => line.push_str(" pid=?"),
+        None => {}
+    }
+    let _ = write!(line, " {} span={}", r.kind.name(), r.span);
     if r.kind == RecordKind::SpanNew {
         let _ = write!(line, " parent={}", r.parent);
     }
@@ -88,10 +121,10 @@ pub fn record_line(r: &Record, dict: &Dictionary) -> String {
                 let _ = write!(
                     line,
                     " {} {} {} {}:{}",
-                    c.level.name(),
-                    c.target,
+                    r.kind.own_level().unwrap_or(c.level).name(),
+                    bare(&c.target),
                     quote(&c.name),
-                    c.file,
+                    bare(&c.file),
                     c.line
                 );
             }
@@ -111,7 +144,7 @@ pub fn record_line(r: &Record, dict: &Dictionary) -> String {
         let _ = write!(
             line,
             " {}={}",
-            name,
+            bare(&name),
             value_text(&fv.value, r.callsite, dict)
         );
     }
@@ -232,6 +265,21 @@ pub fn value_text(v: &Value, callsite: u64, dict: &Dictionary) -> String {
             Some(Shown::Placeholder(p)) => p,
             None => String::new(),
         },
+    }
+}
+
+/// A name as the canonical text writes it: as it is when that cannot be
+/// misread (not empty, no space, quote, backslash, `=` or control
+/// character), else quoted.
+pub fn bare(s: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !s.is_empty()
+        && !s
+            .chars()
+            .any(|c| matches!(c, ' ' | '"' | '\\' | '=') || (c as u32) < 0x20 || c as u32 == 0x7f);
+    if plain {
+        s.into()
+    } else {
+        quote(s).into()
     }
 }
 

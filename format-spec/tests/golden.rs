@@ -1,7 +1,7 @@
 //! The golden rings decode to their checked-in text, and the reference
-//! decoder, written from SPEC.md alone, prints exactly the same. `v1.2` is
-//! what today's writer makes; `v1.1` is frozen, an older ring that must
-//! still read the same.
+//! decoder, written from SPEC.md alone, prints exactly the same. `v1.3` is
+//! what today's writer makes; `v1.2` and `v1.1` are frozen, older rings
+//! that must still read the same.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +13,7 @@ fn golden(name: &str) -> PathBuf {
 }
 
 /// The golden versions, newest first.
-const VERSIONS: [&str; 2] = ["v1.2", "v1.1"];
+const VERSIONS: [&str; 3] = ["v1.3", "v1.2", "v1.1"];
 
 fn expected_text(version: &str) -> String {
     std::fs::read_to_string(golden(&format!("{version}.txt"))).unwrap()
@@ -193,27 +193,57 @@ fn reference_decoder_refuses_what_the_rust_decoder_refuses() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Damaged copies of the golden ring (bytes and words changed at random,
+/// Where a ring has content: its header, the dictionary's log, the
+/// identity table, the lane headers and the slots of lanes written to.
+fn hot_regions(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let header = caro_format::decode::Header::parse(bytes).unwrap();
+    let h = header.raw;
+    let u64_at =
+        |at: u64| u64::from_le_bytes(bytes[at as usize..at as usize + 8].try_into().unwrap());
+    let u32_at =
+        |at: u64| u32::from_le_bytes(bytes[at as usize..at as usize + 4].try_into().unwrap());
+    let mut hot = Vec::new();
+    hot.push(0..h.header_size as usize);
+    let log = h.dict_offset + 16 + 8 * u64::from(u32_at(h.dict_offset + 8));
+    hot.push(
+        log as usize..(log + u64_at(h.dict_offset) + 64).min(h.dict_offset + h.dict_size) as usize,
+    );
+    if h.ids_size > 0 {
+        let written = 16 + 48 * u64_at(h.ids_offset);
+        hot.push(h.ids_offset as usize..(h.ids_offset + written.min(h.ids_size)) as usize);
+    }
+    let lanes = h.lanes_offset as usize;
+    hot.push(lanes..lanes + 64 * h.lane_count as usize);
+    for lane in caro_format::decode::lanes(&header, bytes).unwrap() {
+        if lane.head > 0 {
+            let start = lane.slots_offset as usize;
+            hot.push(start..start + 64 * lane.head.min(lane.slots()) as usize);
+        }
+    }
+    hot
+}
+
+/// Damaged copies of each golden ring (bytes and words changed at random,
 /// deterministically): both decoders must refuse the same files and print
-/// the same text for the rest. This reaches the corners the golden ring
-/// does not: damaged dictionaries, orphaned continuations, wild heads.
+/// the same text for the rest. This reaches the corners the golden rings
+/// do not: damaged dictionaries and identity tables, orphaned
+/// continuations, wild heads.
 #[test]
 fn both_decoders_agree_on_damaged_rings() {
-    let ring = ring("v1.2");
+    for version in VERSIONS {
+        damaged_copies_agree(version);
+    }
+}
+
+fn damaged_copies_agree(version: &str) {
+    let ring = ring(version);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/decode.py");
-    let dir = std::env::temp_dir().join(format!("caro-format-damaged-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "caro-format-damaged-{}-{version}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
-    // Where the golden ring has content: header, dictionary log, lane
-    // headers, the slots of lanes 0, 2, 3 and of the alert lanes.
-    let hot = [
-        0..224,
-        4096 + 16 + 8 * 512..4096 + 16 + 8 * 512 + 1024,
-        69632..70144,
-        73728..75000,
-        81920..82400,
-        86016..86200,
-        90112..94208,
-    ];
+    let hot = hot_regions(&ring);
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
         state ^= state << 13;
@@ -248,29 +278,39 @@ fn both_decoders_agree_on_damaged_rings() {
                 decoded += 1;
                 assert!(
                     out.status.success(),
-                    "case {case}: Python refused what Rust read: {}",
+                    "{version} case {case}: Python refused what Rust read: {}",
                     String::from_utf8_lossy(&out.stderr)
                 );
                 let python = String::from_utf8(out.stdout).unwrap();
-                assert!(
-                    python == caro_format::text::canonical_text(&d),
-                    "case {case}: the decoders disagree on {}",
-                    path.display()
-                );
+                let rust = caro_format::text::canonical_text(&d);
+                if python != rust {
+                    let (p, r) = (
+                        path.with_extension("python.txt"),
+                        path.with_extension("rust.txt"),
+                    );
+                    std::fs::write(&p, python).unwrap();
+                    std::fs::write(&r, rust).unwrap();
+                    panic!(
+                        "{version} case {case}: the decoders disagree on {}: diff {} {}",
+                        path.display(),
+                        p.display(),
+                        r.display()
+                    );
+                }
             }
             Err(e) => {
                 refused += 1;
                 assert_eq!(
                     out.status.code(),
                     Some(1),
-                    "case {case}: Rust refused ({e}) what Python read"
+                    "{version} case {case}: Rust refused ({e}) what Python read"
                 );
             }
         }
     }
     assert!(
         decoded > 30 && refused > 0,
-        "the damage mixes readable and refused files: {decoded} read, {refused} refused"
+        "{version}: the damage mixes readable and refused files: {decoded} read, {refused} refused"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -42,8 +42,9 @@
 //! floor, INFO ([`Config::floor`]), and never lowers it, so a host that
 //! quiets its console keeps its flight recorder; `XDG_CACHE_HOME` moves
 //! the data folder (created 0700; an existing one is left as it is);
-//! `CARO_RING_SIZE` sets
-//! the size of a new ring (`16M` by default; `K`, `M`, `G` suffixes).
+//! `CARO_RING_SIZE` sets the size of a new ring (`16M` by default; `K`,
+//! `M`, `G` suffixes): the file is exactly that size, rounded down to
+//! 4 KiB, and at least 256 KiB.
 //!
 //! Privacy (see [`privacy`]): what is kept follows where a value comes
 //! from. Program text (literal messages, static strings, enum names) and

@@ -1,6 +1,7 @@
 //! Records about the process itself: its start, its exit (with the CPU
 //! time, peak memory and open descriptors it used) and its panics.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Once};
 use std::time::Instant;
 
@@ -11,8 +12,13 @@ use caro_format::ValueWriter;
 use crate::callsites::source_file;
 use crate::Recorder;
 
-pub(crate) fn start(rec: &Recorder, version: &str) {
+pub(crate) fn start(rec: &Recorder, version: &'static str) {
     rec.ring.count_process();
+    rec.started_ns.store(rec.clock.now_ns(), Ordering::Relaxed);
+    if !version.is_empty() {
+        let id = rec.string_id(version).unwrap_or(0);
+        rec.version_id.store(id, Ordering::Relaxed);
+    }
     let mut v = ValueWriter::new();
     v.u64(0, u64::from(std::process::id()));
     if !version.is_empty() {
@@ -21,19 +27,12 @@ pub(crate) fn start(rec: &Recorder, version: &str) {
     rec.builtin(RecordKind::ProcessStart, &v);
 }
 
-/// THREAD_START: the process of thread `tid`, written to its `lane`.
-pub(crate) fn thread_start(rec: &Recorder, lane: u32, tid: u32) {
+/// THREAD_START: the process of the calling thread, for readers of rings
+/// older than the identity table (v1.3), which says the same.
+pub(crate) fn thread_start(rec: &Recorder) {
     let mut v = ValueWriter::new();
     v.u64(0, u64::from(std::process::id()));
-    let head = caro_format::slot::RecordHead {
-        time_ns: rec.clock.now_ns(),
-        callsite: 0,
-        span: 0,
-        thread: tid,
-        kind: RecordKind::ThreadStart.code(),
-        flags: 0,
-    };
-    rec.ring.write_values(LaneClass::Alert, lane, &head, &v);
+    rec.builtin(RecordKind::ThreadStart, &v);
 }
 
 /// PROCESS_EXIT, with the exit `status` when the host gave it.

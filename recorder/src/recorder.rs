@@ -32,6 +32,10 @@ pub struct Recorder {
     pub(crate) spans: SpanTable,
     /// Whether span entries and exits are recorded.
     pub(crate) enter_exit: bool,
+    /// When the process started recording, and the dictionary id of the
+    /// host's version: what its identities say (set once, at start).
+    pub(crate) started_ns: AtomicU64,
+    pub(crate) version_id: AtomicU64,
 }
 
 impl Recorder {
@@ -57,6 +61,8 @@ impl Recorder {
             max_level,
             spans: SpanTable::default(),
             enter_exit,
+            started_ns: AtomicU64::new(0),
+            version_id: AtomicU64::new(0),
         }
     }
 
@@ -126,9 +132,17 @@ impl Recorder {
     ) {
         let _ = THREAD.try_with(|t| {
             t.renew_after_fork();
-            let lane = t.lane(|| self.ring.next_lane());
-            // Before the thread's first record: which process it is in.
-            let thread = t.tid(|tid| crate::process::thread_start(self, lane, tid));
+            // Before the thread's first record: which process it is in
+            // (THREAD_START, written through here, puts the identity first).
+            let thread = t.tid(|_| crate::process::thread_start(self));
+            let turn = t.turn(class);
+            // Between turns (1/32 of a lane), not at every record.
+            if turn.get().is_over() {
+                t.keep_identity(
+                    |seq| self.ring.identity_aging(seq),
+                    || self.write_identity(thread),
+                );
+            }
             let head = RecordHead {
                 time_ns: self.clock.now_ns(),
                 callsite,
@@ -140,8 +154,24 @@ impl Recorder {
             if values.truncated() {
                 self.ring.count_left_out(values.left_out());
             }
-            self.ring.write_values(class, lane, &head, values);
+            self.ring.write_values(class, turn, &head, values);
         });
+    }
+
+    /// Writes the identity of thread `tid` of this process into the
+    /// ring's table; its number, or `None` when the file has no table
+    /// (files older than v1.3).
+    #[cold]
+    fn write_identity(&self, tid: u32) -> Option<u64> {
+        let entry = caro_format::layout::IdentityEntry {
+            pid: std::process::id(),
+            tid,
+            started_ns: self.started_ns.load(Ordering::Relaxed),
+            since_ns: self.clock.now_ns(),
+            version: self.version_id.load(Ordering::Relaxed),
+            ..Zeroable::zeroed()
+        };
+        self.ring.write_identity(&entry)
     }
 
     /// Records an event whose span (0 for none) is `span`.

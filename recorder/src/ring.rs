@@ -6,6 +6,7 @@
 //! The subscriber is built on it; it is public for tools that write rings
 //! of their own (the golden-file generator, benchmarks).
 
+use std::cell::Cell;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -14,14 +15,17 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use caro_format::decode::{check_regions, parse_lanes, Header};
 use caro_format::dictionary::EncodedEntry;
+use caro_format::geometry::TURNS_PER_LAP;
+use caro_format::identity::capacity;
 use caro_format::layout::{
-    header_offset, DictHeader, DropReason, LaneClass, LANE_HEADER_SIZE, MAX_LANES, MAX_PAYLOAD,
+    header_offset, DictHeader, DropReason, IdentityEntry, LaneClass, IDS_HEADER_SIZE,
+    LANE_HEADER_SIZE, MAX_LANES, MAX_PAYLOAD,
 };
-use caro_format::slot::{PaddedPayload, RecordHead};
+use caro_format::slot::RecordHead;
 use caro_format::ValueWriter;
 use caro_format::{DecodeError, Geometry};
 
-use crate::commit::LaneWords;
+use crate::commit::{IdentityWords, LaneWords};
 use crate::sys::{self, Mapping};
 
 /// Why the ring could not be opened; the host keeps running without it.
@@ -64,9 +68,58 @@ impl std::fmt::Display for OpenError {
 
 impl std::error::Error for OpenError {}
 
-/// A class's lanes, repeated to fill [`MAX_LANES`] entries, so a thread's
-/// lane number picks its lane with a mask rather than a division.
-type LaneTable = [LaneWords; MAX_LANES as usize];
+/// A class's lanes and how long a thread's turn at each lasts.
+#[derive(Debug)]
+struct ClassLanes {
+    lanes: [LaneWords; MAX_LANES as usize],
+    /// Slots a turn at each lane lasts: 1/32 of the lane, so that every
+    /// lane laps at the same pace (SPEC.md section 11).
+    turn: [i32; MAX_LANES as usize],
+    count: u32,
+}
+
+impl ClassLanes {
+    fn new(lanes: &[LaneWords]) -> ClassLanes {
+        let mut class = ClassLanes {
+            lanes: [lanes[0]; MAX_LANES as usize],
+            turn: [1; MAX_LANES as usize],
+            count: lanes.len() as u32,
+        };
+        for (i, l) in lanes.iter().enumerate() {
+            class.lanes[i] = *l;
+            // At most 2^28 / 32 slots: an i32.
+            class.turn[i] = ((l.mask + 1) / TURNS_PER_LAP).max(1) as i32;
+        }
+        class
+    }
+}
+
+/// A thread's turn at one lane of a class: which lane, and how many
+/// slots it may still write there before it moves on. A record that runs
+/// past the turn's end is paid for by the next turn, so that every lane,
+/// small or large, gets its share exactly.
+#[derive(Clone, Copy, Debug)]
+pub struct Turn {
+    lane: u32,
+    left: i32,
+    /// The time of the thread's last record in this class.
+    last_ns: u64,
+}
+
+impl Turn {
+    /// Whether the turn is over: the next record may take another lane.
+    #[inline(always)]
+    pub fn is_over(&self) -> bool {
+        self.left <= 0
+    }
+
+    /// No turn yet: the first record takes a lane.
+    pub const NONE: Turn = Turn {
+        lane: 0,
+        left: 0,
+        last_ns: 0,
+    };
+}
 
 /// An open ring.
 #[derive(Debug)]
@@ -75,8 +128,9 @@ pub struct Ring {
     path: PathBuf,
     /// The file's device and inode when it was opened.
     identity: (u64, u64),
-    main: LaneTable,
-    alert: LaneTable,
+    main: ClassLanes,
+    alert: ClassLanes,
+    identities: Option<IdentityWords>,
     /// Word index of the dictionary's tail counter.
     dict_tail: usize,
     dict_index: usize,
@@ -188,8 +242,11 @@ impl Ring {
                 "a lane class has no lanes",
             )));
         }
-        let table =
-            |lanes: &[LaneWords]| -> LaneTable { std::array::from_fn(|i| lanes[i % lanes.len()]) };
+        let identities = (h.ids_size != 0).then(|| IdentityWords {
+            tail: h.ids_offset as usize / 8,
+            entries: (h.ids_offset + IDS_HEADER_SIZE) as usize / 8,
+            capacity: capacity(h.ids_size),
+        });
         let dict_words = h.dict_size as usize / 8;
         let index_len = dh.index_len as usize;
         if !index_len.is_power_of_two() || 2 + index_len > dict_words {
@@ -204,8 +261,9 @@ impl Ring {
             map,
             path: path.to_owned(),
             identity,
-            main: table(&main),
-            alert: table(&alert),
+            main: ClassLanes::new(&main),
+            alert: ClassLanes::new(&alert),
+            identities: identities.filter(|ids| ids.capacity > 0),
             dict_tail: h.dict_offset as usize / 8,
             dict_index,
             dict_index_len: index_len,
@@ -237,11 +295,35 @@ impl Ring {
         &self.map.words()[i]
     }
 
-    /// A lane number for a new writer thread, round robin across every
-    /// thread of every process, so that concurrent writers rarely share.
-    pub fn next_lane(&self) -> u32 {
+    /// The next lane's number, round robin across every thread of every
+    /// process, so that concurrent writers rarely share one and every lane
+    /// gets its turn.
+    fn next_lane(&self) -> u32 {
         self.word(header_offset::NEXT_LANE / 8)
             .fetch_add(1, Ordering::Relaxed) as u32
+    }
+
+    /// Writes identity `entry` (its stamp ignored) into the identity table;
+    /// returns its number, or `None` when the file has no table.
+    pub fn write_identity(&self, entry: &IdentityEntry) -> Option<u64> {
+        let table = self.identities?;
+        Some(crate::commit::write_identity(
+            self.map.words(),
+            table,
+            entry,
+        ))
+    }
+
+    /// Whether identity `seq` is old enough to write again: at least half
+    /// the table has been claimed since (SPEC.md section 10).
+    #[inline(always)]
+    pub fn identity_aging(&self, seq: u64) -> bool {
+        self.identities.is_some_and(|ids| {
+            self.word(ids.tail)
+                .load(Ordering::Relaxed)
+                .wrapping_sub(seq)
+                >= ids.capacity / 2
+        })
     }
 
     /// Reserves `n` span ids; returns the first. Ids wrap within u32, and
@@ -284,45 +366,57 @@ impl Ring {
             .fetch_add(u64::from(n), Ordering::Relaxed);
     }
 
-    /// Writes one record into lane `lane` (any number: it picks one of the
-    /// class's lanes)
-    /// of `class`. Never blocks, never fails: a record a lap overtakes
-    /// while it is written is caught by readers' checksums.
+    fn class(&self, class: LaneClass) -> &ClassLanes {
+        match class {
+            LaneClass::Main => &self.main,
+            LaneClass::Alert => &self.alert,
+        }
+    }
+
+    /// Writes one record into `class`, at the lane of the writer's `turn`,
+    /// moving on to the next lane when the turn is over. Never blocks,
+    /// never fails: a record a lap overtakes while it is written is caught
+    /// by readers' checksums.
     #[inline]
     pub fn write_values(
         &self,
         class: LaneClass,
-        lane: u32,
+        turn: &Cell<Turn>,
         head: &RecordHead,
         values: &ValueWriter,
     ) {
-        self.write_padded(class, lane, head, values.padded(), values.bytes().len());
+        let lanes = self.class(class);
+        let mut t = turn.get();
+        // Readers order records by time, then lane: records of one time
+        // stay in one lane, in the order they were claimed (a host's clock
+        // may be coarse, or simulated).
+        if t.is_over() && head.time_ns != t.last_ns {
+            t.lane = self.next_lane() % lanes.count;
+            t.left += lanes.turn[t.lane as usize];
+        }
+        let lane = lanes.lanes[t.lane as usize];
+        let taken = crate::commit::write_record(
+            self.map.words(),
+            lane,
+            head,
+            values.padded(),
+            values.bytes().len(),
+        );
+        t.left -= taken as i32;
+        t.last_ns = head.time_ns;
+        turn.set(t);
     }
 
-    /// [`Ring::write_values`] for a payload held as a slice (at most
-    /// [`MAX_PAYLOAD`] bytes; more is cut).
+    /// Writes one record into lane `lane` of `class` (modulo the class's
+    /// lanes), whose payload is `payload` (at most [`MAX_PAYLOAD`] bytes;
+    /// more is cut): for tools that place records themselves.
     pub fn write(&self, class: LaneClass, lane: u32, head: &RecordHead, payload: &[u8]) {
         let len = payload.len().min(MAX_PAYLOAD);
         let mut padded = [0u8; MAX_PAYLOAD];
         padded[..len].copy_from_slice(&payload[..len]);
-        self.write_padded(class, lane, head, &padded, len);
-    }
-
-    #[inline(always)]
-    fn write_padded(
-        &self,
-        class: LaneClass,
-        lane: u32,
-        head: &RecordHead,
-        payload: &PaddedPayload,
-        len: usize,
-    ) {
-        let lanes = match class {
-            LaneClass::Main => &self.main,
-            LaneClass::Alert => &self.alert,
-        };
-        let lane = lanes[lane as usize & (MAX_LANES as usize - 1)];
-        crate::commit::write_record(self.map.words(), lane, head, payload, len);
+        let lanes = self.class(class);
+        let lane = lanes.lanes[(lane % lanes.count) as usize];
+        crate::commit::write_record(self.map.words(), lane, head, &padded, len);
     }
 
     /// Adds `entry` to the dictionary unless it is there already.

@@ -1,11 +1,16 @@
-//! What each writing thread keeps for itself: its id, its lane, the stack
-//! of spans it is in, and a block of span ids. Thread-local and
+//! What each writing thread keeps for itself: its id and identity, its
+//! turn at a lane of each class, the stack of spans it is in, and a block
+//! of span ids. Thread-local and
 //! const-initialised, so reading it costs a few instructions and never
 //! allocates.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
+
+use caro_format::LaneClass;
+
+use crate::ring::Turn;
 
 /// Bumped in the child after every `fork`: the forking thread's state was
 /// copied, and its thread id and span ids belong to the parent.
@@ -90,8 +95,12 @@ impl SpanStack {
 pub struct ThreadState {
     /// OS thread id; 0 until first asked.
     tid: Cell<u32>,
-    /// Lane number; u32::MAX until first asked.
-    lane: Cell<u32>,
+    /// Its turn at a main lane and at an alert lane.
+    pub main: Cell<Turn>,
+    pub alert: Cell<Turn>,
+    /// The number of its identity in the ring's table, plus one; 0 for
+    /// none.
+    identity: Cell<u64>,
     next_span: Cell<u32>,
     span_end: Cell<u32>,
     /// Where this thread looks for a free span-table entry next.
@@ -105,7 +114,9 @@ thread_local! {
     pub static THREAD: ThreadState = const {
         ThreadState {
             tid: Cell::new(0),
-            lane: Cell::new(u32::MAX),
+            main: Cell::new(Turn::NONE),
+            alert: Cell::new(Turn::NONE),
+            identity: Cell::new(0),
             next_span: Cell::new(0),
             span_end: Cell::new(0),
             span_cursor: Cell::new(usize::MAX),
@@ -123,6 +134,11 @@ impl ThreadState {
         if self.forks.get() != forks {
             self.forks.set(forks);
             self.tid.set(0);
+            // The child's identity is written with its first record, which
+            // starts a turn.
+            self.identity.set(0);
+            self.main.set(Turn::NONE);
+            self.alert.set(Turn::NONE);
             self.next_span.set(0);
             self.span_end.set(0);
         }
@@ -143,15 +159,30 @@ impl ThreadState {
         }
     }
 
+    /// The thread's turn at a lane of `class`.
     #[inline(always)]
-    pub fn lane(&self, pick: impl FnOnce() -> u32) -> u32 {
-        match self.lane.get() {
-            u32::MAX => {
-                let l = pick() & 0xFFFF;
-                self.lane.set(l);
-                l
-            }
-            l => l,
+    pub fn turn(&self, class: LaneClass) -> &Cell<Turn> {
+        match class {
+            LaneClass::Main => &self.main,
+            LaneClass::Alert => &self.alert,
+        }
+    }
+
+    /// Keeps the thread's identity in the table current: `write` writes it
+    /// (returning its number, `None` when the file has no table) the first
+    /// time, after a fork, and whenever `aging` says the table has moved on
+    /// by half since. Called between turns, not for every record.
+    #[inline(always)]
+    pub fn keep_identity(
+        &self,
+        aging: impl FnOnce(u64) -> bool,
+        write: impl FnOnce() -> Option<u64>,
+    ) {
+        let id = self.identity.get();
+        if id == 0 || aging(id - 1) {
+            // Without a table there is nothing to keep: `aging` never
+            // fires, whatever number stands here.
+            self.identity.set(write().map_or(u64::MAX, |seq| seq + 1));
         }
     }
 

@@ -1,19 +1,24 @@
 //! The golden ring: a fixed program writes a ring through the recorder's
-//! own ring writer; the bytes must equal `format-spec/golden/v1.2.ring` and
-//! their decoding `format-spec/golden/v1.2.txt`. Any drift of the encoder
+//! own ring writer; the bytes must equal `format-spec/golden/v1.3.ring` and
+//! their decoding `format-spec/golden/v1.3.txt`. Any drift of the encoder
 //! fails here. `CARO_UPDATE_GOLDEN=1 cargo test -p caro-recorder --test
-//! golden` rewrites both after an intended format change. (The v1.1 golden
-//! files beside them are frozen: older rings must still read the same.)
+//! golden` rewrites both after an intended format change. (The v1.1 and
+//! v1.2 golden files beside them are frozen: older rings must still read.)
 
 use std::path::{Path, PathBuf};
 
+use bytemuck::Zeroable;
 use caro_format::dictionary::{encode_callsite, encode_string, CallsiteKind, CallsiteRef, Level};
-use caro_format::layout::{LaneClass, LANE_HEADER_SIZE, SLOT_SIZE};
+use caro_format::layout::{IdentityEntry, LaneClass, IDS_HEADER_SIZE, LANE_HEADER_SIZE, SLOT_SIZE};
 use caro_format::slot::{record_flags, writing_word, RecordHead, RecordKind};
 use caro_format::{Geometry, TemplateWriter, ValueWriter};
 use caro_recorder::ring::Ring;
 
-const SIZE: u64 = 96 << 10;
+/// Four lanes a class (main of 64 slots, alert of 16) and an identity
+/// table of five entries.
+fn geometry() -> Geometry {
+    Geometry::uniform(4, 6, 4, 64 << 10, 512).with_identities(IDS_HEADER_SIZE + 5 * 48)
+}
 /// 2026-01-15T14:32:15Z.
 const T0: u64 = 1_768_487_535_000_000_000;
 const THREAD: u32 = 4242;
@@ -53,9 +58,24 @@ fn write(
     );
 }
 
+fn identity(pid: u32, tid: u32, since: u64, version: u64) -> IdentityEntry {
+    IdentityEntry {
+        pid,
+        tid,
+        started_ns: T0,
+        since_ns: T0 + since,
+        version,
+        ..IdentityEntry::zeroed()
+    }
+}
+
 /// The fixed program.
 fn make_golden(path: &Path) {
-    let ring = Ring::open_or_create(path, SIZE, T0).unwrap();
+    let g = geometry();
+    let mut initial = g.initial_bytes(T0);
+    initial.resize(g.file_size() as usize, 0);
+    std::fs::write(path, &initial).unwrap();
+    let ring = Ring::open_or_create(path, 0, T0).unwrap();
     let span_fields = ["backend"];
     let span_cs = encode_callsite(&CallsiteRef {
         level: Level::Info,
@@ -110,9 +130,29 @@ fn make_golden(path: &Path) {
     }
     // Registering twice adds nothing.
     ring.register(&embedded).unwrap();
+    let version = encode_string("1.5.0");
+    ring.register(&version).unwrap();
+
+    // v1.3: identities. Seven in a table of five: the two oldest lapped;
+    // thread 4242 of process 4242, then its id reused by process 5000
+    // (from 60 µs on); the fifth is patched below into one a writer left
+    // unfinished, the sixth into a damaged one.
+    for (pid, tid, since) in [
+        (1, 1, 0),
+        (2, 2, 0),
+        (4242, 4242, 0),
+        (5000, 4242, 60_000),
+        (6000, 6000, 0),
+        (7000, 7000, 0),
+        (4242, 4243, 500),
+    ] {
+        let v = if pid == 4242 { version.id } else { 0 };
+        ring.write_identity(&identity(pid, tid, since, v)).unwrap();
+    }
 
     let mut v = ValueWriter::new();
     v.u64(0, 4242);
+    v.str(1, "1.5.0");
     write(
         &ring,
         (LaneClass::Alert, 0),
@@ -123,6 +163,8 @@ fn make_golden(path: &Path) {
         &v,
     );
     // v1.1: the thread says which process it is in.
+    let mut v = ValueWriter::new();
+    v.u64(0, 4242);
     write(
         &ring,
         (LaneClass::Alert, 0),
@@ -427,10 +469,17 @@ fn make_golden(path: &Path) {
             &v,
         );
     }
+
+    // v1.3: records of thread 4242 after its id went to process 5000,
+    // and of a thread no identity names.
+    for (t, thread) in [(60_000, 4242), (60_001, 4243), (60_002, 31337)] {
+        let mut h = head(RecordKind::Event, T0 + t, 0, 0, 0);
+        h.thread = thread;
+        ring.write(LaneClass::Main, 1, &h, &[]);
+    }
     drop(ring);
 
     // What no well-behaved writer leaves: patch the bytes.
-    let g = Geometry::for_size(SIZE);
     let mut bytes = std::fs::read(path).unwrap();
     let word = |b: &mut Vec<u8>, off: u64, v: u64| {
         b[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes())
@@ -476,30 +525,35 @@ fn make_golden(path: &Path) {
     }
     bytes[(at - 3) as usize] ^= 0x40;
     word(&mut bytes, dict, at - dict - g.dict_log_offset());
+    // Identity 5 (entry 0): its writer died after the writing stamp.
+    let entry = |seq: u64| g.ids_offset() + IDS_HEADER_SIZE + (seq % 5) * 48;
+    word(&mut bytes, entry(5), caro_format::identity::writing_word(5));
+    // Identity 4 (entry 4): a bit of its pid flipped.
+    bytes[(entry(4) + 8) as usize] ^= 2;
     std::fs::write(path, bytes).unwrap();
 }
 
 #[test]
 fn encoder_output_matches_the_golden_ring() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v1.2.ring");
+    let path = dir.path().join("v1.3.ring");
     make_golden(&path);
     let bytes = std::fs::read(&path).unwrap();
     let text = caro_format::text::canonical_text(&caro_format::decode(&bytes).unwrap());
     let golden = golden_dir();
     if std::env::var_os("CARO_UPDATE_GOLDEN").is_some() {
-        std::fs::write(golden.join("v1.2.ring"), &bytes).unwrap();
-        std::fs::write(golden.join("v1.2.txt"), &text).unwrap();
+        std::fs::write(golden.join("v1.3.ring"), &bytes).unwrap();
+        std::fs::write(golden.join("v1.3.txt"), &text).unwrap();
     }
-    let expected = std::fs::read(golden.join("v1.2.ring"))
+    let expected = std::fs::read(golden.join("v1.3.ring"))
         .expect("golden ring missing: run with CARO_UPDATE_GOLDEN=1");
     assert!(
         bytes == expected,
-        "the encoder's bytes drifted from format-spec/golden/v1.2.ring"
+        "the encoder's bytes drifted from format-spec/golden/v1.3.ring"
     );
-    let expected_text = std::fs::read_to_string(golden.join("v1.2.txt")).unwrap();
+    let expected_text = std::fs::read_to_string(golden.join("v1.3.txt")).unwrap();
     assert_eq!(
         text, expected_text,
-        "the decoding drifted from format-spec/golden/v1.2.txt"
+        "the decoding drifted from format-spec/golden/v1.3.txt"
     );
 }

@@ -110,7 +110,7 @@ fn span_entries_and_exits_are_recorded_only_when_asked() {
 }
 
 fn text_of(r: &caro_format::Record, d: &caro_format::Decoded) -> String {
-    caro_format::text::record_line(r, &d.dictionary)
+    caro_format::text::record_line(r, None, &d.dictionary)
 }
 
 struct SinkWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

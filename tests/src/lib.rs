@@ -40,6 +40,35 @@ impl Bins {
     }
 }
 
+/// Starts `stress_writer` on `ring` (made with `ring_size` bytes if new):
+/// `threads` writers numbered from `id`, `count` records each (0: until
+/// killed), its output discarded.
+pub fn stress_writer(ring: &Path, ring_size: u64, id: u64, threads: u64, count: u64) -> Child {
+    Command::new(&bins().stress_writer)
+        .arg("--ring")
+        .arg(ring)
+        .args(["--ring-size", &ring_size.to_string()])
+        .args(["--id", &id.to_string()])
+        .args(["--threads", &threads.to_string()])
+        .args(["--count", &count.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The U64 value of field `name` of record `r` of `d`.
+pub fn u64_field(d: &caro_format::Decoded, r: &caro_format::Record, name: &str) -> Option<u64> {
+    r.values.iter().find_map(|v| match v.value {
+        caro_format::Value::U64(x)
+            if caro_format::text::field_name(r, &d.dictionary, v.field.into()) == name =>
+        {
+            Some(x)
+        }
+        _ => None,
+    })
+}
+
 /// Builds every example of `caro-recorder` (`caro_sim`, `privacy_probe`,
 /// `flood`, `stress_writer`, …) and `caro-analyze` with the profile the tests run under (once per test
 /// binary) and returns their paths.

@@ -9,9 +9,8 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Instant;
 
-use caro_format::text::field_name;
-use caro_format::{decode, Decoded, LaneClass, Level, Record, Value};
-use caro_tests::bins;
+use caro_format::{decode, Decoded, LaneClass, Level};
+use caro_tests::{bins, u64_field};
 
 /// Trace events of the flood.
 const FLOOD: u64 = 10_000_000;
@@ -30,14 +29,6 @@ fn check(writer: u64, seq: u64) -> u64 {
     mix(mix(writer.wrapping_add(0x9E37_79B9_7F4A_7C15)) ^ seq)
 }
 
-/// The U64 value of field `name` of `r`.
-fn field(d: &Decoded, r: &Record, name: &str) -> Option<u64> {
-    r.values.iter().find_map(|v| match v.value {
-        Value::U64(x) if field_name(r, &d.dictionary, v.field.into()) == name => Some(x),
-        _ => None,
-    })
-}
-
 /// The `n` of every record at `level` whose message is `message`, each
 /// checked against its `check` field (writer `writer`).
 fn alerts(d: &Decoded, level: Level, message: &str, writer: u64) -> Vec<u64> {
@@ -50,8 +41,8 @@ fn alerts(d: &Decoded, level: Level, message: &str, writer: u64) -> Vec<u64> {
                 .is_some_and(|c| c.level == level && c.message == message)
         })
         .map(|r| {
-            let n = field(d, r, "n").unwrap_or_else(|| panic!("no n: {r:?}"));
-            assert_eq!(field(d, r, "check"), Some(check(writer, n)), "{r:?}");
+            let n = u64_field(d, r, "n").unwrap_or_else(|| panic!("no n: {r:?}"));
+            assert_eq!(u64_field(d, r, "check"), Some(check(writer, n)), "{r:?}");
             n
         })
         .collect()
@@ -97,7 +88,7 @@ fn a_trace_flood_keeps_every_recent_error_and_warn() {
                 .get(&r.callsite)
                 .is_some_and(|c| c.level == Level::Trace)
         })
-        .map(|r| field(&d, r, "i").unwrap())
+        .map(|r| u64_field(&d, r, "i").unwrap())
         .collect();
     let lost = |class| -> u64 {
         d.lanes

@@ -517,6 +517,14 @@ fn a_ring_truncated_and_replaced_under_a_follower_never_kills_it() {
     std::fs::write(&path, &bytes).unwrap();
     let ring = path.to_str().unwrap();
     let mut child = home.spawn_analyze(&["logs", "--follow", "--format", "json", "--ring", ring]);
+    // The first ring prints more than a pipe holds: read it as it comes,
+    // or the follower blocks on its output and never polls again.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        stdout.read_to_end(&mut bytes).unwrap();
+        bytes
+    });
     let pause = Duration::from_millis(700);
     std::thread::sleep(pause);
     let file = OpenOptions::new().write(true).open(&path).unwrap();
@@ -559,7 +567,8 @@ fn a_ring_truncated_and_replaced_under_a_follower_never_kills_it() {
         }
     }
     child.kill().unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut out = child.wait_with_output().unwrap();
+    out.stdout = reader.join().unwrap();
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGKILL),
@@ -567,7 +576,6 @@ fn a_ring_truncated_and_replaced_under_a_follower_never_kills_it() {
     );
     // Our SIGKILL may land while a poll prints: then the last line is cut
     // short (it has no newline), and only the lines before it count.
-    let mut out = out;
     if let Some(end) = out.stdout.iter().rposition(|&b| b == b'\n') {
         if end + 1 < out.stdout.len() {
             eprintln!("the kill cut the follower's last line short");

@@ -29,16 +29,7 @@ pub struct RingBuilder {
 impl RingBuilder {
     /// One main and one alert lane of 16 slots each.
     pub fn new(created_ns: u64) -> RingBuilder {
-        RingBuilder::with_geometry(
-            Geometry {
-                lanes_per_class: 1,
-                main_slots_log2: 4,
-                alert_slots_log2: 4,
-                dict_size: 8192,
-                index_len: 16,
-            },
-            created_ns,
-        )
+        RingBuilder::with_geometry(Geometry::uniform(1, 4, 4, 8192, 16), created_ns)
     }
 
     pub fn with_geometry(geometry: Geometry, created_ns: u64) -> RingBuilder {
