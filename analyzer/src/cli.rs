@@ -26,15 +26,24 @@ fn data_paths(ring: &RingArg) -> Result<DataPaths> {
 }
 
 /// The store for a command that reads it: read-only with `no_ingest`
-/// (it never waits for an ingest then), else after an ingest.
+/// (it never waits for an ingest then), else after an ingest of its ring,
+/// which must exist when `ring_named` (given with --ring).
 fn store_for_reading(
     paths: &DataPaths,
+    ring_named: bool,
     no_ingest: bool,
     now: u64,
     err: &mut dyn Write,
 ) -> Result<Store> {
     if no_ingest {
         return paths.read_store();
+    }
+    // The default ring may not exist yet (nothing recorded): the store is
+    // still worth reading then.
+    if ring_named && std::fs::symlink_metadata(&paths.ring).is_err() {
+        return Err(crate::Error::NotFound {
+            path: paths.ring.clone(),
+        });
     }
     let (store, warnings) = paths.ingested_store(now, true)?;
     warn(err, &warnings)?;
@@ -171,9 +180,10 @@ pub struct ExportArgs {
     /// What to write.
     #[arg(long, value_enum)]
     pub format: ExportFormat,
-    /// Only the traces and log lines since then: an RFC 3339 time, or a
-    /// duration back from now (`2d`, `12h`). Metrics are always the
-    /// store's totals, as counters must be.
+    /// Only the traces and log lines since then: an RFC 3339 time, a day
+    /// (`2026-01-15`, from its start, UTC), or a duration back from now
+    /// (`2d`, `12h`). Metrics are always the store's totals, as counters
+    /// must be.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// Write to FILE (mode 0600) instead of stdout.
@@ -293,7 +303,8 @@ pub fn run(args: &Args) -> Result<()> {
         Command::Report(a) => {
             let paths = data_paths(&a.ring)?;
             let now = time::now_ns()?;
-            let store = store_for_reading(&paths, a.no_ingest, now, &mut err)?;
+            let store =
+                store_for_reading(&paths, a.ring.ring.is_some(), a.no_ingest, now, &mut err)?;
             let r = Report::build_with(&store, a.days, now, &a.request_spans)?;
             if a.json {
                 serde_json::to_writer(&mut out, &r.to_json()).map_err(io::Error::from)?;
@@ -304,7 +315,9 @@ pub fn run(args: &Args) -> Result<()> {
         }
         Command::Traces(a) => {
             let paths = data_paths(&a.ring)?;
-            let store = store_for_reading(&paths, a.no_ingest, time::now_ns()?, &mut err)?;
+            let now = time::now_ns()?;
+            let store =
+                store_for_reading(&paths, a.ring.ring.is_some(), a.no_ingest, now, &mut err)?;
             let q = TraceQuery {
                 min_ns: a
                     .slow
@@ -363,7 +376,8 @@ pub fn run(args: &Args) -> Result<()> {
                     .transpose()?,
                 endpoint: a.endpoint.clone(),
             };
-            let store = store_for_reading(&paths, a.no_ingest, now, &mut err)?;
+            let store =
+                store_for_reading(&paths, a.ring.ring.is_some(), a.no_ingest, now, &mut err)?;
             let what = match &a.output {
                 None => export::run(&store, &paths, &opts, now, &mut out)?,
                 Some(file) => {
@@ -407,7 +421,7 @@ pub fn run(args: &Args) -> Result<()> {
                 TelemetryAction::Disable => telemetry::write_choice(&paths, false)?,
                 TelemetryAction::Preview { no_ingest } => {
                     let now = time::now_ns()?;
-                    let store = store_for_reading(&paths, no_ingest, now, &mut err)?;
+                    let store = store_for_reading(&paths, false, no_ingest, now, &mut err)?;
                     let bundle = telemetry::Bundle::build(&store, now)?;
                     serde_json::to_writer_pretty(&mut out, &bundle).map_err(io::Error::from)?;
                     writeln!(out)?;

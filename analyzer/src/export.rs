@@ -275,16 +275,22 @@ pub fn write_jsonl(paths: &DataPaths, since_ns: Option<u64>, out: &mut dyn Write
     Ok(n)
 }
 
-/// `--since`: an RFC 3339 time, or a duration back from now (`2d`, `12h`).
+/// `--since`: an RFC 3339 time, a day (`2026-01-15`, from its start, UTC),
+/// or a duration back from now (`2d`, `12h`).
 pub fn parse_since(s: &str, now_ns: u64) -> Result<u64> {
     if let Some(t) = time::parse_rfc3339(s) {
         return Ok(t);
+    }
+    // A day alone (`2026-01-15`) is its start, UTC, as the report's days are.
+    if let Some(day) = time::parse_day_name(s) {
+        return Ok(u64::try_from(day).unwrap_or(0) * time::DAY_NS);
     }
     humantime::parse_duration(s)
         .map(|d| now_ns.saturating_sub(d.as_nanos().min(u128::from(u64::MAX)) as u64))
         .map_err(|_| Error::BadSetting {
             name: "--since".to_owned(),
             value: s.to_owned(),
-            expected: "an RFC 3339 time or a duration such as 2d or 12h".to_owned(),
+            expected: "an RFC 3339 time, a day (2026-01-15) or a duration such as 2d or 12h"
+                .to_owned(),
         })
 }

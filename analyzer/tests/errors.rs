@@ -39,6 +39,24 @@ fn a_missing_ring() {
     let path = dir.path().join("events.ring");
     let err = fails(&path, "no ring at");
     assert!(err.contains(&path.display().to_string()), "{err}");
+    // The commands that ingest first: a ring named with --ring must exist
+    // (their default ring may not, and the store is read as it is).
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["report", "--ring"][..],
+        &["traces", "--ring"][..],
+        &["export", "--format", "jsonl", "--ring"][..],
+    ] {
+        let o = run(analyze(args).arg(&path).env("XDG_CACHE_HOME", home.path()));
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(stdout(&o), "", "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err:?}");
+        assert!(err.contains("no ring at"), "{args:?}: {err:?}");
+    }
+    // Without --ring, a missing default ring is nothing recorded yet.
+    let o = run(analyze(&["report", "--json"]).env("XDG_CACHE_HOME", home.path()));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
 #[test]

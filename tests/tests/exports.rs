@@ -450,6 +450,12 @@ fn jsonl_holds_every_logged_event_and_since_filters_them() {
         export(&home, &["--format", "jsonl", "--since", "1h"]),
         text.as_bytes()
     );
+    // A day alone is its start, UTC.
+    assert!(export(&home, &["--format", "jsonl", "--since", "2100-01-01"]).is_empty());
+    assert_eq!(
+        export(&home, &["--format", "jsonl", "--since", "2000-01-01"]),
+        text.as_bytes()
+    );
 }
 
 #[test]
