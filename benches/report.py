@@ -30,6 +30,7 @@ GROUPS = {
         ("floor_message", "the floor, the same event with a literal message"),
         ("fmt_json_non_blocking", "fmt().json() into tracing_appender::non_blocking over a file"),
         ("fmt_text_non_blocking", "fmt() text into tracing_appender::non_blocking over a file"),
+        ("caro_subscriber_live_json", "caro-recorder with live output as JSON lines into a file (CARO_LOG_FORMAT=json CARO_LOG_FILE): the host's thread records and queues the record's place; a background thread renders it"),
     ]),
     "message": ("`info!(\"Static matcher found match in {:?}: {}\", elapsed, command)`: the real caro's shape, a message with arguments and no fields", "floor_formatting", [
         ("caro_subscriber", "caro-recorder as its own subscriber: the template (literal pieces and the duration kept, the command's length)"),
@@ -146,6 +147,8 @@ def targets():
     at_most("event: caro layer ≤ 3 × floor", over(ev("caro_layer"), ev("floor")), 3.0)
     at_least("event: fmt JSON via non_blocking ≥ 20 × caro subscriber",
              over(ev("fmt_json_non_blocking"), ev("caro_subscriber")), 20.0)
+    rows.append(("event with live output (JSON lines into a file): fmt JSON via non_blocking × caro",
+                 ratio(over(ev("fmt_json_non_blocking"), ev("caro_subscriber_live_json"))), "reference"))
     rows.append(("message with arguments: caro subscriber × the formatting floor",
                  ratio(over(msg("caro_subscriber"), msg("floor_formatting"))), "reference"))
     rows.append(("message with arguments: fmt JSON via non_blocking × caro subscriber",

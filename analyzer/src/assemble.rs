@@ -43,9 +43,9 @@ use caro_recorder::privacy::is_identifier;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Field, FieldValue, LogEvent, SpanView, Spans, MESSAGE_FIELD};
+use crate::event::{Field, FieldValue, LogEvent, SpanView, MESSAGE_FIELD};
 use crate::trace::{Kept, SamplingPolicy, Trace, TraceEvent, TraceSpan, MAX_EVENTS, MAX_SPANS};
-use crate::{json, scrub, time};
+use crate::{scrub, time};
 
 /// Histogram values are microseconds: spans and requests from their
 /// records' nanoseconds, `histogram.*` metrics from their values × 10⁶
@@ -534,7 +534,7 @@ impl Assembly {
                 let version = r.values.iter().find(|f| f.field == 1);
                 // Records come oldest first: the last one seen is newest.
                 if let Some(v) = version {
-                    if let FieldValue::Str(s) = FieldValue::resolve(&v.value, r.callsite, dict) {
+                    if let FieldValue::Str(s) = crate::event::resolve(&v.value, r.callsite, dict) {
                         batch.version = Some(s);
                     }
                 }
@@ -792,7 +792,7 @@ impl Assembly {
             count.invocations += u64::from(first_in_invocation);
         }
         // Writing to a Vec cannot fail.
-        let _ = json::write_event(&mut batch.log_lines, &e);
+        caro_format::render::json::write(&mut batch.log_lines, &e);
         if let Some(req) = self.requests.get_mut(&root) {
             req.add_event(r, e);
         } else if let Some(inv) = invocation.filter(|inv| !inv.has_requests) {
@@ -826,7 +826,7 @@ impl Assembly {
         if let Some(inv) = invocation.as_deref_mut() {
             inv.panicked = true;
         }
-        let _ = json::write_event(&mut batch.log_lines, &e);
+        caro_format::render::json::write(&mut batch.log_lines, &e);
         if let Some(req) = self.requests.get_mut(&root) {
             req.add_event(r, e);
         } else if let Some(inv) = invocation.filter(|inv| !inv.has_requests) {
@@ -837,7 +837,7 @@ impl Assembly {
     /// The EVENT or PANIC record `r` as a log event, its span as the open
     /// span table has it.
     fn log_event(&self, r: &Record, dict: &Dictionary) -> Option<LogEvent> {
-        let mut e = LogEvent::from_record(r, dict, &Spans::default())?;
+        let mut e = LogEvent::from_record(r, dict, &crate::event::spans())?;
         e.span = match (r.span, self.spans.get(&r.span)) {
             (0, _) => None,
             (_, Some(s)) => Some(SpanView::Known {

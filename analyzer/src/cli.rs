@@ -2,19 +2,20 @@
 //! turns them into a command's options and runs it.
 
 use std::io::{self, BufWriter, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::error::Result;
+use crate::error::{exit, Result};
 use crate::export::{ExportFormat, ExportOptions};
 use crate::ingest::{self, DataPaths};
 use crate::logs::{self, LogFormat, LogsOptions};
 use crate::report::Report;
 use crate::serve::ServeOptions;
 use crate::store::{read_traces, Store, TraceQuery};
-use crate::{clear, export, ring, serve, status, telemetry, time};
+use crate::trace::{self, Kept, Trace};
+use crate::{clear, export, manual, ring, serve, status, telemetry, time};
 
 /// The data folder, with the ring `--ring` names instead of its own.
 fn data_paths(ring: &RingArg) -> Result<DataPaths> {
@@ -61,13 +62,10 @@ fn warn(err: &mut dyn Write, warnings: &[String]) -> Result<()> {
 /// Reads caro's flight-recorder ring: its events as logs, its status, and
 /// reports over the days it recorded.
 #[derive(Debug, Parser)]
-#[command(name = "caro-analyze", version)]
+#[command(name = "caro-analyze", version, after_help = exit::table())]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
-    /// Turn telemetry sharing off for this run, whatever else says on.
-    #[arg(long, global = true)]
-    pub no_telemetry: bool,
 }
 
 /// The subcommands.
@@ -89,7 +87,8 @@ pub enum Command {
     /// Delete everything recorded and stored for this user.
     Clear(ClearArgs),
     /// Print the span trees of the requests the store kept (and of those
-    /// still open), and of the invocations that served none, newest last.
+    /// still open), and of the invocations that served none, newest last;
+    /// or the slowest, or one by its id.
     Traces(TracesArgs),
     /// Write traces, metrics or logs in a format other tools read.
     Export(ExportArgs),
@@ -98,6 +97,20 @@ pub enum Command {
     /// The choice about sharing anonymous aggregates (off unless turned
     /// on; nothing is ever sent), and what would be shared.
     Telemetry(TelemetryArgs),
+    /// Print a completion script for SHELL on stdout.
+    #[command(after_help = "\
+Load it in the running shell, or install it where the shell looks:
+  bash:  source <(caro-analyze completions bash)
+         caro-analyze completions bash > ~/.local/share/bash-completion/completions/caro-analyze
+  zsh:   caro-analyze completions zsh > ~/.zfunc/_caro-analyze   (with ~/.zfunc in fpath)
+  fish:  caro-analyze completions fish > ~/.config/fish/completions/caro-analyze.fish")]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `caro-analyze man | man -l -`.
+    Man,
 }
 
 /// `caro-analyze telemetry`.
@@ -105,6 +118,10 @@ pub enum Command {
 pub struct TelemetryArgs {
     #[command(subcommand)]
     pub action: TelemetryAction,
+    /// Turn telemetry sharing off for this run, whatever else says on (as
+    /// caro's own --no-telemetry).
+    #[arg(long, global = true)]
+    pub no_telemetry: bool,
 }
 
 /// What to do with the telemetry choice.
@@ -153,7 +170,16 @@ pub struct ReportArgs {
 
 /// `caro-analyze traces`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The store keeps every failed, slow (over 1 s) or unfinished request, the first
+1,000 of each day and 10 % of the rest (CARO_TRACE_SLOW_MS,
+CARO_TRACE_FIRST_PER_DAY, CARO_TRACE_SAMPLE_RATE); `report` counts every
+request. A trace's id is the one `export` writes (OTLP, Chrome); its first 16
+digits find it too.")]
 pub struct TracesArgs {
+    /// Print only the trace with this id: 32 hex digits, or its first 16.
+    #[arg(value_name = "ID", conflicts_with_all = ["slow", "errors", "last", "slowest"])]
+    pub id: Option<String>,
     /// Only traces (requests, invocations) that took at least this long
     /// (`500ms`, `2s`).
     #[arg(long, value_name = "DURATION")]
@@ -161,9 +187,12 @@ pub struct TracesArgs {
     /// Only traces with an error or a panic (or invocations that failed).
     #[arg(long)]
     pub errors: bool,
-    /// The newest N traces.
+    /// The newest N traces, newest last.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub last: u64,
+    /// The N slowest finished traces instead, slowest first.
+    #[arg(long, value_name = "N", conflicts_with = "last")]
+    pub slowest: Option<u64>,
     /// Print one JSON object per line, each span with its children.
     #[arg(long)]
     pub json: bool,
@@ -176,6 +205,12 @@ pub struct TracesArgs {
 
 /// `caro-analyze export`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+chrome, folded and otlp hold the traces the store kept, not every request: every
+failed, slow (over 1 s) or unfinished one, the first 1,000 of each day and 10 %
+of the rest (see `traces --help`). A flame graph of them over-weights slow and
+failed requests; `report` has every request's span times. prometheus and
+otlp's metrics count every request.")]
 pub struct ExportArgs {
     /// What to write.
     #[arg(long, value_enum)]
@@ -203,9 +238,11 @@ pub struct ExportArgs {
 /// `caro-analyze serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// The address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9090", value_name = "ADDR:PORT")]
-    pub listen: SocketAddr,
+    /// The address to listen on: an IP address or a host name, and a port
+    /// (9464 is the OpenTelemetry Prometheus exporter's port, not
+    /// Prometheus' own 9090).
+    #[arg(long, default_value = DEFAULT_LISTEN, value_name = "HOST:PORT")]
+    pub listen: String,
     /// Allow an address other than loopback: other machines could then
     /// read the metrics.
     #[arg(long)]
@@ -225,6 +262,9 @@ pub struct ClearArgs {
     pub yes: bool,
 }
 
+/// Where `serve` listens unless told.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
 /// Where the ring is.
 #[derive(Debug, clap::Args)]
 pub struct RingArg {
@@ -235,13 +275,40 @@ pub struct RingArg {
 
 /// `caro-analyze logs`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Times are UTC, shown with a Z. WHEN is an RFC 3339 time (2026-01-15T14:32:15Z,
+or with its offset), a day (2026-01-15, from its start, UTC) or a duration
+back from now (2d, 12h, 30m).")]
 pub struct LogsArgs {
     /// Output format [default: $CARO_LOG_FORMAT, else pretty].
     #[arg(long, value_enum)]
     pub format: Option<LogFormat>,
-    /// Keep printing events as they are recorded.
+    /// Only events at LEVEL or more severe (error > warn > info > debug >
+    /// trace).
+    #[arg(long, value_enum, ignore_case = true, value_name = "LEVEL")]
+    pub level: Option<logs::MinLevel>,
+    /// Only events at or after WHEN (UTC; see below).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only events at or before WHEN (UTC; see below).
+    #[arg(long, value_name = "WHEN", conflicts_with = "follow")]
+    pub until: Option<String>,
+    /// Only events whose target is PREFIX or nested in it (`caro::agent`
+    /// takes `caro::agent::backend`); repeatable.
+    #[arg(long = "target", value_name = "PREFIX")]
+    pub targets: Vec<String>,
+    /// Only the last N matching events; with --follow, the last N before
+    /// following.
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+    /// Print new events as they are recorded, from now on (with -n N,
+    /// after the last N).
     #[arg(long, short = 'f')]
     pub follow: bool,
+    /// Colour the pretty and compact forms: auto does on a terminal unless
+    /// NO_COLOR is set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = logs::ColorWhen::Auto)]
+    pub color: logs::ColorWhen,
     #[command(flatten)]
     pub ring: RingArg,
 }
@@ -263,12 +330,26 @@ pub fn run(args: &Args) -> Result<()> {
     let mut err = io::stderr();
     match &args.command {
         Command::Logs(a) => {
+            let when = |flag: &str, value: &Option<String>| {
+                value
+                    .as_deref()
+                    .map(|v| logs::parse_when(flag, v))
+                    .transpose()
+            };
             let opts = LogsOptions {
                 ring: ring::path_or_default(a.ring.ring.as_deref())?,
                 format: match a.format {
                     Some(f) => f,
                     None => LogFormat::from_env()?,
                 },
+                colour: a.color.for_stdout(),
+                filter: logs::Filter {
+                    level: a.level.map(logs::MinLevel::level),
+                    since_ns: when("--since", &a.since)?,
+                    until_ns: when("--until", &a.until)?,
+                    targets: a.targets.clone(),
+                },
+                last: a.lines,
                 follow: a.follow,
             };
             logs::run(&opts, &mut out, &mut err)?;
@@ -310,7 +391,11 @@ pub fn run(args: &Args) -> Result<()> {
                 serde_json::to_writer(&mut out, &r.to_json()).map_err(io::Error::from)?;
                 writeln!(out)?;
             } else {
-                r.write_text(&mut out, crate::report::color_wanted())?;
+                r.write_text(
+                    &mut out,
+                    crate::report::color_wanted(),
+                    crate::layout::output_width(),
+                )?;
             }
         }
         Command::Traces(a) => {
@@ -318,44 +403,7 @@ pub fn run(args: &Args) -> Result<()> {
             let now = time::now_ns()?;
             let store =
                 store_for_reading(&paths, a.ring.ring.is_some(), a.no_ingest, now, &mut err)?;
-            let q = TraceQuery {
-                min_ns: a
-                    .slow
-                    .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64),
-                errors: a.errors,
-                last: Some(a.last),
-                ..TraceQuery::default()
-            };
-            let mut traces: Vec<_> = read_traces(&store, &q)?
-                .into_iter()
-                .map(|(t, k)| (t, Some(k)))
-                .collect();
-            // Open requests are unfinished so far: shown, never as slow.
-            if a.slow.is_none() {
-                let open = ingest::open_traces(&store)?;
-                traces.extend(
-                    open.into_iter()
-                        .filter(|t| !a.errors || t.error)
-                        .map(|t| (t, None)),
-                );
-                traces.sort_by_key(|(t, _)| t.root().start_ns);
-                let excess = traces.len().saturating_sub(a.last as usize);
-                traces.drain(..excess);
-            }
-            for (n, (t, kept)) in traces.iter().enumerate() {
-                if a.json {
-                    serde_json::to_writer(&mut out, &t.to_json(*kept)).map_err(io::Error::from)?;
-                    writeln!(out)?;
-                } else {
-                    if n > 0 {
-                        writeln!(out)?;
-                    }
-                    t.write_text(&mut out, *kept)?;
-                }
-            }
-            if traces.is_empty() && !a.json {
-                writeln!(err, "no traces match")?;
-            }
+            traces(&store, a, &mut out, &mut err)?;
         }
         Command::Export(a) => {
             let paths = data_paths(&a.ring)?;
@@ -388,19 +436,24 @@ pub fn run(args: &Args) -> Result<()> {
                 }
             };
             writeln!(err, "exported {what}")?;
+            if a.format.holds_traces() {
+                writeln!(err, "caro-analyze: note: {}", export::KEPT_TRACES_NOTE)?;
+            }
         }
         Command::Serve(a) => {
             let paths = data_paths(&a.ring)?;
-            if !a.listen.ip().is_loopback() && !a.allow_remote {
+            let addrs = resolve_listen(&a.listen)?;
+            if addrs.iter().any(|a| !a.ip().is_loopback()) && !a.allow_remote {
                 return Err(crate::Error::BadSetting {
                     name: "--listen".to_owned(),
-                    value: a.listen.to_string(),
+                    value: a.listen.clone(),
                     expected: "a loopback address (pass --allow-remote to listen on others)"
                         .to_owned(),
                 });
             }
             let opts = ServeOptions {
-                listen: a.listen,
+                listen: a.listen.clone(),
+                addrs,
                 interval: a.interval.map(Into::into),
             };
             serve::run(&paths, &opts, &mut err)?;
@@ -413,6 +466,10 @@ pub fn run(args: &Args) -> Result<()> {
             writeln!(out, "removed {n} expired rows and days")?;
         }
         Command::Clear(a) => clear::run(&DataPaths::default_dir()?, a.yes, &mut out)?,
+        Command::Completions { shell } => {
+            manual::completions(*shell, &mut Args::command(), &mut out)?;
+        }
+        Command::Man => manual::man_page(Args::command(), &mut out)?,
         Command::Telemetry(a) => {
             let paths = DataPaths::default_dir()?;
             match a.action {
@@ -429,10 +486,105 @@ pub fn run(args: &Args) -> Result<()> {
                     return Ok(());
                 }
             }
-            let state = telemetry::state(&paths, args.no_telemetry);
+            let state = telemetry::state(&paths, a.no_telemetry);
             write!(out, "{}", telemetry::status_text(&paths, &state))?;
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// `serve --listen`: an address, or a host name and the addresses it
+/// resolves to (`localhost:9464`).
+fn resolve_listen(listen: &str) -> Result<Vec<SocketAddr>> {
+    let bad = |why: &str| crate::Error::BadSetting {
+        name: "--listen".to_owned(),
+        value: listen.to_owned(),
+        expected: format!("HOST:PORT, such as {DEFAULT_LISTEN} or localhost:9464 ({why})"),
+    };
+    let addrs: Vec<SocketAddr> = listen
+        .to_socket_addrs()
+        .map_err(|e| bad(&e.to_string()))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(bad("the name has no address"));
+    }
+    Ok(addrs)
+}
+
+/// `caro-analyze traces`: the trace with the id asked for, or those the
+/// filters match (with the requests still open unless they cannot
+/// match), newest last or slowest first.
+fn traces(store: &Store, a: &TracesArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+    let traces: Vec<(Trace, Option<Kept>)> = match &a.id {
+        Some(id) => {
+            let id = trace::parse_id(id)?;
+            let mut found: Vec<_> = read_traces(
+                store,
+                &TraceQuery {
+                    id: Some(id.clone()),
+                    ..TraceQuery::default()
+                },
+            )?
+            .into_iter()
+            .map(|(t, k)| (t, Some(k)))
+            .collect();
+            if found.is_empty() {
+                found.extend(
+                    ingest::open_traces(store)?
+                        .into_iter()
+                        .filter(|t| t.id_hex().starts_with(&id))
+                        .map(|t| (t, None)),
+                );
+            }
+            if found.is_empty() {
+                return Err(crate::Error::TraceNotFound { id });
+            }
+            found
+        }
+        None => {
+            let q = TraceQuery {
+                min_ns: a
+                    .slow
+                    .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64),
+                errors: a.errors,
+                last: Some(a.last),
+                slowest: a.slowest,
+                ..TraceQuery::default()
+            };
+            let mut traces: Vec<_> = read_traces(store, &q)?
+                .into_iter()
+                .map(|(t, k)| (t, Some(k)))
+                .collect();
+            // Open requests are unfinished so far: shown, never as slow
+            // nor among the slowest.
+            if a.slow.is_none() && a.slowest.is_none() {
+                let open = ingest::open_traces(store)?;
+                traces.extend(
+                    open.into_iter()
+                        .filter(|t| !a.errors || t.error)
+                        .map(|t| (t, None)),
+                );
+                traces.sort_by_key(|(t, _)| t.root().start_ns);
+                let excess = traces.len().saturating_sub(a.last as usize);
+                traces.drain(..excess);
+            }
+            traces
+        }
+    };
+    for (n, (t, kept)) in traces.iter().enumerate() {
+        if a.json {
+            serde_json::to_writer(&mut *out, &t.to_json(*kept)).map_err(io::Error::from)?;
+            writeln!(out)?;
+        } else {
+            if n > 0 {
+                writeln!(out)?;
+            }
+            t.write_text(out, *kept)?;
+        }
+    }
+    if traces.is_empty() && !a.json {
+        writeln!(err, "no traces match")?;
+    }
     Ok(())
 }

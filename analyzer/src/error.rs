@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use caro_format::DecodeError;
 
-/// Why a command failed. `main` prints it as one line and exits with 2,
-/// except for [`Error::is_broken_pipe`], which means the reader of our
-/// output went away and is not an error at all.
+/// Why a command failed. `main` prints it as one line and exits with its
+/// [`Error::exit_code`], except for [`Error::is_broken_pipe`], which means
+/// the reader of our output went away and is not an error at all.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -61,9 +61,6 @@ pub enum Error {
         "cannot find the ring: no home folder is known (set XDG_CACHE_HOME or pass --ring FILE)"
     )]
     NoDefaultPath,
-    /// `CARO_LOG_FORMAT` holds something other than `json` or `pretty`.
-    #[error("CARO_LOG_FORMAT is {value:?}, expected \"json\" or \"pretty\"")]
-    BadLogFormat { value: String },
     /// `CARO_NOW` is not an RFC 3339 time.
     #[error("CARO_NOW is {value:?}, expected an RFC 3339 time such as 2026-01-15T14:32:15Z")]
     BadNow { value: String },
@@ -125,9 +122,103 @@ pub enum Error {
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[source] io::Error),
+    /// `traces ID`: no trace of the store (nor an open request) has it.
+    #[error("no trace {id} in the store (it may not have been kept: see `traces --help`)")]
+    TraceNotFound { id: String },
+}
+
+/// The exit codes, as `caro-analyze --help` lists them. Scripts tell
+/// "nothing recorded yet" (3) from "this file is damaged" (4) from "try
+/// again" (1) without reading the message.
+pub mod exit {
+    /// Success (and a reader that went away, `| head`).
+    pub const OK: u8 = 0;
+    /// A file or the store could not be read or written, or anything else
+    /// failed at run time: a locked store, a full disk, a refused listen.
+    pub const IO: u8 = 1;
+    /// A usage error: clap's own, or a setting or value that is wrong.
+    pub const USAGE: u8 = 2;
+    /// Nothing to read: no ring at the path, no trace with that id.
+    pub const NO_DATA: u8 = 3;
+    /// A damaged or foreign file: a ring that does not decode, a store that
+    /// is not ours or of a newer schema.
+    pub const DATA: u8 = 4;
+
+    /// Each code with what it means, as `--help` and the manual page list
+    /// them (and README.md repeats).
+    pub const CODES: [(u8, &str); 5] = [
+        (OK, "success"),
+        (
+            IO,
+            "I/O error: a file or the store cannot be read or written (locked, disk full, \
+             permissions), or another failure at run time",
+        ),
+        (
+            USAGE,
+            "usage: a wrong argument, option, setting or environment variable",
+        ),
+        (
+            NO_DATA,
+            "no data: no ring at the path, no trace with that id",
+        ),
+        (
+            DATA,
+            "data error: a damaged or foreign ring or store (does not decode, not caro's, \
+             of a newer schema)",
+        ),
+    ];
+
+    /// The table `caro-analyze --help` ends with.
+    pub fn table() -> String {
+        let mut out = String::from("Exit codes:");
+        for (code, meaning) in CODES {
+            out += &format!("\n  {code}  ");
+            let mut used = 0;
+            for word in meaning.split(' ') {
+                if used > 0 && used + 1 + word.len() > 70 {
+                    out += "\n     ";
+                    used = 0;
+                } else if used > 0 {
+                    out.push(' ');
+                    used += 1;
+                }
+                out += word;
+                used += word.len();
+            }
+        }
+        out
+    }
 }
 
 impl Error {
+    /// The process's exit code for this error ([`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::NotFound { .. } | Error::TraceNotFound { .. } => exit::NO_DATA,
+            Error::Decode { .. }
+            | Error::TooLarge { .. }
+            | Error::NotAStore { .. }
+            | Error::NewerStore { .. } => exit::DATA,
+            Error::NoDefaultPath
+            | Error::BadNow { .. }
+            | Error::BadSetting { .. }
+            | Error::ClearNeedsYes => exit::USAGE,
+            Error::NotAFile { .. }
+            | Error::NotAFolder { .. }
+            | Error::Foreign { .. }
+            | Error::OpenToOthers { .. }
+            | Error::OutOfMemory { .. }
+            | Error::Read { .. }
+            | Error::StoreLocked { .. }
+            | Error::StoreDisk { .. }
+            | Error::Store { .. }
+            | Error::Write { .. }
+            | Error::Send { .. }
+            | Error::Listen { .. }
+            | Error::Output(_) => exit::IO,
+        }
+    }
+
     /// Whether the error is only that stdout was closed (`caro-analyze logs
     /// | head`): the command stops quietly and exits with 0.
     pub fn is_broken_pipe(&self) -> bool {

@@ -18,7 +18,10 @@
 //! Traces are those the store kept ([`SamplingPolicy`](crate::trace::SamplingPolicy)):
 //! the requests' span trees, and the invocations that served no request
 //! as one `invocation` span each; everything is scrubbed before it was
-//! stored.
+//! stored. The store keeps per-request self times by span name but no
+//! call stacks, so a flame graph can only be drawn from the kept traces:
+//! `--help` and the line on stderr say so, since tail sampling keeps every
+//! slow and failed request and only a share of the rest.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -77,12 +80,12 @@ pub fn run(
         ExportFormat::Chrome => {
             let traces = traces()?;
             write_chrome(&traces, out)?;
-            Ok(format!("{} traces", traces.len()))
+            Ok(kept_traces(traces.len()))
         }
         ExportFormat::Folded => {
             let traces = traces()?;
             write_folded(&traces, out)?;
-            Ok(format!("{} traces", traces.len()))
+            Ok(kept_traces(traces.len()))
         }
         ExportFormat::Prometheus => {
             out.write_all(exposition::render(&Snapshot::build(store, now_ns)?).as_bytes())?;
@@ -96,8 +99,8 @@ pub fn run(
                 Some(url) => {
                     otlp::post(url, &t, &m)?;
                     Ok(format!(
-                        "{} traces and caro's metrics sent to {url}",
-                        traces.len()
+                        "{} and caro's metrics sent to {url}",
+                        kept_traces(traces.len())
                     ))
                 }
                 None => {
@@ -105,7 +108,7 @@ pub fn run(
                         serde_json::to_writer(&mut *out, request).map_err(io::Error::from)?;
                         writeln!(out)?;
                     }
-                    Ok(format!("{} traces and caro's metrics", traces.len()))
+                    Ok(format!("{} and caro's metrics", kept_traces(traces.len())))
                 }
             }
         }
@@ -113,6 +116,26 @@ pub fn run(
             let n = write_jsonl(paths, opts.since_ns, out)?;
             Ok(format!("{n} log lines"))
         }
+    }
+}
+
+/// What the stderr line says of `n` exported traces.
+fn kept_traces(n: usize) -> String {
+    format!("{n} kept traces")
+}
+
+/// The line on stderr after an export of traces: which ones they are.
+pub const KEPT_TRACES_NOTE: &str = "the traces are those the store kept: every failed, slow \
+    or unfinished request and a sample of the rest, so slow and failed requests weigh more \
+    than they did (see `caro-analyze export --help`)";
+
+impl ExportFormat {
+    /// Whether it holds traces (the ones the store kept).
+    pub fn holds_traces(self) -> bool {
+        matches!(
+            self,
+            ExportFormat::Chrome | ExportFormat::Folded | ExportFormat::Otlp
+        )
     }
 }
 

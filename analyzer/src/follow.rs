@@ -1,5 +1,9 @@
 //! `logs --follow`: printing records as writers commit them, like `tail -f`.
 //!
+//! Following starts from now: the first read takes in what the ring holds
+//! (learning its spans) and prints only the history `-n` asks for
+//! ([`Follower::ingest_with`]); every later read prints what is new.
+//!
 //! Every poll re-reads and decodes the whole file, then prints the records
 //! it has not printed before. Per lane, the follower remembers a *resume*
 //! sequence and which records at or after it were printed; everything
@@ -17,6 +21,8 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use caro_format::{Decoded, Record};
 
 use crate::error::Result;
 use crate::logs::{slots, LogPrinter};
@@ -85,6 +91,23 @@ impl Follower {
         ring: &Ring,
         printer: &mut LogPrinter<W>,
     ) -> io::Result<Ingested> {
+        self.ingest_with(ring, printer, |p, r, d| p.record(r, d))
+    }
+
+    /// As [`Follower::ingest`], but hands each record not taken before to
+    /// `each`, which says whether it printed a line: how `logs` takes in
+    /// the ring as it is when following starts, printing only the last
+    /// events `-n` asks for.
+    pub fn ingest_with<W, F>(
+        &mut self,
+        ring: &Ring,
+        printer: &mut LogPrinter<W>,
+        mut each: F,
+    ) -> io::Result<Ingested>
+    where
+        W: Write,
+        F: FnMut(&mut LogPrinter<W>, &Record, &Decoded) -> io::Result<bool>,
+    {
         let d = &ring.decoded;
         let mut result = Ingested::default();
         let same_ring = self.created_ns == Some(d.header.created_ns)
@@ -109,7 +132,7 @@ impl Follower {
             if r.seq < c.resume || !c.printed.insert(r.seq) {
                 continue;
             }
-            if printer.record(r, d)? {
+            if each(printer, r, d)? {
                 result.printed += 1;
             }
         }

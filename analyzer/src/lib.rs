@@ -1,10 +1,13 @@
 //! `caro-analyze` reads the flight-recorder ring that caro's recorder keeps
 //! in `$XDG_CACHE_HOME/caro/events.ring`, and keeps what matters of it:
 //!
-//! - `caro-analyze logs [--format json|pretty] [--follow] [--ring FILE]`
-//!   prints every recorded event, oldest first, as caro's structured logs
-//!   (JSON lines or the human-readable form), then one line on stderr if
-//!   the ring lost records; `--follow` goes on printing new ones.
+//! - `caro-analyze logs [--format pretty|compact|json] [--level L]
+//!   [--since WHEN] [--until WHEN] [--target PREFIX] [-n N] [--follow]
+//!   [--ring FILE]` prints the recorded events, oldest first, as caro's
+//!   structured logs (the human-readable form, one line each, or JSON
+//!   lines; rendered by [`caro_format::render`], as the recorder's live
+//!   output is), then one line on stderr if the ring lost records;
+//!   `--follow` prints new ones from now on.
 //! - `caro-analyze ingest [--ring FILE]` folds what was recorded since the
 //!   last ingest, scrubbed, into the store beside the ring: `metrics.db`
 //!   (SQLite: one row per request and per invocation, latency
@@ -17,19 +20,23 @@
 //!   [--no-ingest]` ingests, then reports on the last N days (default 7):
 //!   requests (root spans, or only those named), invocations (process
 //!   runs, spans or none); the JSON schema is in [`report`].
-//! - `caro-analyze traces [--slow DURATION] [--errors] [--last N] [--json]`
-//!   ingests, then prints the span trees of the requests the store kept
-//!   (tail-based sampling: every failed, slow or unfinished request, the
-//!   first 1,000 of each day, 10 % of the rest; see [`trace`]) and of
-//!   those still open, with durations, self time, events and the
-//!   bottleneck; an invocation that served no request is one span,
+//! - `caro-analyze traces [ID] [--slow DURATION] [--errors] [--last N |
+//!   --slowest N] [--json]` ingests, then prints the span trees of the
+//!   requests the store kept (tail-based sampling: every failed, slow or
+//!   unfinished request, the first 1,000 of each day, 10 % of the rest;
+//!   see [`trace`]) and of those still open, newest last — or the N
+//!   slowest, slowest first, or the one whose id is ID (32 hex digits, as
+//!   the exports write it, or its first 16) — with durations, events in
+//!   time order among the child spans, and the bottleneck's share of the
+//!   request; an invocation that served no request is one span,
 //!   `invocation`, with its events.
 //! - `caro-analyze export --format chrome|folded|prometheus|otlp|jsonl
 //!   [--since WHEN] [-o FILE] [--endpoint URL]` writes the store's traces,
 //!   metrics or log lines for Perfetto, flame graphs, Prometheus, an
 //!   OpenTelemetry collector or jq; see [`export`].
-//! - `caro-analyze serve [--listen ADDR] [--interval DURATION]` serves
-//!   `/metrics` and `/healthz` for a Prometheus server; see [`serve`].
+//! - `caro-analyze serve [--listen HOST:PORT] [--interval DURATION]` serves
+//!   `/metrics` and `/healthz` for a Prometheus server, on 127.0.0.1:9464
+//!   unless told; see [`serve`].
 //! - `caro-analyze status [--json] [--ring FILE]` summarises the ring
 //!   (capacity, records, writers, losses, dictionary) and the store.
 //! - `caro-analyze gc` applies retention: 30 days for the store, 7 for
@@ -41,6 +48,8 @@
 //!   user's choice about sharing anonymous aggregates (off by default;
 //!   nothing is ever sent) and prints exactly what would be shared; see
 //!   [`telemetry`].
+//! - `caro-analyze completions SHELL` and `caro-analyze man` print a shell's
+//!   completion script and the manual page; see [`manual`].
 //!
 //! Every string read from the ring is scrubbed ([`scrub`]) before any
 //! command keeps or prints it; `PRIVACY.md` says what is kept, where, and
@@ -50,12 +59,13 @@
 //! `CARO_TRACE_SAMPLE_RATE` (0.1) set which traces an ingest keeps.
 //! `CARO_NOW` (RFC 3339) sets the analyzer's clock, for tests that play
 //! weeks. Failures print one line, `caro-analyze: error: …`, and exit with
-//! 2; a closed stdout (`| head`) ends the command quietly with 0.
+//! the code [`error::exit`] gives (1 I/O, 2 usage, 3 no data, 4 damaged
+//! data); a closed stdout (`| head`) ends the command quietly with 0.
 //!
 //! The binary is thin: [`cli`] parses the arguments, [`files`] opens
 //! every file (no link followed, no pipe waited on, only in a private
-//! folder of the user's), [`ring`] loads the file, [`event`] turns records into log events that [`json`] and
-//! [`pretty`] render, [`assemble`] rebuilds requests and their [`trace`]s
+//! folder of the user's), [`ring`] loads the file, [`event`] turns records into scrubbed log
+//! events, [`assemble`] rebuilds requests and their [`trace`]s
 //! from span trees, and invocations from process starts and exits,
 //! [`scrub`] cleans every string as it is read, [`store`] keeps the
 //! aggregates, [`metrics`] reads caro's metrics out of it for
@@ -109,11 +119,11 @@ pub mod exposition;
 pub mod files;
 pub mod follow;
 pub mod ingest;
-pub mod json;
+pub mod layout;
 pub mod logs;
+pub mod manual;
 pub mod metrics;
 pub mod otlp;
-pub mod pretty;
 pub mod report;
 pub mod ring;
 pub mod scrub;

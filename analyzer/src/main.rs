@@ -1,6 +1,7 @@
 //! `caro-analyze`: reads caro's flight-recorder ring. The work is done by
-//! the `caro_analyze` library; this maps its outcome to an exit code, and
-//! a refused allocation to the same one-line error ([`oom`]).
+//! the `caro_analyze` library; this maps its outcome to an exit code
+//! ([`caro_analyze::error::exit`]), and a refused allocation to the same
+//! one-line error ([`oom`]).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "caro-analyze: error: {e}");
-            ExitCode::from(2)
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The binary's allocator: the system's, except that an allocation the
 //! system refuses ends the process with the analyzer's one-line error and
-//! exit code 2, instead of Rust's abort (exit 134 and a backtrace).
+//! exit code 1 (a run-time failure, as `Error::OutOfMemory`), instead of
+//! Rust's abort (exit 134 and a backtrace).
 //!
 //! Readers take memory for the rings they read, and a ring may be larger
 //! than what this process may use (`ulimit -v`, a container's limit). The
@@ -50,7 +51,7 @@ unsafe impl GlobalAlloc for OneLineOnFailure {
     }
 }
 
-/// Writes the one line and exits with 2, allocating nothing: the message
+/// Writes the one line and exits with 1, allocating nothing: the message
 /// is assembled on the stack, written with one `write(2)`, and the process
 /// leaves with `_exit` (no destructors, no buffered output to flush).
 fn out_of_memory(size: usize) -> ! {
@@ -77,6 +78,6 @@ fn out_of_memory(size: usize) -> ! {
     // it and nothing else. `_exit` never returns and touches no memory.
     unsafe {
         libc::write(2, line.as_ptr().cast(), len);
-        libc::_exit(2)
+        libc::_exit(1)
     }
 }

@@ -21,11 +21,12 @@
 //! | `requests` | requests finished in the window |
 //! | `success_rate` | share of them that produced a command, 0 to 1 (`null` without requests) |
 //! | `backends` | backend → `count`, `share` (0 to 1), `p50_ms`, `p95_ms`, `p99_ms`, `max_ms` of its requests |
-//! | `spans` | span name → `count`, `p50_ms`, `p95_ms`, `p99_ms`, `max_ms` |
+//! | `spans` | span name → `count`, `p50_ms`, `p95_ms`, `p99_ms`, `max_ms`, `total_ms` (the time of all of them), `self_ms` (that time less their direct children's, over finished requests) |
 //! | `span_backends` | span name → backend of its request → the same five figures |
 //! | `errors` | error category → requests that failed with it |
 //! | `safety_blocks` | risk level → requests blocked at it |
 //! | `slow_requests` | requests that took more than a second |
+//! | `panicked_requests` | requests that ended in a panic (with the successful ones, `errors` and `safety_blocks`, they add up to `requests`) |
 //! | `panics` | panics recorded |
 //! | `panic_locations` | `file:line` in the program's source → panics there |
 //! | `processes` | `count`, `cpu_user_s`, `cpu_system_s`, `peak_rss_max_kib`, `open_fds_max` of the processes that exited |
@@ -41,13 +42,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
-use comfy_table::{presets, CellAlignment, Table};
 use hdrhistogram::Histogram;
 use rusqlite::params;
 use serde_json::{json, Map, Value};
 
 use crate::assemble::{HistKind, InvocationOutcome, SLOW_REQUEST_NS};
 use crate::error::Result;
+use crate::layout::{wrap, Column, FittedTable};
 use crate::store::{classify, merged_histograms, RecorderCounts, Store};
 use crate::time::{self, DAY_NS};
 
@@ -73,12 +74,15 @@ pub struct Latency {
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// The sum of every value, within the histogram's precision.
+    pub total_ms: f64,
     /// Counts in [`BUCKETS_MS`] (the last is everything above).
     pub buckets: Vec<u64>,
 }
 
-/// The heading of the distribution's column.
-const DISTRIBUTION: &str = "≤10ms … >5s";
+/// The heading of the distribution's column, one bar per bucket of
+/// [`BUCKETS_MS`], which [`histogram_legend`] names below the table.
+const HISTOGRAM: &str = "histogram";
 
 /// Upper bounds of the distribution's buckets, caro's histogram buckets.
 pub const BUCKETS_MS: [u64; 7] = [10, 50, 100, 500, 1000, 2000, 5000];
@@ -99,6 +103,7 @@ impl Latency {
             p95_ms: ms(h.value_at_quantile(0.95)),
             p99_ms: ms(h.value_at_quantile(0.99)),
             max_ms: ms(h.max()),
+            total_ms: h.mean() * h.len() as f64 / 1000.0,
             buckets,
         }
     }
@@ -196,11 +201,15 @@ pub struct Report {
     pub succeeded: u64,
     pub backends: Vec<(String, Latency)>,
     pub spans: Vec<(String, Latency)>,
+    /// Span name → its self time, over the finished requests.
+    pub span_self_ms: BTreeMap<String, f64>,
     /// (span, backend) → latencies of the span in requests on that backend.
     pub span_backends: Vec<((String, String), Latency)>,
     pub errors: BTreeMap<String, u64>,
     pub safety_blocks: BTreeMap<String, u64>,
     pub slow_requests: u64,
+    /// Requests that ended in a panic.
+    pub panicked_requests: u64,
     pub panics: u64,
     pub panic_locations: BTreeMap<String, u64>,
     pub processes: Processes,
@@ -251,15 +260,21 @@ impl Report {
             ..Report::default()
         };
         let spans = (!request_spans.is_empty()).then(|| json!(request_spans).to_string());
-        (r.requests, r.succeeded, r.slow_requests) = conn
+        (
+            r.requests,
+            r.succeeded,
+            r.slow_requests,
+            r.panicked_requests,
+        ) = conn
             .query_row(
                 &format!(
-                    "SELECT count(*), coalesce(sum(success), 0), coalesce(sum(latency_ms > ?2), 0)
+                    "SELECT count(*), coalesce(sum(success), 0), coalesce(sum(latency_ms > ?2), 0),
+                        coalesce(sum(event_type = 'panic'), 0)
                      FROM events WHERE timestamp >= ?1 AND {}",
                     is_request(3)
                 ),
                 params![since_s, SLOW_REQUEST_NS as f64 / 1e6, spans],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
             )
             .map_err(err)?;
         r.errors = grouped(
@@ -380,6 +395,16 @@ impl Report {
             .into_iter()
             .map(|((name, _), h)| (name, Latency::of(&h)))
             .collect();
+        // Every request's, as the spans' histograms are every span's.
+        r.span_self_ms = grouped::<String, f64>(
+            store,
+            "SELECT s.key, total(s.value) FROM events, json_each(events.span_self_us) s
+             WHERE timestamp >= ?1 GROUP BY 1",
+            [since_s],
+        )?
+        .into_iter()
+        .map(|(name, us)| (name, us / 1000.0))
+        .collect();
         r.span_backends = merged_histograms(store, HistKind::SpanBackend, first_day)?
             .into_iter()
             .map(|(key, h)| (key, Latency::of(&h)))
@@ -421,7 +446,12 @@ impl Report {
         let spans: Map<String, Value> = self
             .spans
             .iter()
-            .map(|(name, l)| (name.clone(), Value::Object(l.to_json())))
+            .map(|(name, l)| {
+                let mut m = l.to_json();
+                m.insert("total_ms".into(), l.total_ms.into());
+                m.insert("self_ms".into(), self.self_ms(name).into());
+                (name.clone(), Value::Object(m))
+            })
             .collect();
         let mut span_backends: Map<String, Value> = Map::new();
         for ((span, backend), l) in &self.span_backends {
@@ -442,6 +472,7 @@ impl Report {
             "errors": self.errors,
             "safety_blocks": self.safety_blocks,
             "slow_requests": self.slow_requests,
+            "panicked_requests": self.panicked_requests,
             "panics": self.panics,
             "panic_locations": self.panic_locations,
             "processes": {
@@ -484,33 +515,47 @@ impl Report {
     }
 
     /// The report for a person: a few lines and tables, coloured when
-    /// `color` (see [`color_wanted`]).
-    pub fn write_text(&self, out: &mut dyn Write, color: bool) -> std::io::Result<()> {
+    /// `color` (see [`color_wanted`]), laid out in `width` columns (see
+    /// [`crate::layout::output_width`]): a narrower width leaves out the
+    /// least important columns.
+    pub fn write_text(
+        &self,
+        out: &mut dyn Write,
+        color: bool,
+        width: usize,
+    ) -> std::io::Result<()> {
         let style = |s: Style| if color { s } else { Style::new() };
         let bold = style(Style::new().bold());
         let warn = style(Style::new().fg_color(Some(AnsiColor::Yellow.into())));
         let bad = style(Style::new().fg_color(Some(AnsiColor::Red.into())));
         let good = style(Style::new().fg_color(Some(AnsiColor::Green.into())));
+        let line = |out: &mut dyn Write, text: &str| writeln!(out, "{}", wrap(text, width));
         let last_day = self.first_day + self.window_days as i64 - 1;
-        writeln!(
+        line(
             out,
-            "{bold}caro, last {} days{bold:#} ({} to {}, UTC)\n",
-            self.window_days,
-            time::day_name(self.first_day),
-            time::day_name(last_day)
+            &format!(
+                "{bold}caro, last {} days{bold:#} ({} to {}, UTC)",
+                self.window_days,
+                time::day_name(self.first_day),
+                time::day_name(last_day)
+            ),
         )?;
+        writeln!(out)?;
         if !self.request_spans.is_empty() {
-            writeln!(
+            line(
                 out,
-                "Requests: the root spans named {}\n",
-                self.request_spans.join(", ")
+                &format!(
+                    "Requests: the root spans named {}",
+                    self.request_spans.join(", ")
+                ),
             )?;
+            writeln!(out)?;
         }
         let invocations = self.invocations.count > 0;
         if self.requests == 0 && invocations {
-            self.invocations.write_text(out, [warn, bad, good])?;
+            self.invocations.write_text(out, [warn, bad, good], width)?;
         } else if self.requests == 0 {
-            writeln!(out, "No requests recorded in this window.")?;
+            line(out, "No requests recorded in this window.")?;
         } else {
             let rate = self.success_rate().unwrap_or(0.0);
             let rate_style = match rate {
@@ -518,13 +563,15 @@ impl Report {
                 r if r >= 0.8 => warn,
                 _ => bad,
             };
-            writeln!(
+            line(
                 out,
-                "{} requests, {rate_style}{:.1} % succeeded{rate_style:#}, {} slower than 1 s, {} panics",
-                thousands(self.requests),
-                rate * 100.0,
-                thousands(self.slow_requests),
-                thousands(self.panics),
+                &format!(
+                    "{} requests, {rate_style}{:.1} % succeeded{rate_style:#}, {} slower than 1 s, {} panics",
+                    thousands(self.requests),
+                    rate * 100.0,
+                    thousands(self.slow_requests),
+                    thousands(self.panics),
+                ),
             )?;
             if !self.panic_locations.is_empty() {
                 let at: Vec<String> = self
@@ -532,91 +579,136 @@ impl Report {
                     .iter()
                     .map(|(place, n)| format!("{place} ({})", thousands(*n)))
                     .collect();
-                writeln!(out, "Panics at: {bad}{}{bad:#}", at.join(", "))?;
+                line(out, &format!("Panics at: {bad}{}{bad:#}", at.join(", ")))?;
             }
             if let Some(b) = &self.bottleneck {
-                writeln!(out, "Bottleneck: {warn}{}{warn:#}", b.text())?;
+                line(out, &format!("Bottleneck: {warn}{}{warn:#}", b.text()))?;
             }
             writeln!(out)?;
-            let mut t = table(
-                &[
-                    "backend",
-                    "requests",
-                    "share",
-                    "p50",
-                    "p95",
-                    "p99",
-                    "max",
-                    DISTRIBUTION,
-                ],
-                1,
-            );
+            let mut t = FittedTable::new(vec![
+                Column::text("backend"),
+                Column::number("requests"),
+                Column::number("share").droppable(4),
+                Column::number("p50"),
+                Column::number("p95"),
+                Column::number("p99").droppable(1),
+                Column::number("max").droppable(2),
+                Column::text(HISTOGRAM).droppable(3),
+            ]);
             for (name, l) in &self.backends {
-                let share = l.count as f64 / self.requests as f64 * 100.0;
                 let mut row = vec![
                     shown_name(name),
                     thousands(l.count),
-                    format!("{share:.1} %"),
+                    percent(l.count, self.requests),
                 ];
                 row.extend(percentile_cells(l));
                 row.push(sparkline(&l.buckets));
                 t.add_row(row);
             }
-            writeln!(out, "{t}\n")?;
-            let mut t = table(
-                &["span", "count", "p50", "p95", "p99", "max", DISTRIBUTION],
-                1,
-            );
-            for (name, l) in &self.spans {
-                let mut row = vec![name.clone(), thousands(l.count)];
+            writeln!(out, "{}", t.render(width))?;
+            if t.shown_headers(width).contains(&HISTOGRAM) {
+                line(out, &histogram_legend())?;
+            }
+            writeln!(out)?;
+            // Where the time went first: by total time, then by name.
+            let mut spans: Vec<&(String, Latency)> = self.spans.iter().collect();
+            spans.sort_by(|a, b| b.1.total_ms.total_cmp(&a.1.total_ms).then(a.0.cmp(&b.0)));
+            let mut t = FittedTable::new(vec![
+                Column::text("span"),
+                Column::number("count"),
+                Column::number("total"),
+                Column::number("self"),
+                Column::number("p50").droppable(4),
+                Column::number("p95"),
+                Column::number("p99").droppable(1),
+                Column::number("max").droppable(2),
+                Column::text(HISTOGRAM).droppable(3),
+            ]);
+            for (name, l) in spans {
+                let mut row = vec![
+                    name.clone(),
+                    thousands(l.count),
+                    long_duration(l.total_ms),
+                    long_duration(self.self_ms(name)),
+                ];
                 row.extend(percentile_cells(l));
                 row.push(sparkline(&l.buckets));
                 t.add_row(row);
             }
-            writeln!(out, "{t}\n")?;
-            let mut t = table(&["outcome", "category", "requests"], 2);
+            writeln!(out, "{}", t.render(width))?;
+            line(
+                out,
+                "total: the time in all of them; self: that time less their direct children's.",
+            )?;
+            writeln!(out)?;
+            // Every request once, so that the rows add up to the count above.
+            let mut t = FittedTable::new(vec![
+                Column::text("outcome"),
+                Column::text("category"),
+                Column::number("requests"),
+                Column::number("share").droppable(1),
+            ]);
+            let mut row = |outcome: &str, category: &str, n: u64| {
+                t.add_row(vec![
+                    outcome.to_owned(),
+                    category.to_owned(),
+                    thousands(n),
+                    percent(n, self.requests),
+                ]);
+            };
+            row("succeeded", "", self.succeeded);
             for (c, n) in &self.errors {
-                t.add_row(vec!["failed".to_owned(), c.clone(), thousands(*n)]);
+                row("failed", &shown_name(c), *n);
             }
             for (c, n) in &self.safety_blocks {
-                t.add_row(vec!["blocked".to_owned(), c.clone(), thousands(*n)]);
+                row("blocked", &shown_name(c), *n);
             }
-            if !self.errors.is_empty() || !self.safety_blocks.is_empty() {
-                writeln!(out, "{t}\n")?;
+            if self.panicked_requests > 0 {
+                row("panicked", "", self.panicked_requests);
             }
+            writeln!(out, "{}\n", t.render(width))?;
             if invocations {
-                self.invocations.write_text(out, [warn, bad, good])?;
+                self.invocations.write_text(out, [warn, bad, good], width)?;
             }
         }
         let p = &self.processes;
         if p.count > 0 {
-            writeln!(
+            line(
                 out,
-                "Processes: {} exited, CPU {:.2} s user + {:.2} s system ({:.3} s each), peak memory up to {:.1} MiB, up to {} open files",
-                thousands(p.count),
-                p.cpu_user_us as f64 / 1e6,
-                p.cpu_system_us as f64 / 1e6,
-                (p.cpu_user_us + p.cpu_system_us) as f64 / 1e6 / p.count as f64,
-                p.peak_rss_max_kib as f64 / 1024.0,
-                p.open_fds_max
+                &format!(
+                    "Processes: {} exited, CPU {:.2} s user + {:.2} s system ({:.3} s each), peak memory up to {}, up to {} open files",
+                    thousands(p.count),
+                    p.cpu_user_us as f64 / 1e6,
+                    p.cpu_system_us as f64 / 1e6,
+                    (p.cpu_user_us + p.cpu_system_us) as f64 / 1e6 / p.count as f64,
+                    bytes(p.peak_rss_max_kib.saturating_mul(1024)),
+                    p.open_fds_max
+                ),
             )?;
         }
         let h = &self.recorder;
         let losses = h.lost + h.abandoned + h.dropped + h.corrupt;
         let style = if losses > 0 { warn } else { Style::new() };
-        writeln!(
+        line(
             out,
-            "Recorder: {} records, {style}{} slots lost to laps, {} abandoned, {} dropped, {} unreadable{style:#}, {} spans never closed{}",
-            thousands(h.written),
-            thousands(h.lost),
-            thousands(h.abandoned),
-            thousands(h.dropped),
-            thousands(h.corrupt),
-            thousands(h.unfinished),
-            self.recorder_cpu_share
-                .map(|s| format!(", about {:.2} % of the CPU time", s * 100.0))
-                .unwrap_or_default()
+            &format!(
+                "Recorder: {} records, {style}{} slots lost to laps, {} abandoned, {} dropped, {} unreadable{style:#}, {} spans never closed{}",
+                thousands(h.written),
+                thousands(h.lost),
+                thousands(h.abandoned),
+                thousands(h.dropped),
+                thousands(h.corrupt),
+                thousands(h.unfinished),
+                self.recorder_cpu_share
+                    .map(|s| format!(", about {:.2} % of the CPU time", s * 100.0))
+                    .unwrap_or_default()
+            ),
         )
+    }
+
+    /// The self time of the spans named `name`, in milliseconds.
+    pub fn self_ms(&self, name: &str) -> f64 {
+        self.span_self_ms.get(name).copied().unwrap_or(0.0)
     }
 }
 
@@ -722,11 +814,13 @@ impl Invocations {
 
     /// The invocations for a person: one line of counts, one of
     /// durations, the slowest and the callsites with the most warnings
-    /// and errors. `[warn, bad, good]` colour the outcomes.
+    /// and errors. `[warn, bad, good]` colour the outcomes; `width` is
+    /// the report's.
     fn write_text(
         &self,
         out: &mut dyn Write,
         [warn, bad, good]: [Style; 3],
+        width: usize,
     ) -> std::io::Result<()> {
         let outcomes: Vec<String> = InvocationOutcome::ALL
             .iter()
@@ -759,24 +853,22 @@ impl Invocations {
             line += "; version ";
             line += &listed(&mut self.versions.iter().map(|(v, n)| (v.clone(), *n)));
         }
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", wrap(&line, width))?;
         if let Some(l) = &self.latency {
             let [p50, p95, p99, max] = [l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms].map(duration);
-            writeln!(out, "Duration: p50 {p50}, p95 {p95}, p99 {p99}, max {max}")?;
+            let line = format!("Duration: p50 {p50}, p95 {p95}, p99 {p99}, max {max}");
+            writeln!(out, "{}", wrap(&line, width))?;
         }
         writeln!(out)?;
-        let mut t = table(
-            &[
-                "slowest invocations",
-                "outcome",
-                "version",
-                "duration",
-                "status",
-                "warnings",
-                "errors",
-            ],
-            3,
-        );
+        let mut t = FittedTable::new(vec![
+            Column::text("slowest invocations"),
+            Column::text("outcome"),
+            Column::text("version").droppable(2),
+            Column::number("duration"),
+            Column::number("status").droppable(1),
+            Column::number("warnings"),
+            Column::number("errors"),
+        ]);
         for i in &self.slowest {
             t.add_row(vec![
                 time::human(i.start_ns),
@@ -788,9 +880,15 @@ impl Invocations {
                 thousands(i.errors),
             ]);
         }
-        writeln!(out, "{t}\n")?;
+        writeln!(out, "{}\n", t.render(width))?;
         if !self.by_callsite.is_empty() {
-            let mut t = table(&["level", "target", "message", "events", "invocations"], 3);
+            let mut t = FittedTable::new(vec![
+                Column::text("level"),
+                Column::text("target").wrapping(),
+                Column::text("message").wrapping(),
+                Column::number("events"),
+                Column::number("invocations").droppable(1),
+            ]);
             for c in &self.by_callsite {
                 t.add_row(vec![
                     c.level.clone(),
@@ -800,7 +898,7 @@ impl Invocations {
                     thousands(c.invocations),
                 ]);
             }
-            writeln!(out, "{t}\n")?;
+            writeln!(out, "{}\n", t.render(width))?;
         }
         Ok(())
     }
@@ -894,26 +992,6 @@ fn bottleneck(
         }))
 }
 
-/// A table whose columns after the first `text_columns` are numbers,
-/// aligned right.
-fn table(header: &[&str], text_columns: usize) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_BORDERS_ONLY)
-        .set_header(header.to_vec());
-    for i in text_columns..header.len() {
-        if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    // The distribution's bars read from the left.
-    if header.last().is_some_and(|h| *h == DISTRIBUTION) {
-        if let Some(c) = t.column_mut(header.len() - 1) {
-            c.set_cell_alignment(CellAlignment::Left);
-        }
-    }
-    t
-}
-
 fn shown_name(name: &str) -> String {
     if name.is_empty() {
         "(none)".to_owned()
@@ -936,6 +1014,54 @@ pub fn duration(ms: f64) -> String {
         m if m < 1000.0 => format!("{m:.1} ms"),
         m => format!("{:.2} s", m / 1000.0),
     }
+}
+
+/// A duration that may add up to hours: `12.3 ms`, `41.20 s`,
+/// `12.5 min`, `3.2 h`.
+pub fn long_duration(ms: f64) -> String {
+    match ms {
+        m if m < 60_000.0 => duration(m),
+        m if m < 3_600_000.0 => format!("{:.1} min", m / 60_000.0),
+        m => format!("{:.1} h", m / 3_600_000.0),
+    }
+}
+
+/// `n` as a share of `of`: `80.7 %`.
+fn percent(n: u64, of: u64) -> String {
+    format!("{:.1} %", n as f64 / of.max(1) as f64 * 100.0)
+}
+
+/// A size for a person: `512 B`, `4.0 KiB`, `11.4 MiB`, `2.1 GiB`.
+pub fn bytes(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    match n as f64 {
+        b if b < KIB => format!("{n} B"),
+        b if b < KIB * KIB => format!("{:.1} KiB", b / KIB),
+        b if b < KIB * KIB * KIB => format!("{:.1} MiB", b / (KIB * KIB)),
+        b => format!("{:.1} GiB", b / (KIB * KIB * KIB)),
+    }
+}
+
+/// What the bars of the report's `histogram` column count: `≤ 10 ms`, …,
+/// `> 5 s`.
+pub fn bucket_labels() -> Vec<String> {
+    let edge = |ms: u64| match ms {
+        ms if ms < 1000 => format!("{ms} ms"),
+        ms => format!("{} s", ms / 1000),
+    };
+    let mut labels: Vec<String> = BUCKETS_MS
+        .iter()
+        .map(|&b| format!("≤ {}", edge(b)))
+        .collect();
+    if let Some(&top) = BUCKETS_MS.last() {
+        labels.push(format!("> {}", edge(top)));
+    }
+    labels
+}
+
+/// The line under a table with a [`HISTOGRAM`] column.
+fn histogram_legend() -> String {
+    format!("{HISTOGRAM} bars: {}", bucket_labels().join(", "))
 }
 
 /// `1,234,567`.
@@ -988,5 +1114,15 @@ mod tests {
         assert_eq!(duration(123.45), "123.5 ms");
         assert_eq!(duration(1400.0), "1.40 s");
         assert_eq!(sparkline(&[0, 1, 8, 4]), " ▂█▅");
+        assert_eq!(long_duration(90_000.0), "1.5 min");
+        assert_eq!(long_duration(7_200_000.0), "2.0 h");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(11_954_790), "11.4 MiB");
+        let labels = bucket_labels();
+        assert_eq!(labels.len(), BUCKETS_MS.len() + 1, "a label per bar");
+        assert_eq!(
+            (labels[0].as_str(), labels[4].as_str(), labels[7].as_str()),
+            ("≤ 10 ms", "≤ 1 s", "> 5 s")
+        );
     }
 }

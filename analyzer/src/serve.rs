@@ -1,5 +1,11 @@
 //! `caro-analyze serve`: `/metrics` for a Prometheus server to scrape.
 //!
+//! It listens on 127.0.0.1:9464 unless `--listen HOST:PORT` says otherwise
+//! (a host name is resolved, `localhost:9999`): a port of its own, the one
+//! OpenTelemetry's Prometheus exporter uses, since Prometheus' own 9090 is
+//! often taken by Prometheus itself on the same machine. Only loopback
+//! addresses, unless `--allow-remote`.
+//!
 //! One thread answers one request at a time (scrapes are rare and cheap):
 //!
 //! - `GET /metrics`: ingests what the ring recorded since the last ingest
@@ -33,7 +39,11 @@ use crate::time;
 /// What `serve` is asked to do.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
-    pub listen: SocketAddr,
+    /// The address as it was given (`localhost:9464`), for messages.
+    pub listen: String,
+    /// What it resolved to, tried in turn until one can be bound (a name
+    /// may give `::1` on a machine without IPv6, then `127.0.0.1`).
+    pub addrs: Vec<SocketAddr>,
     /// Ingest on this interval instead of on every scrape.
     pub interval: Option<Duration>,
 }
@@ -45,7 +55,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// Serves until SIGINT or SIGTERM; says where it listens on `out`.
 pub fn run(paths: &DataPaths, opts: &ServeOptions, out: &mut dyn Write) -> Result<()> {
     let listen_error = |why: String| Error::Listen {
-        addr: opts.listen.to_string(),
+        addr: opts.listen.clone(),
         why,
     };
     // Before the socket opens: a signal sent once the address is printed
@@ -71,9 +81,12 @@ fn serve(
     stop: &AtomicBool,
     listen_error: &dyn Fn(String) -> Error,
 ) -> Result<()> {
-    let server = Server::http(opts.listen).map_err(|e| listen_error(e.to_string()))?;
-    // The port the system chose, when asked for port 0.
-    let addr = server.server_addr().to_ip().unwrap_or(opts.listen);
+    let server = Server::http(opts.addrs.as_slice()).map_err(|e| listen_error(e.to_string()))?;
+    // The address bound, and the port the system chose when asked for 0.
+    let addr = match server.server_addr().to_ip() {
+        Some(addr) => addr.to_string(),
+        None => opts.listen.clone(),
+    };
     writeln!(out, "serving http://{addr}/metrics")?;
     out.flush()?;
 

@@ -349,7 +349,7 @@ pub fn store_rows(store: Option<&StoreStatus>) -> Vec<(&'static str, String)> {
     };
     vec![
         ("store", caro_recorder::paths::shown(&s.path)),
-        ("store size", format!("{} bytes", s.size)),
+        ("store size", format!("{} ({} bytes)", mib(s.size), s.size)),
         (
             "days covered",
             s.days.map_or_else(

@@ -902,25 +902,41 @@ pub struct TraceQuery {
     pub errors: bool,
     /// Only the newest N.
     pub last: Option<u64>,
+    /// Only the N slowest finished ones, slowest first (instead of `last`).
+    pub slowest: Option<u64>,
+    /// Only the one whose id ([`Trace::id_hex`]) is or starts with this,
+    /// in lowercase hex digits.
+    pub id: Option<String>,
 }
 
-/// The stored traces `q` asks for, oldest first, with why each was kept.
+/// The stored traces `q` asks for, oldest first (slowest first with
+/// `slowest`), with why each was kept.
 pub fn read_traces(store: &Store, q: &TraceQuery) -> Result<Vec<(Trace, Kept)>> {
     let err = |e| classify(&store.path, e);
+    // Newest first, to take the newest N; turned oldest first below.
+    let order = match q.slowest {
+        Some(_) => "latency_ms IS NULL, latency_ms DESC, start_ns, trace_id",
+        None => "start_ns DESC, trace_id",
+    };
     let mut stmt = store
         .conn
-        .prepare(
+        .prepare(&format!(
             "SELECT body, kept FROM traces
              WHERE start_ns >= ?1 AND (?2 IS NULL OR latency_ms >= ?2) AND (NOT ?3 OR error)
-             ORDER BY start_ns DESC, trace_id LIMIT ?4",
-        )
+               AND (?5 IS NULL OR latency_ms IS NOT NULL)
+               AND (?6 IS NULL OR (trace_id >= ?6 AND trace_id < ?6 || 'g'))
+             ORDER BY {order} LIMIT ?4"
+        ))
         .map_err(err)?;
+    let limit = |n: u64| n.min(i64::MAX as u64) as i64;
     let mut rows = stmt
         .query(params![
             q.since_ns.unwrap_or(0) as i64,
             q.min_ns.map(|ns| ns as f64 / 1e6),
             q.errors,
-            q.last.map_or(-1, |n| n.min(i64::MAX as u64) as i64),
+            q.slowest.or(q.last).map_or(-1, limit),
+            q.slowest.map(limit),
+            q.id,
         ])
         .map_err(err)?;
     let mut out = Vec::new();
@@ -936,7 +952,9 @@ pub fn read_traces(store: &Store, q: &TraceQuery) -> Result<Vec<(Trace, Kept)>> 
             .ok_or_else(|| corrupt(format!("a stored trace was kept for {kept:?}")))?;
         out.push((trace, kept));
     }
-    out.reverse();
+    if q.slowest.is_none() {
+        out.reverse();
+    }
     Ok(out)
 }
 

@@ -36,7 +36,7 @@ pub fn day(time_ns: u64) -> i64 {
 
 /// `2026-01-15`: a day as [`day`] counts it.
 pub fn day_name(day: i64) -> String {
-    format_ns(day.max(0) as u64 * DAY_NS, "%Y-%m-%d")
+    caro_format::render::time::format_ns(day.max(0) as u64 * DAY_NS, "%Y-%m-%d")
 }
 
 /// `2026-01-15` back to its [`day`] number.
@@ -48,35 +48,7 @@ pub fn parse_day_name(s: &str) -> Option<i64> {
     )
 }
 
-/// RFC 3339 with milliseconds, `2026-01-15T14:32:15.123Z`: the JSON form.
-pub fn rfc3339(time_ns: u64) -> String {
-    // Not a strftime pattern: every telemetry.log line has one, and
-    // chrono's own RFC 3339 writer skips parsing a pattern each time.
-    match date_time(time_ns) {
-        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        None => time_ns.to_string(),
-    }
-}
-
-/// `2026-01-15 14:32:15.123`: the pretty form.
-pub fn human(time_ns: u64) -> String {
-    format_ns(time_ns, "%Y-%m-%d %H:%M:%S%.3f")
-}
-
-fn format_ns(time_ns: u64, pattern: &str) -> String {
-    match date_time(time_ns) {
-        Some(t) => t.format(pattern).to_string(),
-        None => time_ns.to_string(),
-    }
-}
-
-/// `time_ns` as a UTC time; `None` is unreachable for a u64 of
-/// nanoseconds (year 2554 at most).
-fn date_time(time_ns: u64) -> Option<DateTime<chrono::Utc>> {
-    let secs = (time_ns / 1_000_000_000) as i64;
-    let nanos = (time_ns % 1_000_000_000) as u32;
-    DateTime::from_timestamp(secs, nanos)
-}
+pub use caro_format::render::time::{human, rfc3339};
 
 #[cfg(test)]
 mod tests {
@@ -93,15 +65,5 @@ mod tests {
         assert_eq!(parse_day_name("2026-01-15"), Some(day(t)));
         assert_eq!(parse_day_name("yesterday"), None);
         assert_eq!(parse_rfc3339("1969-12-31T00:00:00Z"), None);
-    }
-
-    #[test]
-    fn milliseconds_are_cut_not_rounded() {
-        // 2026-01-15T14:32:15.123999999Z
-        let t = 1_768_487_535_123_999_999;
-        assert_eq!(rfc3339(t), "2026-01-15T14:32:15.123Z");
-        assert_eq!(human(t), "2026-01-15 14:32:15.123");
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(u64::MAX), "2554-07-21T23:34:33.709Z");
     }
 }

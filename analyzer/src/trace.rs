@@ -283,12 +283,13 @@ impl Trace {
     }
 
     /// The trace as caro's design draws it: one line per span with its
-    /// duration, its fields and the bottleneck's share, and its events
-    /// beneath it.
+    /// duration, its fields and, on the bottleneck, its share of the
+    /// request; under each span its events and child spans, in the order
+    /// they happened.
     pub fn write_text(&self, out: &mut dyn Write, kept: Option<Kept>) -> io::Result<()> {
         let mut head = format!(
             "trace {} at {}",
-            &self.id_hex()[..16],
+            self.id_hex(),
             time::human(self.root().start_ns)
         );
         if let Some(id) = self.request_id {
@@ -308,77 +309,131 @@ impl Trace {
         }
         writeln!(out, "{head}")?;
         let bottleneck = self.bottleneck().filter(|&(_, share)| share > 0.0);
-        let walk = self.walk();
-        // For each depth, whether the span drawn there has siblings below.
-        let mut open: Vec<bool> = Vec::new();
-        for (n, &(i, depth)) in walk.iter().enumerate() {
-            let s = &self.spans[i];
-            let last = !walk[n + 1..]
-                .iter()
-                .take_while(|&&(_, d)| d >= depth)
-                .any(|&(_, d)| d == depth);
-            open.truncate(depth);
-            let mut line = String::from("  ");
-            let prefix = |open: &[bool]| {
-                open.iter()
-                    .skip(1)
-                    .map(|&o| if o { "│   " } else { "    " })
-                    .collect::<String>()
+        writeln!(out, "  {}", self.span_line(0, bottleneck))?;
+        // Depth first, without recursion: a trace may nest MAX_SPANS deep.
+        // Each entry: a span, the prefix of the lines under it, and how
+        // many of its items are drawn.
+        let mut stack = vec![(0, "  ".to_owned(), self.items(0), 0)];
+        while let Some((_, lead, items, next)) = stack.last_mut() {
+            let Some(&item) = items.get(*next) else {
+                stack.pop();
+                continue;
             };
-            if depth > 0 {
-                line += &prefix(&open);
-                line += if last { "└─ " } else { "├─ " };
-            }
-            line += &s.name;
-            line += &match s.duration_ns() {
-                Some(d) => format!(" [{}]", duration(ms(d))),
-                None => format!(
-                    " [unfinished, ≥ {}]",
-                    duration(ms(self.end_or_last_ns(i).saturating_sub(s.start_ns)))
-                ),
-            };
-            let shown: Vec<String> = s
-                .fields
-                .iter()
-                .map(|(k, v)| format!("{k}={}", text(v)))
-                .collect();
-            if !shown.is_empty() {
-                line += "  ";
-                line += &shown.join(" ");
-            }
-            if let Some((b, share)) = bottleneck {
-                if b == i {
-                    line += &format!("  ← {:.0} % self time", share * 100.0);
+            *next += 1;
+            let more = *next < items.len();
+            let lead = lead.clone();
+            // Events hang from their span as its child spans do, so that
+            // one after a child's subtree is not read as the child's.
+            let branch = if more { "├─ " } else { "└─ " };
+            match item {
+                Item::Event(i, e) => {
+                    let e = &self.spans[i].events[e];
+                    writeln!(out, "{lead}{branch}{}", self.event_line(i, e))?;
                 }
-            }
-            writeln!(out, "{line}")?;
-            open.push(!last);
-            let events_prefix = format!(
-                "  {}{}",
-                prefix(&open),
-                if self.children(i).next().is_some() {
-                    "│   "
-                } else {
-                    "    "
+                Item::Span(c) => {
+                    writeln!(out, "{lead}{branch}{}", self.span_line(c, bottleneck))?;
+                    let under = format!("{lead}{}", if more { "│   " } else { "    " });
+                    stack.push((c, under, self.items(c), 0));
                 }
-            );
-            for e in &s.events {
-                let mark = if e.is_error() { "✗" } else { "·" };
-                let mut line = format!(
-                    "{events_prefix}{mark} +{} {}",
-                    duration(ms(e.time_ns.saturating_sub(s.start_ns))),
-                    e.level
-                );
-                if let Some(m) = e.message() {
-                    line += &format!(" {}", text(m));
-                }
-                for (k, v) in e.other_fields() {
-                    line += &format!(" {k}={}", text(v));
-                }
-                writeln!(out, "{line}")?;
             }
         }
         Ok(())
+    }
+
+    /// The events and child spans of the span at `i`, in time order (an
+    /// event before a span that starts at the same time).
+    fn items(&self, i: usize) -> Vec<Item> {
+        let mut items: Vec<(u64, Item)> = (0..self.spans[i].events.len())
+            .map(|e| (self.spans[i].events[e].time_ns, Item::Event(i, e)))
+            .chain(
+                self.children(i)
+                    .map(|c| (self.spans[c].start_ns, Item::Span(c))),
+            )
+            .collect();
+        // Stable: events keep their order, children theirs.
+        items.sort_by_key(|&(t, item)| (t, matches!(item, Item::Span(_))));
+        items.into_iter().map(|(_, item)| item).collect()
+    }
+
+    /// The line of the span at `i`: name, duration, fields, and its share
+    /// of the request when it is the `bottleneck`.
+    fn span_line(&self, i: usize, bottleneck: Option<(usize, f64)>) -> String {
+        let s = &self.spans[i];
+        let mut line = s.name.clone();
+        line += &match s.duration_ns() {
+            Some(d) => format!(" [{}]", duration(ms(d))),
+            None => format!(
+                " [unfinished, ≥ {}]",
+                duration(ms(self.end_or_last_ns(i).saturating_sub(s.start_ns)))
+            ),
+        };
+        let shown: Vec<String> = s
+            .fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", text(v)))
+            .collect();
+        if !shown.is_empty() {
+            line += "  ";
+            line += &shown.join(" ");
+        }
+        if let Some((b, share)) = bottleneck {
+            if b == i {
+                let self_ns = self.self_ns(i);
+                let length = self.end_or_last_ns(i).saturating_sub(s.start_ns);
+                line += &if self_ns >= length {
+                    // All its time is its own: the share is of its duration.
+                    format!("  ← {:.0} % of the request", share * 100.0)
+                } else {
+                    format!(
+                        "  ← self time {}, {:.0} % of the request",
+                        duration(ms(self_ns)),
+                        share * 100.0
+                    )
+                };
+            }
+        }
+        line
+    }
+
+    /// The line of event `e` of the span at `i`: when (from the span's
+    /// start), level, message and fields.
+    fn event_line(&self, i: usize, e: &TraceEvent) -> String {
+        let mark = if e.is_error() { "✗" } else { "·" };
+        let mut line = format!(
+            "{mark} +{} {}",
+            duration(ms(e.time_ns.saturating_sub(self.spans[i].start_ns))),
+            e.level
+        );
+        if let Some(m) = e.message() {
+            line += &format!(" {}", text(m));
+        }
+        for (k, v) in e.other_fields() {
+            line += &format!(" {k}={}", text(v));
+        }
+        line
+    }
+}
+
+/// What is drawn under a span: one of its events (span index, event
+/// index) or a child span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Item {
+    Event(usize, usize),
+    Span(usize),
+}
+
+/// A trace id as `traces ID` takes it: 32 hex digits, or the first 16 of
+/// them; returned in lowercase, as [`Trace::id_hex`] writes ids.
+pub fn parse_id(id: &str) -> Result<String> {
+    let id = id.trim().to_ascii_lowercase();
+    if matches!(id.len(), 16 | 32) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(id)
+    } else {
+        Err(Error::BadSetting {
+            name: "the trace id".to_owned(),
+            value: id,
+            expected: "32 hex digits (as the exports write it) or its first 16".to_owned(),
+        })
     }
 }
 
@@ -612,12 +667,58 @@ mod tests {
                 "  process_query [2.50 s]",
                 "  ├─ select_backend [100.0 ms]",
                 "  └─ generate_command [2.20 s]",
-                "      ├─ load_model [1.80 s]  ← 72 % self time",
+                "      ├─ load_model [1.80 s]  ← 72 % of the request",
                 "      └─ inference [unfinished, ≥ 600.0 ms]",
             ]
         );
-        assert!(text.starts_with("trace "), "{text}");
+        let id = text.split(' ').nth(1).unwrap();
+        assert_eq!(id, request().id_hex(), "the id the exports use");
         assert!(text.lines().next().unwrap().ends_with("(kept: slow)"));
+    }
+
+    #[test]
+    fn events_and_child_spans_are_drawn_in_the_order_they_happened() {
+        let ms = 1_000_000;
+        let event = |t: u64, message: &str| TraceEvent {
+            time_ns: t,
+            level: "INFO".into(),
+            target: "caro".into(),
+            thread: 7,
+            fields: vec![("message".into(), FieldValue::Str(message.into()))],
+        };
+        let mut t = request();
+        t.spans[0].events = vec![event(0, "start"), event(2400 * ms, "done")];
+        t.spans[2].events = vec![event(1950 * ms, "tokens")];
+        // A parent whose own work outweighs its children's: its self time
+        // is named apart from its share of the request.
+        t.spans[3].end_ns = Some(500 * ms);
+        let mut out = Vec::new();
+        t.write_text(&mut out, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            lines,
+            [
+                "  process_query [2.50 s]",
+                "  ├─ · +0.00 ms INFO start",
+                "  ├─ select_backend [100.0 ms]",
+                "  ├─ generate_command [2.20 s]  ← self time 1.20 s, 48 % of the request",
+                "  │   ├─ load_model [400.0 ms]",
+                "  │   ├─ inference [unfinished, ≥ 600.0 ms]",
+                "  │   └─ · +1.85 s INFO tokens",
+                "  └─ · +2.40 s INFO done",
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_are_taken_whole_or_by_their_first_16_digits() {
+        let id = request().id_hex();
+        assert_eq!(parse_id(&id.to_uppercase()).unwrap(), id);
+        assert_eq!(parse_id(&id[..16]).unwrap(), id[..16]);
+        for bad in ["", "xyz", &id[..15], &format!("{id}0")] {
+            assert!(parse_id(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Bad input, end to end: every case is one line on stderr naming what is
-//! wrong and where, exit code 2, nothing on stdout, never a panic.
+//! wrong and where, the exit code `--help` gives for it (1 I/O, 3 no data,
+//! 4 damaged data), nothing on stdout, never a panic.
 
 mod common;
 
@@ -7,14 +8,20 @@ use std::path::Path;
 
 use common::*;
 
-/// Runs `logs` and `status` on `path` and checks both fail cleanly with a
-/// message containing `what`; returns the message of `logs`.
-fn fails(path: &Path, what: &str) -> String {
+/// The exit codes of `caro-analyze --help`.
+const IO: i32 = 1;
+const NO_DATA: i32 = 3;
+const DATA: i32 = 4;
+
+/// Runs `logs` and `status` on `path` and checks both fail cleanly with
+/// exit code `code` and a message containing `what`; returns the message
+/// of `logs`.
+fn fails(path: &Path, code: i32, what: &str) -> String {
     let mut first = None;
     for args in [&["logs", "--ring"][..], &["status", "--json", "--ring"][..]] {
         let o = run(analyze(args).arg(path));
         let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{args:?} {path:?}: {err}");
+        assert_eq!(o.status.code(), Some(code), "{args:?} {path:?}: {err}");
         assert_eq!(stdout(&o), "", "{args:?} {path:?}");
         assert_eq!(
             err.lines().count(),
@@ -37,7 +44,7 @@ fn fails(path: &Path, what: &str) -> String {
 fn a_missing_ring() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ring");
-    let err = fails(&path, "no ring at");
+    let err = fails(&path, NO_DATA, "no ring at");
     assert!(err.contains(&path.display().to_string()), "{err}");
     // The commands that ingest first: a ring named with --ring must exist
     // (their default ring may not, and the store is read as it is).
@@ -49,7 +56,7 @@ fn a_missing_ring() {
     ] {
         let o = run(analyze(args).arg(&path).env("XDG_CACHE_HOME", home.path()));
         let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(NO_DATA), "{args:?}: {err}");
         assert_eq!(stdout(&o), "", "{args:?}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err:?}");
         assert!(err.contains("no ring at"), "{args:?}: {err:?}");
@@ -68,7 +75,7 @@ fn a_file_that_is_not_a_ring() {
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        let err = fails(&path, "not a caro ring file");
+        let err = fails(&path, DATA, "not a caro ring file");
         assert!(err.contains(&path.display().to_string()), "{err}");
     }
 }
@@ -79,10 +86,10 @@ fn a_truncated_ring() {
     let b = RingBuilder::new(T0);
     let path = dir.path().join("events.ring");
     std::fs::write(&path, &b.bytes[..b.bytes.len() / 2]).unwrap();
-    fails(&path, "truncated");
+    fails(&path, DATA, "truncated");
     // Cut inside the header itself.
     std::fs::write(&path, &b.bytes[..100]).unwrap();
-    fails(&path, "truncated");
+    fails(&path, DATA, "truncated");
 }
 
 #[test]
@@ -93,7 +100,7 @@ fn a_newer_major_version() {
     b.bytes[10..12].copy_from_slice(&0u16.to_le_bytes());
     let path = dir.path().join("events.ring");
     b.write_to(&path);
-    let err = fails(&path, "v2.0 is newer than this reader");
+    let err = fails(&path, DATA, "v2.0 is newer than this reader");
     assert!(err.contains("upgrade caro-analyze"), "{err}");
 }
 
@@ -104,21 +111,21 @@ fn a_corrupt_header() {
     b.bytes[20..24].copy_from_slice(&0u32.to_le_bytes()); // no lanes
     let path = dir.path().join("events.ring");
     b.write_to(&path);
-    fails(&path, "corrupt ring header: lane count");
+    fails(&path, DATA, "corrupt ring header: lane count");
 }
 
 #[test]
 fn paths_that_cannot_be_read() {
     let dir = tempfile::tempdir().unwrap();
-    fails(dir.path(), "is a folder, not a regular file");
+    fails(dir.path(), IO, "is a folder, not a regular file");
     let target = dir.path().join("target");
     std::fs::write(&target, "x").unwrap();
     let link = dir.path().join("link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    fails(&link, "is a symbolic link, not a regular file");
+    fails(&link, IO, "is a symbolic link, not a regular file");
     let file = dir.path().join("file");
     std::fs::write(&file, "x").unwrap();
-    fails(&file.join("events.ring"), "cannot read");
+    fails(&file.join("events.ring"), IO, "cannot read");
 }
 
 #[test]
@@ -130,7 +137,7 @@ fn a_file_larger_than_any_ring_is_refused_before_reading() {
     f.set_len((8 << 30) + 1).unwrap();
     drop(f);
     let started = std::time::Instant::now();
-    fails(&path, "larger than a ring can be");
+    fails(&path, DATA, "larger than a ring can be");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
@@ -139,6 +146,6 @@ fn follow_fails_the_same_way_before_it_starts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ring");
     let o = run(analyze(&["logs", "--follow", "--ring"]).arg(&path));
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(NO_DATA));
     assert_eq!(stderr(&o).lines().count(), 1);
 }

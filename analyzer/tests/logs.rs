@@ -4,7 +4,8 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -107,11 +108,11 @@ const DESIGN_JSON: [&str; 2] = [
 ];
 
 const DESIGN_PRETTY: &str = "\
-2026-01-15 14:32:15.123 [4242/7] INFO caro::agent: generating command
+2026-01-15 14:32:15.123Z [4242/7] INFO caro::agent: generating command
     backend: embedded
     query_length: 42
 
-2026-01-15 14:32:15.456 [4242/7] INFO caro::agent: command generated successfully
+2026-01-15 14:32:15.456Z [4242/7] INFO caro::agent: command generated successfully
     backend: embedded
     command: find . -type f -mtime -1
     confidence: 0.92
@@ -199,7 +200,76 @@ fn caro_log_format_picks_the_default_format() {
     assert_eq!(stdout(&o), "");
     assert_eq!(
         stderr(&o),
-        "caro-analyze: error: CARO_LOG_FORMAT is \"xml\", expected \"json\" or \"pretty\"\n"
+        "caro-analyze: error: CARO_LOG_FORMAT is \"xml\", expected \"pretty\", \"compact\" or \"json\"\n"
+    );
+}
+
+const DESIGN_COMPACT: &str = "\
+2026-01-15 14:32:15.123Z [4242/7] INFO caro::agent: generating command backend=embedded query_length=42
+2026-01-15 14:32:15.456Z [4242/7] INFO caro::agent: command generated successfully backend=embedded command=\"find . -type f -mtime -1\" confidence=0.92 latency_ms=333
+";
+
+#[test]
+fn compact_is_the_pretty_form_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    design_ring().write_to(&path);
+    let o = run(analyze(&["logs", "--format", "compact", "--ring"]).arg(&path));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), DESIGN_COMPACT);
+    let o = run(analyze(&["logs", "--ring"])
+        .arg(&path)
+        .env("CARO_LOG_FORMAT", "compact"));
+    assert_eq!(stdout(&o), DESIGN_COMPACT, "CARO_LOG_FORMAT=compact");
+}
+
+/// `s` without its ANSI escapes (`ESC [ … m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('\u{1b}') {
+        out.push_str(&rest[..at]);
+        let end = rest[at..].find('m').expect("an escape ends with m");
+        rest = &rest[at + end + 1..];
+    }
+    out + rest
+}
+
+#[test]
+fn colour_is_added_when_asked_and_only_to_the_text_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    design_ring().write_to(&path);
+    let logs = |args: &[&str], no_color: Option<&str>| {
+        let mut cmd = analyze(&["logs", "--ring"]);
+        cmd.arg(&path).args(args).env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let o = run(&mut cmd);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    for (format, plain) in [("pretty", DESIGN_PRETTY), ("compact", DESIGN_COMPACT)] {
+        let coloured = logs(&["--format", format, "--color", "always"], None);
+        assert!(coloured.contains("\u{1b}["), "{format}: {coloured:?}");
+        assert_eq!(strip_ansi(&coloured), plain, "{format}: escapes only");
+        // A flag outranks NO_COLOR (https://no-color.org).
+        let coloured = logs(&["--format", format, "--color", "always"], Some("1"));
+        assert!(coloured.contains("\u{1b}["), "{format} with NO_COLOR=1");
+        assert_eq!(logs(&["--format", format, "--color", "never"], None), plain);
+        // A pipe is not a terminal: auto does not colour it.
+        assert_eq!(logs(&["--format", format], None), plain);
+        assert_eq!(
+            logs(&["--format", format, "--color", "auto"], Some("1")),
+            plain
+        );
+    }
+    let json = logs(&["--format", "json", "--color", "always"], None);
+    assert_eq!(
+        json.lines().collect::<Vec<_>>(),
+        DESIGN_JSON,
+        "JSON is never coloured"
     );
 }
 
@@ -444,28 +514,46 @@ fn next_json(rx: &mpsc::Receiver<String>) -> Value {
     serde_json::from_str(&line).unwrap()
 }
 
+/// `logs --follow --format json ARGS --ring PATH`, started, and its
+/// stdout's lines.
+fn follow(args: &[&str], path: &Path) -> (Child, mpsc::Receiver<String>) {
+    let mut child =
+        analyze(&[&["logs", "--follow", "--format", "json"], args, &["--ring"]].concat())
+            .arg(path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    let rx = line_reader(child.stdout.take().unwrap());
+    (child, rx)
+}
+
+/// Stops a follower; returns what it said on stderr.
+fn stop(mut child: Child) -> String {
+    child.kill().unwrap();
+    stderr(&child.wait_with_output().unwrap())
+}
+
+/// The values of a `step` event: its message and `n`.
+fn step(n: u64) -> ValueWriter {
+    values(move |w| {
+        w.message(0);
+        w.u64(1, n);
+    })
+}
+
 #[test]
 fn follow_prints_records_appended_after_it_started() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ring");
     let mut b = RingBuilder::new(T0);
     let cs = b.event_callsite(Level::Info, "caro::agent", "step", &["message", "n"]);
-    let step = |n: u64| {
-        values(move |w| {
-            w.message(0);
-            w.u64(1, n);
-        })
-    };
     b.event(MAIN, T0, cs, 0, &step(1));
     b.write_to(&path);
 
-    let mut child = analyze(&["logs", "--follow", "--format", "json", "--ring"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = line_reader(child.stdout.take().unwrap());
+    // `-n 1`: the one record already there is printed, and says that the
+    // follower has read the ring.
+    let (child, rx) = follow(&["-n", "1"], &path);
     assert_eq!(next_json(&rx)["fields"]["n"], 1);
 
     // A record committed after the follower started, written in place.
@@ -516,10 +604,101 @@ fn follow_prints_records_appended_after_it_started() {
 
     // Nothing is printed twice.
     assert!(rx.recv_timeout(Duration::from_millis(1500)).is_err());
-    child.kill().unwrap();
-    let o = child.wait_with_output().unwrap();
     assert_eq!(
-        stderr(&o),
+        stop(child),
         "caro-analyze: the ring was recreated; following the new one\n"
     );
+}
+
+/// Lines that arrive within `quiet` of each other, until none does.
+fn lines_until_quiet(rx: &mpsc::Receiver<String>, quiet: Duration) -> Vec<Value> {
+    std::iter::from_fn(|| rx.recv_timeout(quiet).ok())
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect()
+}
+
+#[test]
+fn follow_starts_from_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    // Lanes of 1024 slots: room for every record this test may write.
+    let geometry = caro_format::Geometry::uniform(1, 10, 10, 8192, 16);
+    let mut b = RingBuilder::with_geometry(geometry, T0);
+    let cs = b.event_callsite(Level::Info, "caro::agent", "step", &["message", "n"]);
+    for n in 1..=3 {
+        b.event(MAIN, T0 + n, cs, 0, &step(n));
+    }
+    b.write_to(&path);
+
+    let (child, rx) = follow(&[], &path);
+    // Nothing says when the follower has read the ring: new records are
+    // written, one every half second, until one is printed. Those written
+    // before its first read are history, and not printed either.
+    let mut n = 100;
+    let first = loop {
+        n += 1;
+        assert!(n < 160, "no new record printed within 30 s");
+        b.event(MAIN, T0 + n, cs, 0, &step(n));
+        b.update_in_place(&path);
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            break serde_json::from_str::<Value>(&line).unwrap();
+        }
+    };
+    let mut printed = vec![first];
+    printed.extend(lines_until_quiet(&rx, Duration::from_millis(1500)));
+    let ns: Vec<u64> = printed
+        .iter()
+        .map(|l| l["fields"]["n"].as_u64().unwrap())
+        .collect();
+    let from = ns[0];
+    assert!(from > 100, "the old records are not printed: {ns:?}");
+    assert_eq!(
+        ns,
+        (from..=n).collect::<Vec<_>>(),
+        "each new one, once, in order"
+    );
+
+    // Once following, every new record is printed.
+    b.event(MAIN, T0 + n + 1, cs, 0, &step(n + 1));
+    b.update_in_place(&path);
+    assert_eq!(next_json(&rx)["fields"]["n"], n + 1);
+    assert!(rx.recv_timeout(Duration::from_millis(1500)).is_err());
+    assert_eq!(stop(child), "");
+}
+
+#[test]
+fn follow_with_n_prints_that_many_old_events_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.ring");
+    let mut b = RingBuilder::new(T0);
+    let cs = b.event_callsite(Level::Info, "caro::agent", "step", &["message", "n"]);
+    let warn = b.event_callsite(Level::Warn, "caro::safety", "careful", &["message", "n"]);
+    for n in 1..=5 {
+        b.event(MAIN, T0 + n, cs, 0, &step(n));
+    }
+    b.write_to(&path);
+
+    let (child, rx) = follow(&["-n", "2"], &path);
+    assert_eq!(next_json(&rx)["fields"]["n"], 4);
+    assert_eq!(next_json(&rx)["fields"]["n"], 5);
+    // The history is printed once the ring is read: what comes now is new.
+    assert!(rx.recv_timeout(Duration::from_millis(1500)).is_err());
+    b.event(MAIN, T0 + 6, cs, 0, &step(6));
+    b.event(ALERT, T0 + 7, warn, 0, &step(7));
+    b.update_in_place(&path);
+    assert_eq!(next_json(&rx)["fields"]["n"], 6);
+    assert_eq!(next_json(&rx)["fields"]["n"], 7);
+    assert!(rx.recv_timeout(Duration::from_millis(1500)).is_err());
+    assert_eq!(stop(child), "");
+
+    // Filters apply to the history and to what follows.
+    let (child, rx) = follow(&["-n", "5", "--level", "warn"], &path);
+    assert_eq!(next_json(&rx)["fields"]["n"], 7);
+    assert!(rx.recv_timeout(Duration::from_millis(1500)).is_err());
+    b.event(MAIN, T0 + 8, cs, 0, &step(8));
+    b.event(ALERT, T0 + 9, warn, 0, &step(9));
+    b.update_in_place(&path);
+    assert_eq!(next_json(&rx)["fields"]["n"], 9);
+    assert!(rx.recv_timeout(Duration::from_millis(1500)).is_err());
+    assert_eq!(stop(child), "");
 }

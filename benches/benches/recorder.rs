@@ -664,6 +664,40 @@ fn events(c: &mut Criterion) {
         };
         file.check(&format!("event/{id}"), calls, needle);
     }
+
+    // caro with live output as JSON lines into a file (CARO_LOG_FORMAT=json
+    // CARO_LOG_FILE=…): the host's thread records and hands the record's
+    // place to the live output's thread, which renders it. Lossy by design
+    // (the host never waits): what it did not show is counted in a line.
+    let ring = Ring::new();
+    let log = ring.path().with_extension("log");
+    let live = caro_recorder::LiveOutput {
+        format: caro_recorder::LiveFormat::Json,
+        file: Some(log.clone()),
+    };
+    let (dispatch, guard) =
+        Caro::Subscriber.dispatch(ring.config(RING_SIZE).live_output(Some(live)));
+    let calls = bench_unit(&mut group, "caro_subscriber_live_json", &dispatch, event);
+    drop(dispatch);
+    drop(guard);
+    if !skipped("event/caro_subscriber_live_json", calls) {
+        let text = std::fs::read_to_string(&log).expect("the live output's file");
+        let shown = text.lines().filter(|l| l.starts_with('{')).count();
+        let not_shown: u64 = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("caro-recorder: "))
+            .filter_map(|l| l.split(' ').next()?.parse::<u64>().ok())
+            .sum();
+        println!(
+            "event/caro_subscriber_live_json: {calls} calls, {shown} lines shown live, \
+             {not_shown} not shown (the live thread fell behind)"
+        );
+        assert_eq!(
+            shown as u64 + not_shown,
+            calls,
+            "every call shown or counted"
+        );
+    }
     group.finish();
 }
 

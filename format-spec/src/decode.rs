@@ -612,7 +612,7 @@ fn scan_lane(
             }
             (SeqOrder::Same, SlotState::Head) => {
                 seen_head = true;
-                match read_record(lane, bytes, s, &w) {
+                match read_record(lane.index, lane.head, s, &w, |q| slot_words(bytes, lane, q)) {
                     Ok((taken, Some(r))) => {
                         st.records += 1;
                         records.push(r);
@@ -634,13 +634,30 @@ fn scan_lane(
     st
 }
 
-/// Reads the record whose head slot (words `w`) is at `seq`; returns the
-/// slots it takes and the record, or `None` for an unknown kind.
+/// Reads the record whose head is slot `seq` of lane `lane`, through
+/// `slot`, which gives the words of a sequence's slot: for a reader that
+/// holds no copy of the file (the recorder's live output reads the
+/// records it wrote back from its mapping). `None` when that slot no
+/// longer holds the committed head of `seq` (a later lap took it), or the
+/// record is unsound or of a kind this reader does not know.
+pub fn read_record_at(lane: usize, seq: u64, slot: impl Fn(u64) -> [u64; 8]) -> Option<Record> {
+    let w = slot(seq);
+    let st = w[0] as u32;
+    if seq_order(st, seq) != SeqOrder::Same || stamp_state(st) != SlotState::Head {
+        return None;
+    }
+    read_record(lane, u64::MAX, seq, &w, slot).ok()?.1
+}
+
+/// Reads the record whose head slot (words `w`) is at `seq`, in a lane
+/// whose head is `lane_head`; returns the slots it takes and the record,
+/// or `None` for an unknown kind.
 fn read_record(
-    lane: &Lane,
-    bytes: &[u8],
+    lane: usize,
+    lane_head: u64,
     seq: u64,
     w: &[u64; 8],
+    slot: impl Fn(u64) -> [u64; 8],
 ) -> Result<(u64, Option<Record>), ()> {
     if !sealed(w) {
         return Err(());
@@ -652,14 +669,14 @@ fn read_record(
     if cont as usize > MAX_CONT || crate::slot::continuations_for(len) != cont as usize {
         return Err(());
     }
-    if seq.saturating_add(cont) >= lane.head {
+    if seq.saturating_add(cont) >= lane_head {
         return Err(());
     }
     // On the stack: the most a record carries.
     let mut buf = [0u8; HEAD_PAYLOAD + MAX_CONT * CONT_PAYLOAD];
     buf[..HEAD_PAYLOAD].copy_from_slice(&head.payload);
     for c in 1..=cont {
-        let cw = slot_words(bytes, lane, seq + c);
+        let cw = slot(seq + c);
         if cw[0] as u32 != stamp(seq + c, SlotState::Cont) || !sealed(&cw) {
             return Err(());
         }
@@ -688,7 +705,7 @@ fn read_record(
     Ok((
         taken,
         Some(Record {
-            lane: lane.index,
+            lane,
             seq,
             time_ns: head.time_ns,
             thread: head.thread,

@@ -28,12 +28,15 @@ pub mod dictionary;
 pub mod geometry;
 pub mod identity;
 pub mod layout;
+pub mod render;
 pub mod rewrite;
 pub mod slot;
 pub mod text;
 pub mod value;
 
-pub use decode::{decode, decode_at, decode_range, DecodeError, Decoded, LaneStats, Record};
+pub use decode::{
+    decode, decode_at, decode_range, read_record_at, DecodeError, Decoded, LaneStats, Record,
+};
 pub use dictionary::{Callsite, CallsiteKind, CallsiteRef, Dictionary, Level};
 pub use geometry::Geometry;
 pub use layout::{DropReason, LaneClass};

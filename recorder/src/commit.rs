@@ -28,8 +28,8 @@ pub struct LaneWords {
 }
 
 /// Writes one record, whose payload holds `len` bytes, into `lane` of the
-/// ring whose words are `words`; returns the slots it took. Never blocks,
-/// never fails.
+/// ring whose words are `words`; returns the sequence of its head slot
+/// and the slots it took. Never blocks, never fails.
 #[inline(always)]
 pub fn write_record(
     words: &[AtomicU64],
@@ -37,7 +37,7 @@ pub fn write_record(
     head: &RecordHead,
     payload: &PaddedPayload,
     len: usize,
-) -> u32 {
+) -> (u64, u32) {
     let cont = continuations_for(len);
     let seq = words[lane.head].fetch_add(1 + cont as u64, Ordering::Relaxed);
     let at = |i: usize| lane.slots + (((seq + i as u64) & lane.mask) as usize) * 8;
@@ -64,7 +64,7 @@ pub fn write_record(
         words[at(1 + c)].store(image[0], Ordering::Release);
     }
     words[at(0)].store(head_image[0], Ordering::Release);
-    1 + cont as u32
+    (seq, 1 + cont as u32)
 }
 
 /// Where the identity table's words are.

@@ -38,9 +38,12 @@
 //! ```
 //!
 //! Environment: `CARO_LOG=off` records nothing (callsites are disabled at
-//! `tracing`'s own cost); `RUST_LOG` raises what is recorded above its
-//! floor, INFO ([`Config::floor`]), and never lowers it, so a host that
-//! quiets its console keeps its flight recorder; `XDG_CACHE_HOME` moves
+//! `tracing`'s own cost); under `cargo test` (a test binary is the
+//! process or its parent, or cargo-nextest runs it) nothing is written to
+//! the user's ring unless the test sets `XDG_CACHE_HOME` or `CARO_LOG=on`;
+//! `RUST_LOG` raises what is recorded above its floor, INFO
+//! ([`Config::floor`]), and never lowers it, so a host that quiets its
+//! console keeps its flight recorder; `XDG_CACHE_HOME` moves
 //! the data folder (created 0700; an existing one is left as it is);
 //! `CARO_RING_SIZE` sets the size of a new ring (`16M` by default; `K`,
 //! `M`, `G` suffixes): the file is exactly that size, rounded down to
@@ -71,6 +74,15 @@
 //!     .keep_text_fields(["error"])
 //!     .init();
 //! ```
+//!
+//! Live output, as caro's design has it: `CARO_LOG_FORMAT=pretty`,
+//! `compact` or `json` shows the host's events on stderr as they are
+//! recorded, `CARO_LOG_FILE=PATH` appends them to a file (0600, seven
+//! days kept) — rendered on a background thread from the ring, as
+//! `caro-analyze logs` renders them ([`Config::live_output`]).
+//!
+//! A host's own tests assert what it logged with [`testing::capture`],
+//! which records into a temporary ring, never the user's.
 #![deny(unsafe_code)]
 
 mod callsites;
@@ -78,6 +90,7 @@ mod clock;
 mod commit;
 mod fields;
 mod layer;
+mod output;
 pub mod paths;
 pub mod privacy;
 mod process;
@@ -86,6 +99,7 @@ pub mod ring;
 mod subscriber;
 mod sync;
 mod sys;
+pub mod testing;
 mod thread;
 
 use std::path::{Path, PathBuf};
@@ -98,6 +112,7 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use privacy::FieldRules;
 
 pub use layer::RingLayer;
+pub use output::{LiveFormat, LiveOutput};
 pub use privacy::{denied, is_identifier, DENIED_WORDS, DENY_LIST, SECRET_WORDS};
 pub use recorder::Recorder;
 pub use ring::OpenError;
@@ -122,6 +137,10 @@ pub struct Config {
     rules: FieldRules,
     version: &'static str,
     enter_exit: bool,
+    live: Option<LiveOutput>,
+    /// A test that did not ask for the user's ring: record only into a
+    /// ring named with [`Config::ring_path`].
+    spare_users_ring: bool,
 }
 
 impl Default for Config {
@@ -137,6 +156,8 @@ impl Default for Config {
             rules: FieldRules::default(),
             version: "",
             enter_exit: false,
+            live: None,
+            spare_users_ring: false,
         }
     }
 }
@@ -157,13 +178,27 @@ impl Config {
     /// The configuration the environment asks for.
     pub fn from_env() -> Config {
         let mut c = Config::default();
-        if std::env::var("CARO_LOG").is_ok_and(|v| v.trim().eq_ignore_ascii_case("off")) {
+        let caro_log = std::env::var("CARO_LOG").unwrap_or_default();
+        if caro_log.trim().eq_ignore_ascii_case("off") {
             c.enabled = false;
         }
+        // A host's `cargo test` keeps out of the user's ring, unless the
+        // test chose a data folder (XDG_CACHE_HOME) or CARO_LOG=on.
+        c.spare_users_ring = !caro_log.trim().eq_ignore_ascii_case("on")
+            && std::env::var_os("XDG_CACHE_HOME").is_none_or(|v| v.is_empty())
+            && paths::under_test_harness();
         if let Ok(d) = std::env::var("RUST_LOG") {
             if !d.trim().is_empty() {
                 c.directives = d;
             }
+        }
+        let var = |name| std::env::var(name).ok();
+        match LiveOutput::from_env_values(
+            var("CARO_LOG_FORMAT").as_deref(),
+            var("CARO_LOG_FILE").as_deref(),
+        ) {
+            Ok(live) => c.live = live,
+            Err(e) => warn(&e),
         }
         if let Ok(s) = std::env::var("CARO_RING_SIZE") {
             match parse_size(&s) {
@@ -244,6 +279,16 @@ impl Config {
         self
     }
 
+    /// Shows the host's events live as they are recorded — on stderr, or
+    /// appended to a file — rendered as `caro-analyze logs` renders them,
+    /// on a background thread (the host's threads only record). `None`
+    /// shows nothing (the default unless `CARO_LOG_FORMAT` or
+    /// `CARO_LOG_FILE` is set).
+    pub fn live_output(mut self, live: Option<LiveOutput>) -> Config {
+        self.live = live;
+        self
+    }
+
     /// Also records each time a span is entered and exited (default off).
     /// A span's creation and close are always recorded, with their times
     /// and its place in the tree, which is all the analyzer uses; entries
@@ -313,18 +358,26 @@ impl Config {
                 dir.join(paths::RING_FILE)
             }
         };
-        let ring = ring::Ring::open_or_create(&path, self.ring_size, clock::wall_ns())?;
+        let now = clock::wall_ns();
+        let ring = ring::Ring::open_or_create(&path, self.ring_size, now)?;
+        // Live output never keeps the recorder from starting.
+        let output = self.live.as_ref().and_then(|live| {
+            output::Output::open(live, self.rules.clone(), now)
+                .map_err(|e| warn(&format!("no live output: {e}")))
+                .ok()
+        });
         Ok(Arc::new(Recorder::new(
             ring,
             self.targets(),
             self.rules.clone(),
             self.clock,
             self.enter_exit,
+            output,
         )))
     }
 
     fn start(&self) -> Option<Arc<Recorder>> {
-        if !self.enabled {
+        if !self.enabled || self.spare_users_ring && self.ring_path.is_none() {
             return None;
         }
         match self.open() {
@@ -378,6 +431,9 @@ impl Config {
 
     fn started(&self, rec: Arc<Recorder>) -> Guard {
         process::start(&rec, self.version);
+        if rec.output.is_some() {
+            output::spawn(&rec);
+        }
         if self.panic_hook {
             process::install_panic_hook(&rec);
         }
@@ -455,6 +511,9 @@ fn finish_live(status: Option<i32>) {
 fn finish(live: Live, status: Option<i32>) {
     let rec = &live.rec;
     process::exit(rec, live.started, status);
+    if let Some(output) = &rec.output {
+        output.flush(rec);
+    }
     let lost = if rec.ring.lost() {
         Some("was cut short by another process")
     } else if rec.ring.replaced() {

@@ -18,6 +18,40 @@ pub fn ring_path() -> Option<PathBuf> {
     Some(data_dir()?.join(RING_FILE))
 }
 
+/// Whether this process is a test, or was started by one: a `cargo test`
+/// (or `cargo bench`) binary — `target/…/deps/NAME-HASH` — is this
+/// process or its parent, or it runs under cargo-nextest. A host's tests
+/// do not write into the user's ring unless they ask to
+/// ([`Config::from_env`](crate::Config::from_env)).
+pub fn under_test_harness() -> bool {
+    if std::env::var_os("NEXTEST_RUN_ID").is_some() {
+        return true;
+    }
+    let parent = || {
+        // Field 4 of /proc/self/stat, after the command's parenthesis.
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+        std::fs::read_link(format!("/proc/{ppid}/exe")).ok()
+    };
+    std::env::current_exe().is_ok_and(|exe| is_test_binary(&exe))
+        || parent().is_some_and(|exe| is_test_binary(&exe))
+}
+
+/// `…/deps/NAME-0123456789abcdef`: where cargo puts the binaries of
+/// tests and benchmarks.
+fn is_test_binary(exe: &Path) -> bool {
+    let in_deps = exe
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d == "deps");
+    let hashed = exe
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.rsplit_once('-'))
+        .is_some_and(|(_, h)| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    in_deps && hashed
+}
+
 /// The user this process acts as (its effective user id): the owner the
 /// recorder and the analyzer require of the data folder and its files.
 pub fn user_id() -> u32 {
@@ -62,6 +96,23 @@ fn one_line(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_binaries_are_known_by_their_place_and_hash() {
+        assert!(is_test_binary(Path::new(
+            "/w/target/debug/deps/caro-0123456789abcdef"
+        )));
+        assert!(is_test_binary(Path::new(
+            "/w/target/release/deps/recorder-fedcba9876543210"
+        )));
+        assert!(!is_test_binary(Path::new("/w/target/debug/caro")));
+        assert!(!is_test_binary(Path::new("/usr/bin/caro")));
+        assert!(!is_test_binary(Path::new(
+            "/w/target/debug/deps/libfoo-0123.so"
+        )));
+        // This very process is one.
+        assert!(under_test_harness());
+    }
 
     #[test]
     fn shown_paths_stay_on_one_line() {

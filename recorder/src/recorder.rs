@@ -15,6 +15,7 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use crate::callsites::{CallsiteInfo, Tables};
 use crate::clock::Clock;
 use crate::fields::FieldEncoder;
+use crate::output::Output;
 use crate::privacy::FieldRules;
 use crate::ring::Ring;
 use crate::sys::{MetadataCell, StaticMemory};
@@ -36,6 +37,8 @@ pub struct Recorder {
     /// host's version: what its identities say (set once, at start).
     pub(crate) started_ns: AtomicU64,
     pub(crate) version_id: AtomicU64,
+    /// Live output, when asked for: the places of records to show.
+    pub(crate) output: Option<Output>,
 }
 
 impl Recorder {
@@ -45,6 +48,7 @@ impl Recorder {
         rules: FieldRules,
         clock: Option<fn() -> u64>,
         enter_exit: bool,
+        output: Option<Output>,
     ) -> Recorder {
         crate::thread::watch_forks();
         let max_level = filter
@@ -63,6 +67,7 @@ impl Recorder {
             enter_exit,
             started_ns: AtomicU64::new(0),
             version_id: AtomicU64::new(0),
+            output,
         }
     }
 
@@ -131,7 +136,7 @@ impl Recorder {
         values: &ValueWriter,
     ) {
         let _ = THREAD.try_with(|t| {
-            t.renew_after_fork();
+            t.renew(self as *const Recorder as usize);
             // Before the thread's first record: which process it is in
             // (THREAD_START, written through here, puts the identity first).
             let thread = t.tid(|_| crate::process::thread_start(self));
@@ -154,7 +159,10 @@ impl Recorder {
             if values.truncated() {
                 self.ring.count_left_out(values.left_out());
             }
-            self.ring.write_values(class, turn, &head, values);
+            let place = self.ring.write_values(class, turn, &head, values);
+            if let Some(output) = &self.output {
+                output.feed.push(place);
+            }
         });
     }
 
@@ -236,7 +244,7 @@ impl Recorder {
     pub(crate) fn new_span_id(&self) -> u32 {
         THREAD
             .try_with(|t| {
-                t.renew_after_fork();
+                t.renew(self as *const Recorder as usize);
                 t.span_id(|n| self.ring.reserve_span_ids(n))
             })
             .unwrap_or_else(|_| self.ring.reserve_span_ids(1))

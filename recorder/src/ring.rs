@@ -26,6 +26,7 @@ use caro_format::ValueWriter;
 use caro_format::{DecodeError, Geometry};
 
 use crate::commit::{IdentityWords, LaneWords};
+use crate::output::Place;
 use crate::sys::{self, Mapping};
 
 /// Why the ring could not be opened; the host keeps running without it.
@@ -374,17 +375,17 @@ impl Ring {
     }
 
     /// Writes one record into `class`, at the lane of the writer's `turn`,
-    /// moving on to the next lane when the turn is over. Never blocks,
-    /// never fails: a record a lap overtakes while it is written is caught
-    /// by readers' checksums.
+    /// moving on to the next lane when the turn is over; returns where.
+    /// Never blocks, never fails: a record a lap overtakes while it is
+    /// written is caught by readers' checksums.
     #[inline]
-    pub fn write_values(
+    pub(crate) fn write_values(
         &self,
         class: LaneClass,
         turn: &Cell<Turn>,
         head: &RecordHead,
         values: &ValueWriter,
-    ) {
+    ) -> Place {
         let lanes = self.class(class);
         let mut t = turn.get();
         // Readers order records by time, then lane: records of one time
@@ -395,7 +396,7 @@ impl Ring {
             t.left += lanes.turn[t.lane as usize];
         }
         let lane = lanes.lanes[t.lane as usize];
-        let taken = crate::commit::write_record(
+        let (seq, taken) = crate::commit::write_record(
             self.map.words(),
             lane,
             head,
@@ -405,6 +406,35 @@ impl Ring {
         t.left -= taken as i32;
         t.last_ns = head.time_ns;
         turn.set(t);
+        Place { lane, seq }
+    }
+
+    /// The words of slot `seq` of `lane`, as a reader loads them (the
+    /// stamp first): how live output reads its records back.
+    pub(crate) fn slot(&self, lane: LaneWords, seq: u64) -> [u64; 8] {
+        let base = lane.slots + ((seq & lane.mask) as usize) * 8;
+        let words = &self.map.words()[base..base + 8];
+        let mut w = [0u64; 8];
+        w[0] = words[0].load(Ordering::Acquire);
+        for (i, word) in words.iter().enumerate().skip(1) {
+            w[i] = word.load(Ordering::Relaxed);
+        }
+        w
+    }
+
+    /// The dictionary's claimed tail, in bytes of its entry log.
+    pub(crate) fn dictionary_tail(&self) -> u64 {
+        self.word(self.dict_tail).load(Ordering::Acquire)
+    }
+
+    /// Copies the dictionary's entry log, up to its claimed tail, into
+    /// `out` (as the file holds it: little-endian words).
+    pub(crate) fn copy_dictionary_log(&self, out: &mut Vec<u8>) {
+        let words = (self.dictionary_tail() as usize / 8).min(self.dict_log_words);
+        out.clear();
+        for w in &self.map.words()[self.dict_log..self.dict_log + words] {
+            out.extend_from_slice(&w.load(Ordering::Acquire).to_le_bytes());
+        }
     }
 
     /// Writes one record into lane `lane` of `class` (modulo the class's

@@ -107,6 +107,8 @@ pub struct ThreadState {
     span_cursor: Cell<usize>,
     /// [`FORKS`] when this state was made.
     forks: Cell<u32>,
+    /// The recorder this state is for.
+    ring: Cell<usize>,
     pub stack: RefCell<SpanStack>,
 }
 
@@ -121,18 +123,22 @@ thread_local! {
             span_end: Cell::new(0),
             span_cursor: Cell::new(usize::MAX),
             forks: Cell::new(0),
+            ring: Cell::new(0),
             stack: RefCell::new(SpanStack::new()),
         }
     };
 }
 
 impl ThreadState {
-    /// Forgets what a fork copied from the parent's thread.
+    /// Forgets what a fork copied from the parent's thread, and what the
+    /// thread knew of another ring than `ring` (a recorder's address: a
+    /// test's capture after the process's own recorder, on one thread).
     #[inline(always)]
-    pub fn renew_after_fork(&self) {
+    pub fn renew(&self, ring: usize) {
         let forks = FORKS.load(Ordering::Relaxed);
-        if self.forks.get() != forks {
+        if self.forks.get() != forks || self.ring.get() != ring {
             self.forks.set(forks);
+            self.ring.set(ring);
             self.tid.set(0);
             // The child's identity is written with its first record, which
             // starts a turn.

@@ -182,6 +182,7 @@ impl DataDir {
             .env_remove("RUST_LOG")
             .env_remove("CARO_LOG")
             .env_remove("CARO_LOG_FORMAT")
+            .env_remove("CARO_LOG_FILE")
             .env_remove("CARO_RING_SIZE");
         for (k, v) in &self.env {
             c.env(k, v);
@@ -463,9 +464,14 @@ pub mod store {
 }
 
 /// Runs `promtool check metrics` on `text`: it must succeed and say
-/// nothing at all (a lint warning is a failure).
+/// nothing at all (a lint warning is a failure). Without promtool, skips
+/// the check as [`missing`] says.
 pub fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
+    if missing(Tool::Promtool) {
+        return;
+    }
+    let mut child = Tool::Promtool
+        .command()
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -491,4 +497,191 @@ pub fn promtool_check(text: &str) {
         "promtool check metrics ({}): {said}\n--- exposition:\n{text}",
         out.status
     );
+}
+
+/// A program outside Rust that some tests hand what they made to.
+/// `scripts/test` installs each where it can and says where it is in
+/// [`Tool::var`]; without that variable the tests look the program up on
+/// `PATH`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    /// `promtool` (Debian's `prometheus`): `CARO_TEST_PROMTOOL`.
+    Promtool,
+    /// A Prometheus server (Debian's `prometheus`): `CARO_TEST_PROMETHEUS`.
+    Prometheus,
+    /// A Python 3 that imports the OpenTelemetry project's protobuf
+    /// definitions (PyPI's `opentelemetry-proto`): `CARO_TEST_OTLP_PYTHON`.
+    OtlpPython,
+    /// Node.js, with Chrome DevTools' trace model installed under
+    /// `tests/consumers/node_modules` (`tests/consumers/install.sh`):
+    /// `CARO_TEST_NODE`.
+    Node,
+    /// util-linux's `script`, a pseudo-terminal: `CARO_TEST_SCRIPT`.
+    Script,
+}
+
+impl Tool {
+    /// The variable that names the program.
+    pub fn var(self) -> &'static str {
+        match self {
+            Tool::Promtool => "CARO_TEST_PROMTOOL",
+            Tool::Prometheus => "CARO_TEST_PROMETHEUS",
+            Tool::OtlpPython => "CARO_TEST_OTLP_PYTHON",
+            Tool::Node => "CARO_TEST_NODE",
+            Tool::Script => "CARO_TEST_SCRIPT",
+        }
+    }
+
+    /// What a test that needs it checks with it.
+    fn check_name(self) -> &'static str {
+        match self {
+            Tool::Promtool => "promtool check",
+            Tool::Prometheus => "Prometheus server check",
+            Tool::OtlpPython => "OpenTelemetry protobuf check",
+            Tool::Node => "Chrome DevTools trace model check",
+            Tool::Script => "pseudo-terminal check",
+        }
+    }
+
+    /// The program to run: [`Tool::var`]'s value, else its usual name.
+    pub fn program(self) -> PathBuf {
+        let default = match self {
+            Tool::Promtool => "promtool",
+            Tool::Prometheus => "prometheus",
+            Tool::OtlpPython => "python3",
+            Tool::Node => "node",
+            Tool::Script => "script",
+        };
+        std::env::var_os(self.var())
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(default))
+    }
+
+    /// A command that runs [`Tool::program`].
+    pub fn command(self) -> Command {
+        Command::new(self.program())
+    }
+
+    /// Why it cannot be used, if it cannot (looked at once per test
+    /// binary).
+    pub fn unavailable(self) -> Option<&'static str> {
+        static WHY: [OnceLock<Option<String>>; 5] = [const { OnceLock::new() }; 5];
+        WHY[self as usize]
+            .get_or_init(|| self.find_problem())
+            .as_deref()
+    }
+
+    fn find_problem(self) -> Option<String> {
+        let program = self.program();
+        let hint = match self {
+            Tool::Promtool | Tool::Prometheus => "Debian's prometheus package",
+            Tool::OtlpPython => "a python3 with PyPI's opentelemetry-proto",
+            Tool::Node => "Node.js; tests/consumers/install.sh",
+            Tool::Script => "Debian's bsdutils (util-linux)",
+        };
+        let found = if program.components().count() > 1 {
+            Some(program.clone()).filter(|p| is_executable(p))
+        } else {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join(&program))
+                    .find(|p| is_executable(p))
+            })
+        };
+        let Some(found) = found else {
+            let set = match std::env::var_os(self.var()) {
+                Some(_) => format!("{} is set to it", self.var()),
+                None => format!("set {} or put it on PATH", self.var()),
+            };
+            return Some(format!(
+                "{} not found ({set}; needs {hint}; scripts/test installs it where it can)",
+                program.display()
+            ));
+        };
+        match self {
+            Tool::OtlpPython => {
+                let ok = Command::new(&found)
+                    .args([
+                        "-c",
+                        "import google.protobuf.json_format, \
+                         opentelemetry.proto.collector.trace.v1.trace_service_pb2",
+                    ])
+                    .env("PYTHONDONTWRITEBYTECODE", "1")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                (!ok).then(|| {
+                    format!(
+                        "{} cannot import opentelemetry.proto (pip install opentelemetry-proto \
+                         in a virtual environment and set {}; scripts/test does)",
+                        found.display(),
+                        self.var()
+                    )
+                })
+            }
+            Tool::Node => {
+                let model = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("consumers/node_modules/@paulirish/trace_engine/package.json");
+                (!model.is_file()).then(|| {
+                    "Chrome DevTools' trace model is not installed in tests/consumers/node_modules \
+                     (run tests/consumers/install.sh; scripts/test does)"
+                        .to_owned()
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Whether `tool` cannot be used: then the running test is to skip what
+/// needs it. Says so in one line on stderr, past the test harness's
+/// capture, so that a skip is never silent, and appends the line to the
+/// file `CARO_TEST_SKIPS` names (`scripts/test` lists them at the end).
+/// With `CARO_TEST_REQUIRE_ALL=1` (CI) a missing tool fails the test
+/// instead.
+///
+/// ```no_run
+/// use caro_tests::{missing, Tool};
+/// if missing(Tool::Node) {
+///     return;
+/// }
+/// let out = Tool::Node.command().arg("--version").output().unwrap();
+/// ```
+pub fn missing(tool: Tool) -> bool {
+    let Some(why) = tool.unavailable() else {
+        return false;
+    };
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("?");
+    let crate_name = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|s| s.rsplit_once('-').map_or(s.clone(), |(n, _)| n.to_owned()))
+        .unwrap_or_default();
+    let check = tool.check_name();
+    if std::env::var_os("CARO_TEST_REQUIRE_ALL").is_some_and(|v| v == "1") {
+        panic!(
+            "the {check} in {crate_name}::{test} cannot run: {why}; \
+             CARO_TEST_REQUIRE_ALL=1 forbids skipping it"
+        );
+    }
+    let line = format!("caro-tests: skipped the {check} in {crate_name}::{test}: {why}");
+    let _ = writeln!(std::io::stderr(), "{line}");
+    if let Some(file) = std::env::var_os("CARO_TEST_SKIPS").filter(|f| !f.is_empty()) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+        {
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+    true
 }

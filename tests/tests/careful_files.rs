@@ -25,9 +25,9 @@
 //!   folder, and `status --ring` needs no data folder.
 //!
 //! Every refusal is checked to be exactly one line `caro-analyze: error: …`
-//! on stderr with exit code 2: never a panic (101), never a signal, never a
-//! hang (a command still running after [`HANG`] is killed and fails the
-//! test).
+//! on stderr with exit code 1 (I/O): never a panic (101), never a signal,
+//! never a hang (a command still running after [`HANG`] is killed and
+//! fails the test).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
@@ -549,8 +549,8 @@ fn shorten(bytes: &[u8]) -> String {
     }
 }
 
-/// Whether `out` is a clean refusal that says `needle`: exit code 2, never
-/// a signal or a panic, exactly one line on stderr, `caro-analyze: error:
+/// Whether `out` is a clean refusal that says `needle`: exit code 1 (a
+/// file that cannot be used is an I/O error), never a signal or a panic, exactly one line on stderr, `caro-analyze: error:
 /// …`, holding `needle`. Returns the line, or what is wrong.
 fn refusal(out: &Output, needle: &str) -> Result<String, String> {
     let err = String::from_utf8_lossy(&out.stderr);
@@ -561,7 +561,7 @@ fn refusal(out: &Output, needle: &str) -> Result<String, String> {
         return Err(format!("panicked: {err:?}"));
     }
     match out.status.code() {
-        Some(2) => {}
+        Some(1) => {}
         Some(0) => {
             return Err(format!(
                 "succeeded (expected a refusal saying {needle:?}); stdout: {:?}; stderr: {err:?}",
@@ -932,7 +932,8 @@ fn a_follower_survives_a_pipe_renamed_over_its_ring() {
     let second = 2_000_000..3_000_000;
     let next_ring = ring_bytes(2);
 
-    let mut child = home.spawn_analyze(&["logs", "--follow", "--format", "json"]);
+    // `-n`: the ring's history first (a follower starts from now).
+    let mut child = home.spawn_analyze(&["logs", "--follow", "-n", "1000000", "--format", "json"]);
     let stdout = child.stdout.take().unwrap();
     let stderr = drain(child.stderr.take().unwrap());
     let mut follower = Reaper(child);

@@ -11,9 +11,8 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use caro_tests::{counts, logged_events, truth_events, DataDir};
+use caro_tests::{counts, logged_events, missing, truth_events, DataDir, Tool};
 use serde_json::Value;
 
 /// Plays one simulated caro per seed, all at once into one ring (two
@@ -164,7 +163,8 @@ fn devtools(file: &Path) -> Value {
             .is_dir(),
         "Chrome DevTools' trace model is not installed: run tests/consumers/install.sh"
     );
-    let out = Command::new("node")
+    let out = Tool::Node
+        .command()
         .arg(consumers.join("chrome_devtools.mjs"))
         .arg(file)
         .output()
@@ -201,6 +201,9 @@ fn drawn_tracks(seen: &Value) -> BTreeMap<Track, Vec<String>> {
 
 #[test]
 fn chrome_devtools_draws_every_kept_span_nested_under_its_parent_on_its_thread() {
+    if missing(Tool::Node) {
+        return;
+    }
     let home = DataDir::new();
     // Two processes of two threads each: four tracks.
     session(&home, 250, &[3, 4]);

@@ -111,7 +111,7 @@ fn a_ring_of_a_newer_major_version_is_left_alone() {
         "the newer ring is untouched"
     );
     let analyze = home.analyze(&["logs"]);
-    assert_eq!(analyze.status.code(), Some(2));
+    assert_eq!(analyze.status.code(), Some(4), "a data error: a newer ring");
     assert_eq!(stderr_lines(&analyze).len(), 1);
 }
 
@@ -250,4 +250,33 @@ fn the_data_folder_and_ring_are_private_to_the_user() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(home.ring().parent().unwrap()), 0o700);
     assert_eq!(mode(&home.ring()), 0o600);
+}
+
+/// A host run by a test (this test binary is its parent) keeps out of the
+/// user's ring — `~/.cache/caro`, no `XDG_CACHE_HOME` — silently, unless
+/// the test asks with `CARO_LOG=on` or names a data folder.
+#[test]
+fn a_host_run_by_a_test_spares_the_users_ring_unless_asked() {
+    let home = DataDir::new();
+    let users_ring = home.path().join(".cache/caro/events.ring");
+    let run = |caro_log: Option<&str>| {
+        let mut c = home.command(&caro_tests::bins().sim);
+        c.env_remove("XDG_CACHE_HOME")
+            .env("HOME", home.path())
+            .args(["--queries", "3", "--seed", "1"]);
+        if let Some(v) = caro_log {
+            c.env("CARO_LOG", v);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success());
+        stderr_lines(&out)
+    };
+    assert_eq!(run(None), Vec::<String>::new(), "silently");
+    assert!(!users_ring.exists());
+    assert_eq!(run(Some("on")), Vec::<String>::new());
+    assert!(users_ring.exists(), "CARO_LOG=on asks for it");
+    // With XDG_CACHE_HOME, as every other test here, it records there.
+    let named = DataDir::new();
+    named.sim(&["--queries", "3", "--seed", "1"]);
+    assert!(named.ring().exists());
 }

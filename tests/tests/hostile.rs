@@ -3,8 +3,9 @@
 //! replaced under a reader and under a writer; a ring path that is a
 //! symbolic link or another user's file; a data folder that cannot be
 //! written; a disk that fills up; `clear` racing `ingest`. Every failure is
-//! one line on stderr and exit code 2 — never a panic (101), never a
-//! signal — and nothing is written where it should not be.
+//! one line on stderr and exit code 1 (I/O) or 4 (damaged data) — never a
+//! panic (101), never a signal — and nothing is written where it should
+//! not be.
 //!
 //! What is covered elsewhere is not repeated here: a foreign, corrupt,
 //! newer or locked store (tests/store.rs), a newer ring or a foreign file
@@ -92,12 +93,14 @@ fn layout(bytes: &[u8]) -> Layout {
 #[derive(Debug, PartialEq, Eq)]
 enum Ended {
     Ok,
-    /// Exit code 2 with this one line on stderr.
+    /// Exit code 1 (I/O), 3 (no data: the ring went away) or 4 (damaged
+    /// data) with this one line on stderr.
     Refused(String),
 }
 
 /// Checks that `out` ended cleanly: never by a signal, never a panic; exit
-/// 0 with only `caro-analyze: ` notes on stderr, or exit 2 with exactly one
+/// 0 with only `caro-analyze: ` notes on stderr, or exit 1 (a file that
+/// cannot be used), 3 (a ring gone) or 4 (a damaged file) with exactly one
 /// line `caro-analyze: error: …` and nothing on stdout.
 fn clean(out: &Output, what: &str) -> Ended {
     let err = String::from_utf8_lossy(&out.stderr);
@@ -121,7 +124,7 @@ fn clean(out: &Output, what: &str) -> Ended {
             }
             Ended::Ok
         }
-        Some(2) => Ended::Refused(one_line(out, what)),
+        Some(1 | 3 | 4) => Ended::Refused(one_line(out, what)),
         code => panic!("{what}: exit code {code:?}; stderr: {err}"),
     }
 }
@@ -139,7 +142,11 @@ fn one_line_error(out: &Output, what: &str) -> String {
 
 fn one_line(out: &Output, what: &str) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+    assert!(
+        matches!(out.status.code(), Some(1 | 3 | 4)),
+        "{what}: exit code {:?}, not 1 (I/O), 3 (no data) or 4 (damaged data): {err}",
+        out.status.code()
+    );
     assert_eq!(
         err.lines().count(),
         1,
@@ -516,7 +523,10 @@ fn a_ring_truncated_and_replaced_under_a_follower_never_kills_it() {
     let path = dir.path().join("events.ring");
     std::fs::write(&path, &bytes).unwrap();
     let ring = path.to_str().unwrap();
-    let mut child = home.spawn_analyze(&["logs", "--follow", "--format", "json", "--ring", ring]);
+    // `-n`: the first ring's history too (a follower starts from now).
+    let mut child = home.spawn_analyze(&[
+        "logs", "--follow", "-n", "1000000", "--format", "json", "--ring", ring,
+    ]);
     // The first ring prints more than a pipe holds: read it as it comes,
     // or the follower blocks on its output and never polls again.
     let mut stdout = child.stdout.take().unwrap();
@@ -962,6 +972,7 @@ fn a_full_disk_when_the_ring_or_the_store_is_created_is_one_line() {
     let (home, _) = sim_ring(24);
     let out = with_file_limit(&home, &bins().analyze, &["ingest"], 0);
     one_line_error(&out, "ingest creating its store on a full disk");
+    assert_eq!(out.status.code(), Some(1), "a full disk is an I/O error");
     let db = home.caro_dir().join("metrics.db");
     let left = std::fs::metadata(&db).map_or(0, |m| m.len());
     assert_eq!(left, 0, "a store half made: {left} bytes");
@@ -1054,8 +1065,10 @@ fn a_symlink_or_another_users_file_at_the_ring_path_is_left_alone() {
     assert_eq!(std::fs::read(&target).unwrap(), b"not yours");
     // The analyzer never reads through the link, whatever it points at,
     // and `clear` deletes the link, never what it points at.
-    let line = one_line_error(&home.analyze(&["logs"]), "logs through a symbolic link");
+    let out = home.analyze(&["logs"]);
+    let line = one_line_error(&out, "logs through a symbolic link");
     assert!(line.contains("is a symbolic link"), "{line}");
+    assert_eq!(out.status.code(), Some(1), "a file it will not read: I/O");
     let (_, ring) = sim_ring(31);
     std::fs::write(&target, &ring).unwrap();
     let line = one_line_error(&home.analyze(&["status"]), "status through a link");
@@ -1093,8 +1106,10 @@ fn a_store_of_an_older_unknown_schema_is_one_line_and_left_as_it_was() {
     conn.pragma_update(None, "user_version", 0).unwrap();
     drop(conn);
     let bytes = std::fs::read(&db).unwrap();
-    let line = one_line_error(&home.analyze(&["ingest"]), "ingest on schema version 0");
+    let out = home.analyze(&["ingest"]);
+    let line = one_line_error(&out, "ingest on schema version 0");
     assert!(line.contains("unknown schema version 0"), "{line}");
+    assert_eq!(out.status.code(), Some(4), "a store not ours: a data error");
     assert!(
         std::fs::read(&db).unwrap() == bytes,
         "the store was changed"

@@ -16,10 +16,10 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use caro_tests::{free_port, promtool_check, wait_for, DataDir};
+use caro_tests::{free_port, missing, promtool_check, wait_for, DataDir, Tool};
 use serde_json::Value;
 
 /// The session starts 30 simulated seconds before a UTC midnight and
@@ -323,7 +323,8 @@ impl Prometheus {
         .unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
         let stderr_path = dir.join("prometheus.stderr");
-        let child = Command::new("prometheus")
+        let child = Tool::Prometheus
+            .command()
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
             .arg(format!("--web.listen-address={addr}"))
@@ -493,6 +494,9 @@ fn the_export_passes_promtool_and_counts_what_caro_did() {
 
 #[test]
 fn a_prometheus_server_scrapes_serve_and_answers_with_the_truth() {
+    if missing(Tool::Prometheus) {
+        return;
+    }
     let s = record_session(22);
     let serve = Serve::start(&s.home, &[]);
     let prometheus = Prometheus::start(s.home.path(), &serve.addr);
@@ -661,7 +665,7 @@ fn serve_refuses_other_machines_and_taken_ports_in_one_line() {
     let port = free_port();
     let out = home.analyze(&["serve", "--listen", &format!("0.0.0.0:{port}")]);
     let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(2), "a usage error: {err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("--allow-remote"), "{err}");
 
@@ -669,7 +673,39 @@ fn serve_refuses_other_machines_and_taken_ports_in_one_line() {
     let addr = taken.local_addr().unwrap().to_string();
     let out = home.analyze(&["serve", "--listen", &addr]);
     let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(1), "a run-time failure: {err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+}
+
+#[test]
+fn serve_listens_on_a_host_name_and_by_default_on_a_port_of_its_own() {
+    let home = DataDir::new();
+    // Loopback, and not Prometheus' own 9090: a scraper and caro's
+    // exporter on one machine do not collide.
+    let help = String::from_utf8(home.analyze_ok(&["serve", "--help"]).stdout).unwrap();
+    assert!(help.contains("[default: 127.0.0.1:9464]"), "{help}");
+
+    let port = free_port();
+    let mut child = home.spawn_analyze(&["serve", "--listen", &format!("localhost:{port}")]);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .strip_prefix("serving http://")
+        .and_then(|l| l.strip_suffix("/metrics\n"))
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    let mut serve = Serve {
+        child,
+        addr,
+        _stderr: stderr,
+    };
+    // The name's address, 127.0.0.1 or ::1 as the system resolves it.
+    let bound: std::net::SocketAddr = serve.addr.parse().unwrap();
+    assert!(bound.ip().is_loopback(), "{bound}");
+    assert_eq!(bound.port(), port);
+    assert_eq!(get(&serve.addr, "/healthz").status, 200);
+    let status = serve.signal(libc::SIGTERM);
+    assert_eq!(status.map(|s| s.code()), Some(Some(0)), "{status:?}");
 }

@@ -332,7 +332,7 @@ fn ingests_while_caro_runs_count_every_request_once() {
 /// Runs `caro-analyze args` in `home` on a pseudo-terminal (`script`,
 /// from util-linux), returning everything it wrote there.
 fn on_terminal(home: &DataDir, args: &str, env: &[(&str, &str)]) -> String {
-    let mut c = std::process::Command::new("script");
+    let mut c = caro_tests::Tool::Script.command();
     c.args(["-qec"])
         .arg(format!("{} {args}", caro_tests::bins().analyze.display()))
         .arg("/dev/null")
@@ -353,6 +353,9 @@ fn on_terminal(home: &DataDir, args: &str, env: &[(&str, &str)]) -> String {
 
 #[test]
 fn colour_and_progress_only_on_a_terminal() {
+    if caro_tests::missing(caro_tests::Tool::Script) {
+        return;
+    }
     let mut home = DataDir::new();
     home.env.push(("CARO_RING_SIZE".into(), "64M".into()));
     home.sim(&["--queries", "6000", "--threads", "4", "--time-scale", "0"]);

@@ -733,14 +733,15 @@ fn retention_over_40_simulated_days() {
     );
 }
 
-/// Checks that `out` is a clean failure: exit code 2 (not a panic's 101),
-/// one line on stderr starting `caro-analyze: error:`; returns that line.
-fn one_line_error(out: &Output, what: &str) -> String {
+/// Checks that `out` is a clean failure: exit code `code` (1 I/O, 2 usage,
+/// 4 damaged data; not a panic's 101), one line on stderr starting
+/// `caro-analyze: error:`; returns that line.
+fn one_line_error(out: &Output, code: i32, what: &str) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_ne!(out.status.code(), Some(101), "{what}: panicked: {err}");
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(code),
         "{what}: exit status; stderr: {err}"
     );
     assert_eq!(
@@ -777,7 +778,7 @@ fn clear_deletes_everything_after_saying_what() {
 
     // stdin is not a terminal (Command::output closes it), and no --yes.
     let out = home.analyze(&["clear"]);
-    let err = one_line_error(&out, "clear without --yes where nobody can be asked");
+    let err = one_line_error(&out, 2, "clear without --yes where nobody can be asked");
     assert!(
         err.contains("--yes"),
         "the error says to pass --yes: {err:?}"
@@ -883,7 +884,7 @@ fn a_foreign_or_corrupt_store_is_a_one_line_error_and_left_as_it_was() {
         ] {
             let what = format!("{} on {case}", args.join(" "));
             let out = home.analyze(args);
-            let err = one_line_error(&out, &what);
+            let err = one_line_error(&out, 4, &what);
             assert!(
                 out.stdout.is_empty(),
                 "{what}: printed {:?}",
@@ -933,7 +934,7 @@ fn a_locked_store_is_a_clear_error() {
     let started = Instant::now();
     let out = home.analyze(&["ingest"]);
     let waited = started.elapsed();
-    let err = one_line_error(&out, "ingest on a locked store");
+    let err = one_line_error(&out, 1, "ingest on a locked store");
     assert!(
         err.contains("is locked by another process") && err.contains(&db.display().to_string()),
         "the error says the store is locked: {err:?}"

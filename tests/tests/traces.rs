@@ -101,18 +101,21 @@ fn the_tree_of_every_slow_request_is_the_one_caro_played() {
         assert_eq!(t["bottleneck"]["span"], best.0.as_str(), "request {id}");
     }
 
-    // The text draws the same tree, the bottleneck pointed at.
+    // The text draws the same tree, the bottleneck pointed at with its
+    // share of the request.
     let text = home.analyze_ok(&["traces", "--slow", "1s", "--last", "1", "--no-ingest"]);
     let text = String::from_utf8(text.stdout).unwrap();
     let last = &traces[traces.len() - 1];
     let bottleneck = last["bottleneck"]["span"].as_str().unwrap();
+    let share = last["bottleneck"]["share"].as_f64().unwrap();
     assert!(text.contains("  process_query ["), "{text}");
     assert!(
         text.lines()
-            .any(|l| l.contains(&format!("─ {bottleneck} [")) && l.contains("% self time")),
+            .any(|l| l.contains(&format!("─ {bottleneck} ["))
+                && l.contains(&format!("{:.0} % of the request", share * 100.0))),
         "{text}"
     );
-    assert!(text.contains("└─ validate_safety"), "{text}");
+    assert!(text.contains("─ validate_safety ["), "{text}");
 }
 
 #[test]
@@ -253,4 +256,114 @@ fn a_request_cut_short_by_a_killed_caro_is_shown_unfinished() {
         text.lines().next().unwrap().contains("unfinished"),
         "{text}"
     );
+}
+
+/// The trace ids the Chrome export holds.
+fn exported_ids(home: &DataDir) -> std::collections::BTreeSet<String> {
+    let out = home.analyze_ok(&["export", "--format", "chrome", "--no-ingest"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["args"]["trace_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn the_slowest_first_and_any_one_by_the_id_the_exports_use() {
+    let mut home = DataDir::new();
+    home.set_env("CARO_RING_SIZE", "64M");
+    home.sim(&["--queries", "400", "--seed", "23", "--time-scale", "0"]);
+    let all = traces_json(&home, &["--last", "100000"]);
+    let mut durations: Vec<f64> = all
+        .iter()
+        .filter_map(|t| t["duration_ms"].as_f64())
+        .collect();
+    durations.sort_by(|a, b| b.total_cmp(a));
+
+    // --slowest N: the N longest, slowest first.
+    let slowest = traces_json(&home, &["--slowest", "5", "--no-ingest"]);
+    let got: Vec<f64> = slowest
+        .iter()
+        .map(|t| t["duration_ms"].as_f64().unwrap())
+        .collect();
+    assert_eq!(got, durations[..5], "the five slowest, slowest first");
+    // With a filter, among those it matches.
+    let failed = traces_json(&home, &["--slowest", "3", "--errors", "--no-ingest"]);
+    assert!(!failed.is_empty() && failed.len() <= 3);
+    assert!(failed.iter().all(|t| t["error"] == true));
+
+    // The text names a trace by the id the exports give it, whole.
+    let text = home.analyze_ok(&["traces", "--slowest", "1", "--no-ingest"]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    let id = slowest[0]["trace_id"].as_str().unwrap();
+    assert_eq!(id.len(), 32);
+    assert!(
+        text.starts_with(&format!("trace {id} at ")),
+        "{id}:\n{text}"
+    );
+    assert!(
+        exported_ids(&home).contains(id),
+        "{id} in the Chrome export"
+    );
+
+    // Looked up by that id, or by its first 16 digits, or in capitals.
+    for asked in [id.to_owned(), id[..16].to_owned(), id.to_uppercase()] {
+        let one = traces_json(&home, &[&asked, "--no-ingest"]);
+        assert_eq!(one.len(), 1, "{asked}");
+        assert_eq!(one[0]["trace_id"], id, "{asked}");
+        let again = home.analyze_ok(&["traces", &asked, "--no-ingest"]);
+        assert_eq!(String::from_utf8(again.stdout).unwrap(), text, "{asked}");
+    }
+    // An id no trace has: nothing to show, exit code 3.
+    let out = home.analyze(&["traces", "0123456789abcdef", "--no-ingest"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no trace 0123456789abcdef"), "{err}");
+}
+
+#[test]
+fn events_are_drawn_among_child_spans_in_the_order_they_happened() {
+    let mut home = DataDir::new();
+    home.set_env("CARO_RING_SIZE", "64M");
+    home.sim(&["--queries", "200", "--seed", "24", "--time-scale", "0"]);
+    let text = home.analyze_ok(&["traces", "--slowest", "3"]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    for trace in text.split("\n\n") {
+        let lines: Vec<&str> = trace.lines().collect();
+        let at = |what: &str| {
+            lines
+                .iter()
+                .position(|l| l.contains(what))
+                .unwrap_or_else(|| panic!("no {what:?} in\n{trace}"))
+        };
+        // caro_sim's request: "processing query" as it starts, the spans
+        // of its work, then "command generated" (or its failure) at the
+        // end, each an item of the request's span.
+        let first = at("INFO processing query");
+        let select = at("─ select_backend [");
+        let end = lines
+            .iter()
+            .rposition(|l| l.starts_with("  ├─ · ") || l.starts_with("  └─ · "))
+            .unwrap();
+        let last_span = lines
+            .iter()
+            .rposition(|l| l.starts_with("  ├─ ") && !l.starts_with("  ├─ · "))
+            .unwrap();
+        assert!(
+            first < select,
+            "the first event above the first span:\n{trace}"
+        );
+        assert!(
+            lines[first].starts_with("  ├─ · "),
+            "an item of the root:\n{trace}"
+        );
+        assert!(
+            end > last_span,
+            "the last event below the last span:\n{trace}"
+        );
+        assert!(lines[end].starts_with("  └─ · "), "last of all:\n{trace}");
+    }
 }

@@ -1,19 +1,19 @@
 //! The JSON form of a log event: one object per line, keys in the order
-//! `timestamp`, `level`, `target`, `span`, `fields`, as caro's structured
-//! logging design specifies.
-
-use std::io::{self, Write};
+//! `timestamp`, `level`, `target`, `pid`, `thread`, `span`, `fields`, as
+//! caro's structured logging design specifies (plus the writer's process
+//! and thread).
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::event::{Field, FieldValue, LogEvent, SpanView};
-use crate::time;
+use super::time;
+use super::{Field, LogEvent, LogValue, SpanView};
 
-/// Writes the event as one line of JSON. Streamed, not built as a
-/// `serde_json::Value` first: ingest writes a line for every event.
-pub fn write_event(out: &mut dyn Write, e: &LogEvent) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &Event(e))?;
-    out.write_all(b"\n")
+/// Appends the event to `out` as one line of JSON. Streamed, not built as
+/// a `serde_json::Value` first: ingest writes a line for every event.
+pub fn write(out: &mut Vec<u8>, e: &LogEvent) {
+    // Writing into a Vec cannot fail, and every key is a string.
+    let _ = serde_json::to_writer(&mut *out, &Event(e));
+    out.push(b'\n');
 }
 
 struct Event<'a>(&'a LogEvent);
@@ -81,17 +81,17 @@ impl Serialize for Fields<'_> {
 }
 
 /// A field value: numbers stay numbers.
-struct Value<'a>(&'a FieldValue);
+struct Value<'a>(&'a LogValue);
 
 impl Serialize for Value<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            FieldValue::U64(x) => s.serialize_u64(*x),
-            FieldValue::I64(x) => s.serialize_i64(*x),
-            FieldValue::F64(x) if x.is_finite() => s.serialize_f64(*x),
-            FieldValue::F64(x) => s.collect_str(x),
-            FieldValue::Bool(x) => s.serialize_bool(*x),
-            FieldValue::Str(x) => s.serialize_str(x),
+            LogValue::U64(x) => s.serialize_u64(*x),
+            LogValue::I64(x) => s.serialize_i64(*x),
+            LogValue::F64(x) if x.is_finite() => s.serialize_f64(*x),
+            LogValue::F64(x) => s.collect_str(x),
+            LogValue::Bool(x) => s.serialize_bool(*x),
+            LogValue::Str(x) => s.serialize_str(x),
         }
     }
 }
@@ -110,18 +110,18 @@ mod tests {
             thread: 4243,
             span: Some(SpanView::Known {
                 name: "generate_command".into(),
-                fields: vec![("backend".into(), FieldValue::Str("embedded".into()))],
+                fields: vec![("backend".into(), LogValue::Str("embedded".into()))],
             }),
             fields: vec![
-                ("confidence".into(), FieldValue::F64(0.92)),
+                ("confidence".into(), LogValue::F64(0.92)),
                 (
                     "message".into(),
-                    FieldValue::Str("command generated successfully".into()),
+                    LogValue::Str("command generated successfully".into()),
                 ),
             ],
         };
         let mut out = Vec::new();
-        write_event(&mut out, &e).unwrap();
+        write(&mut out, &e);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             concat!(
@@ -135,13 +135,13 @@ mod tests {
         let outside = LogEvent {
             span: Some(SpanView::Known {
                 name: "work".into(),
-                fields: vec![("name".into(), FieldValue::Str("shadow".into()))],
+                fields: vec![("name".into(), LogValue::Str("shadow".into()))],
             }),
             fields: vec![],
             ..e
         };
         let mut out = Vec::new();
-        write_event(&mut out, &outside).unwrap();
+        write(&mut out, &outside);
         let line = String::from_utf8(out).unwrap();
         assert!(
             line.ends_with("\"span\":{\"name\":\"work\"},\"fields\":{}}\n"),
