@@ -225,6 +225,9 @@ pub enum HistKind {
     Request,
     /// Duration of every span, by name.
     Span,
+    /// Self time of every span (its duration less its children's), by
+    /// name: what `report` sums for the spans' self time.
+    SpanSelf,
     /// Duration of the spans of requests, by name and backend.
     SpanBackend,
     /// A `histogram.NAME` metric.
@@ -239,6 +242,7 @@ impl HistKind {
         match self {
             HistKind::Request => "request",
             HistKind::Span => "span",
+            HistKind::SpanSelf => "span_self",
             HistKind::SpanBackend => "span_backend",
             HistKind::Metric => "metric",
             HistKind::Invocation => "invocation",
@@ -719,15 +723,17 @@ impl Assembly {
             parent.child_ns = parent.child_ns.saturating_add(duration);
         }
         let day = time::day(r.time_ns);
-        batch.record_ns(
-            HistKey {
-                day,
-                kind: HistKind::Span,
-                name: span.name.clone(),
-                backend: String::new(),
-            },
-            duration,
-        );
+        for (kind, ns) in [(HistKind::Span, duration), (HistKind::SpanSelf, self_ns)] {
+            batch.record_ns(
+                HistKey {
+                    day,
+                    kind,
+                    name: span.name.clone(),
+                    backend: String::new(),
+                },
+                ns,
+            );
+        }
         let Some(req) = self.requests.get_mut(&span.root) else {
             return;
         };

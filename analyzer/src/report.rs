@@ -395,16 +395,12 @@ impl Report {
             .into_iter()
             .map(|((name, _), h)| (name, Latency::of(&h)))
             .collect();
-        // Every request's, as the spans' histograms are every span's.
-        r.span_self_ms = grouped::<String, f64>(
-            store,
-            "SELECT s.key, total(s.value) FROM events, json_each(events.span_self_us) s
-             WHERE timestamp >= ?1 GROUP BY 1",
-            [since_s],
-        )?
-        .into_iter()
-        .map(|(name, us)| (name, us / 1000.0))
-        .collect();
+        // Every span's, as the spans' histograms are (a store ingested
+        // before self-time histograms has none: its self times read 0).
+        r.span_self_ms = merged_histograms(store, HistKind::SpanSelf, first_day)?
+            .into_iter()
+            .map(|((name, _), h)| (name, Latency::of(&h).total_ms))
+            .collect();
         r.span_backends = merged_histograms(store, HistKind::SpanBackend, first_day)?
             .into_iter()
             .map(|(key, h)| (key, Latency::of(&h)))

@@ -551,3 +551,60 @@ fn merge(into: &mut Truth, t: Truth) {
     into.events.extend(t.events);
     into.slow_trees.extend(t.slow_trees);
 }
+
+/// The host's own tests, as a host writes them with
+/// `caro_recorder::testing` (`cargo test -p caro-recorder --example
+/// caro_sim`): what one request logs, asserted side by side on `cargo
+/// test`'s threads, nothing written to the user's data folder.
+#[cfg(test)]
+mod tests {
+    use caro_recorder::testing::capture;
+    use tracing::Level;
+
+    use super::*;
+
+    /// Request `id`, played at once (no simulated time waited); its backend.
+    fn one_request(seed: u64, id: u64) -> &'static str {
+        let args = Args::parse_from(["caro_sim", "--time-scale", "0"]);
+        let mut backend = "";
+        Sim { args: &args }.request(id, &mut Rng(seed), &mut Truth::default(), &mut backend);
+        backend
+    }
+
+    /// The user's ring as it was: its size and modification time, if any.
+    fn users_ring() -> Option<(u64, std::time::SystemTime)> {
+        let meta = std::fs::metadata(caro_recorder::paths::ring_path()?).ok()?;
+        Some((meta.len(), meta.modified().ok()?))
+    }
+
+    #[test]
+    fn a_request_logs_its_query_by_length_only() {
+        let before = users_ring();
+        let logs = capture();
+        one_request(1, 7);
+        let e = logs
+            .assert_logged(Level::INFO, "processing query")
+            .assert_field("request_id", 7)
+            .clone();
+        assert_eq!(e.target(), "caro::agent");
+        let length: u64 = e.field("query_length").unwrap().parse().unwrap();
+        assert!((5..125).contains(&length), "{e}");
+        assert_eq!(users_ring(), before);
+    }
+
+    #[test]
+    fn each_test_sees_only_its_own_requests() {
+        for id in [11, 12, 13] {
+            let logs = capture();
+            let backend = one_request(id, id);
+            let starts: Vec<_> = logs
+                .events()
+                .into_iter()
+                .filter(|e| e.message() == "processing query")
+                .collect();
+            assert_eq!(starts.len(), 1, "{id}");
+            starts[0].assert_field("request_id", id);
+            assert!(!backend.is_empty());
+        }
+    }
+}
