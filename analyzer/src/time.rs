@@ -6,8 +6,7 @@ use chrono::DateTime;
 
 use crate::error::{Error, Result};
 
-/// Nanoseconds in a day.
-pub const DAY_NS: u64 = 86_400 * 1_000_000_000;
+pub use caro_format::render::time::DAY_NS;
 
 /// The variable that sets the analyzer's clock, for tests that play weeks.
 pub const NOW_ENV: &str = "CARO_NOW";

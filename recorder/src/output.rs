@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
+use caro_format::render::time::DAY_NS;
 use caro_format::render::{self, Field, LogEvent, LogValue, SpanView, Spans};
 use caro_format::Dictionary;
 use crossbeam_queue::ArrayQueue;
@@ -252,12 +253,13 @@ impl Printer {
             }
         }
         if unread > 0 {
-            self.text.push_str(&format!(
-                "caro-recorder: {unread} records not shown live (recorded faster than shown)\n"
-            ));
+            self.bytes.extend_from_slice(
+                format!(
+                    "caro-recorder: {unread} records not shown live (recorded faster than shown)\n"
+                )
+                .as_bytes(),
+            );
         }
-        self.bytes.extend_from_slice(self.text.as_bytes());
-        self.text.clear();
         let written = self
             .out
             .write_all(&self.bytes)
@@ -268,16 +270,16 @@ impl Printer {
         }
     }
 
+    /// Appends `e`'s lines to what is about to be written.
     fn render(&mut self, e: &LogEvent) {
+        let text = &mut self.text;
+        text.clear();
         match self.format {
-            LiveFormat::Pretty => render::pretty::write(&mut self.text, e, self.colour),
-            LiveFormat::Compact => render::pretty::write_line(&mut self.text, e, self.colour),
-            LiveFormat::Json => {
-                self.bytes.extend_from_slice(self.text.as_bytes());
-                self.text.clear();
-                render::json::write(&mut self.bytes, e);
-            }
+            LiveFormat::Pretty => render::pretty::write(text, e, self.colour),
+            LiveFormat::Compact => render::pretty::write_line(text, e, self.colour),
+            LiveFormat::Json => return render::json::write(&mut self.bytes, e),
         }
+        self.bytes.extend_from_slice(text.as_bytes());
     }
 }
 
@@ -306,7 +308,7 @@ fn withhold_kept_text(rules: &FieldRules, e: &mut LogEvent) {
 /// archives older than [`FILE_DAYS`] are deleted.
 fn open_log_file(path: &Path, now_ns: u64) -> Result<File, String> {
     let shown = || crate::paths::shown(path);
-    let today = (now_ns / 86_400_000_000_000) as i64;
+    let today = (now_ns / DAY_NS) as i64;
     if let Ok(meta) = fs::symlink_metadata(path) {
         let day = meta.mtime().div_euclid(86_400);
         if meta.file_type().is_file() && day < today {
@@ -333,7 +335,7 @@ fn open_log_file(path: &Path, now_ns: u64) -> Result<File, String> {
 
 /// `PATH.YYYY-MM-DD`: the archive of `path`'s day `day` (days since 1970).
 fn archive_path(path: &Path, day: i64) -> PathBuf {
-    let name = render::time::format_ns(day.max(0) as u64 * 86_400_000_000_000, "%Y-%m-%d");
+    let name = render::time::format_ns(day.max(0) as u64 * DAY_NS, "%Y-%m-%d");
     let mut p = path.as_os_str().to_owned();
     p.push(".");
     p.push(name);
@@ -442,7 +444,7 @@ mod tests {
     fn a_log_file_keeps_seven_days() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("caro.log");
-        let day = |d: i64| d as u64 * 86_400_000_000_000;
+        let day = |d: i64| d as u64 * DAY_NS;
         let today = 20_000;
         for d in [today - 9, today - 8, today - 7, today - 1] {
             fs::write(archive_path(&path, d), "old\n").unwrap();

@@ -5,6 +5,9 @@
 
 use chrono::DateTime;
 
+/// Nanoseconds in a day.
+pub const DAY_NS: u64 = 86_400 * 1_000_000_000;
+
 /// `2026-01-15T14:32:15.123Z`: the JSON form (RFC 3339).
 pub fn rfc3339(time_ns: u64) -> String {
     // Not a strftime pattern: every log line has one, and chrono's own
