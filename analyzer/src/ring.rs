@@ -184,11 +184,23 @@ fn read_snapshot(path: &Path, file: &File) -> Result<Vec<u8>> {
     if declared.is_some_and(|d| d > size) {
         return Err(not_one_ring(size));
     }
-    let bytes = read_rest(path, &mut decoder, &prefix[..n], size)?;
-    if read_prefix(path, &mut decoder, &mut [0u8; 1])? > 0 {
+    // A first pass counts what the frame holds without keeping it, so
+    // that a frame holding more than its ring (a bomb) costs a little
+    // time and never the ring's memory.
+    let held = n as u64
+        + io::copy(
+            &mut (&mut decoder).take(size + 1 - n as u64),
+            &mut io::sink(),
+        )
+        .map_err(|e| read_failed(path, e))?;
+    if held > size {
         return Err(not_one_ring(size));
     }
-    Ok(bytes)
+    (&*file)
+        .seek(io::SeekFrom::Start(0))
+        .map_err(|e| read_failed(path, e))?;
+    let decoder = zstd::stream::read::Decoder::new(file).map_err(|e| read_failed(path, e))?;
+    read_rest(path, decoder, &[], size)
 }
 
 /// The `size` bytes of a ring whose first bytes, `prefix`, were read
