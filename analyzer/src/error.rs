@@ -1,5 +1,8 @@
 //! The one error type of the analyzer: every way a command can fail, each
 //! saying what went wrong and where, in a single line.
+//!
+//! At the bottom of the crate with [`crate::time`] and [`crate::files`]:
+//! it uses nothing of the crate, and every module uses it.
 
 use std::io;
 use std::path::PathBuf;
@@ -45,11 +48,10 @@ pub enum Error {
     OutOfMemory { path: PathBuf, size: u64 },
     /// The file is larger than any ring can be; refused before reading it.
     #[error(
-        "{} is {size} bytes, larger than a ring can be ({} bytes)",
-        caro_recorder::paths::shown(path),
-        crate::ring::MAX_RING_BYTES
+        "{} is {size} bytes, larger than a ring can be ({max} bytes)",
+        caro_recorder::paths::shown(path)
     )]
-    TooLarge { path: PathBuf, size: u64 },
+    TooLarge { path: PathBuf, size: u64, max: u64 },
     /// The file could not be opened or read.
     #[error("cannot read {}: {source}", caro_recorder::paths::shown(path))]
     Read { path: PathBuf, source: io::Error },
@@ -94,11 +96,14 @@ pub enum Error {
     NotAStore { path: PathBuf, why: String },
     /// The store was written by a newer caro-analyze.
     #[error(
-        "{} has schema version {version}, newer than this caro-analyze ({}); upgrade caro-analyze",
-        caro_recorder::paths::shown(path),
-        crate::store::SCHEMA_VERSION
+        "{} has schema version {version}, newer than this caro-analyze ({supported}); upgrade caro-analyze",
+        caro_recorder::paths::shown(path)
     )]
-    NewerStore { path: PathBuf, version: i64 },
+    NewerStore {
+        path: PathBuf,
+        version: i64,
+        supported: i64,
+    },
     /// SQLite failed otherwise (a full disk, a read-only folder, I/O).
     #[error("{}: {source}", caro_recorder::paths::shown(path))]
     Store {

@@ -7,6 +7,8 @@
 //! refused. Only regular files are read or written; what the analyzer
 //! writes lies in a folder of the user's own that nobody else may write
 //! in, and is created 0600.
+//!
+//! At the bottom of the crate: it uses only [`crate::error`].
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};

@@ -15,7 +15,7 @@
 //!   process exits, panics; see [`store`]), `telemetry.log` (JSON lines,
 //!   one file per day, earlier days zstd-compressed) and `crashes/` (a
 //!   zstd snapshot of the ring whenever a panic is ingested). Exactly once:
-//!   see [`ingest`].
+//!   see [`store::ingest`].
 //! - `caro-analyze report [--days N] [--json] [--request-span NAME]
 //!   [--no-ingest]` ingests, then reports on the last N days (default 7):
 //!   requests (root spans, or only those named), invocations (process
@@ -24,7 +24,7 @@
 //!   --slowest N] [--json]` ingests, then prints the span trees of the
 //!   requests the store kept (tail-based sampling: every failed, slow or
 //!   unfinished request, the first 1,000 of each day, 10 % of the rest;
-//!   see [`trace`]) and of those still open, newest last — or the N
+//!   see [`assemble::trace`]) and of those still open, newest last — or the N
 //!   slowest, slowest first, or the one whose id is ID (32 hex digits, as
 //!   the exports write it, or its first 16) — with durations, events in
 //!   time order among the child spans, and the bottleneck's share of the
@@ -36,20 +36,20 @@
 //!   OpenTelemetry collector or jq; see [`export`].
 //! - `caro-analyze serve [--listen HOST:PORT] [--interval DURATION]` serves
 //!   `/metrics` and `/healthz` for a Prometheus server, on 127.0.0.1:9464
-//!   unless told; see [`serve`].
+//!   unless told; see [`export::serve`].
 //! - `caro-analyze status [--json] [--ring FILE]` summarises the ring
 //!   (capacity, records, writers, losses, dictionary) and the store.
 //! - `caro-analyze gc` applies retention: 30 days for the store, 7 for
 //!   telemetry.log, counted from the newest data, never from the clock
-//!   alone ([`ingest::DataClock`]); every ingest applies it too.
+//!   alone ([`store::ingest::DataClock`]); every ingest applies it too.
 //!   `crashes/` is kept.
 //! - `caro-analyze clear [--yes]` deletes all of the above, after listing it.
 //! - `caro-analyze telemetry status|enable|disable|preview` keeps the
 //!   user's choice about sharing anonymous aggregates (off by default;
 //!   nothing is ever sent) and prints exactly what would be shared; see
-//!   [`telemetry`].
+//!   [`export::telemetry`].
 //! - `caro-analyze completions SHELL` and `caro-analyze man` print a shell's
-//!   completion script and the manual page; see [`manual`].
+//!   completion script and the manual page; see [`cli::manual`].
 //!
 //! Every string read from the ring is scrubbed ([`scrub`]) before any
 //! command keeps or prints it; `PRIVACY.md` says what is kept, where, and
@@ -62,22 +62,39 @@
 //! the code [`error::exit`] gives (1 I/O, 2 usage, 3 no data, 4 damaged
 //! data); a closed stdout (`| head`) ends the command quietly with 0.
 //!
-//! The binary is thin: [`cli`] parses the arguments, [`files`] opens
-//! every file (no link followed, no pipe waited on, only in a private
-//! folder of the user's), [`ring`] loads the file, [`event`] turns records into scrubbed log
-//! events, [`assemble`] rebuilds requests and their [`trace`]s
-//! from span trees, and invocations from process starts and exits,
-//! [`scrub`] cleans every string as it is read, [`store`] keeps the
-//! aggregates, [`metrics`] reads caro's metrics out of it for
-//! [`exposition`] and [`otlp`], and [`logs`], [`follow`], [`ingest`],
-//! [`report`], [`export`], [`serve`], [`status`], [`clear`] and
-//! [`telemetry`] run the commands.
+//! The crate is laid out as its pipeline (ARCHITECTURE.md draws it):
+//!
+//! ```text
+//! ring file ─▶ read ─▶ scrub ─┬─▶ logs (log lines, --follow)
+//!                             └─▶ assemble ─▶ store ─▶ report, export
+//!                                                         ▲
+//!                                  cli (the binary's commands) ┘
+//! ```
+//!
+//! - [`read`] reads a ring file (or a crash snapshot) whole, carefully,
+//!   and decodes it;
+//! - [`scrub`] cleans every string read, and hands rings
+//!   ([`scrub::ring`]) and events ([`scrub::event`]) on only scrubbed;
+//! - [`logs`] prints a ring's events as log lines, and follows it;
+//! - [`assemble`] rebuilds requests, their traces and invocations from
+//!   span trees and process starts and exits;
+//! - [`store`] keeps the aggregates (schema, ingest, retention, clear);
+//! - [`report`] reads them back for a person (`report`, `status`);
+//! - [`export`] writes them for other tools (chrome, folded, prometheus,
+//!   otlp, jsonl, `serve`, the telemetry preview);
+//! - [`cli`] parses the command line and runs the commands.
+//!
+//! Each module uses only those below it; [`error`], [`time`] and
+//! [`files`] (every file opened without following a link or waiting on
+//! a pipe, only in a private folder) are at the bottom, used by all.
+//! `scripts/module-cycles` checks that no two modules depend on each
+//! other, at every level.
 //!
 //! ```
-//! use caro_analyze::ingest::{ingest, DataPaths};
+//! use caro_analyze::store::ingest::{ingest, DataPaths};
 //! use caro_analyze::logs::{LogFormat, LogPrinter};
 //! use caro_analyze::report::Report;
-//! use caro_analyze::ring;
+//! use caro_analyze::read;
 //! # let dir = tempfile::tempdir()?;
 //! let paths = DataPaths::in_dir(dir.path());
 //! # let geometry = caro_format::Geometry::for_size(1 << 20);
@@ -86,7 +103,7 @@
 //! # std::fs::write(&paths.ring, &bytes)?;
 //!
 //! // Load a ring and print its events as JSON lines.
-//! let ring = ring::load(&paths.ring)?;
+//! let ring = read::load(&paths.ring)?;
 //! let mut printer = LogPrinter::new(LogFormat::Json, Vec::new());
 //! for record in &ring.decoded.records {
 //!     printer.record(record, &ring.decoded)?;
@@ -103,35 +120,23 @@
 //!
 //! // A file that is not a ring is an error that names the file.
 //! std::fs::write(&paths.ring, "hello")?;
-//! let err = ring::load(&paths.ring).unwrap_err();
+//! let err = read::load(&paths.ring).unwrap_err();
 //! assert!(err.to_string().ends_with("events.ring: not a caro ring file (bad magic)"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 
 pub mod assemble;
-pub mod clear;
 pub mod cli;
 pub mod error;
-pub mod event;
+
 pub mod export;
-pub mod exposition;
 pub mod files;
-pub mod follow;
-pub mod ingest;
-pub mod layout;
 pub mod logs;
-pub mod manual;
-pub mod metrics;
-pub mod otlp;
+pub mod read;
 pub mod report;
-pub mod ring;
 pub mod scrub;
-pub mod serve;
-pub mod status;
 pub mod store;
-pub mod telemetry;
 pub mod time;
-pub mod trace;
 
 pub use error::{Error, Result};

@@ -1,6 +1,8 @@
 //! Timestamps as people read them. Records carry Unix nanoseconds (UTC);
 //! both forms here are UTC with milliseconds, cut rather than rounded so
 //! that an event never appears to happen later than it did.
+//!
+//! At the bottom of the crate: it uses only [`crate::error`].
 
 use chrono::DateTime;
 
@@ -48,6 +50,45 @@ pub fn parse_day_name(s: &str) -> Option<i64> {
 }
 
 pub use caro_format::render::time::{human, rfc3339};
+
+/// `--since`: an RFC 3339 time, a day (`2026-01-15`, from its start, UTC),
+/// or a duration back from now (`2d`, `12h`).
+pub fn parse_since(s: &str, now_ns: u64) -> Result<u64> {
+    if let Some(t) = parse_rfc3339(s) {
+        return Ok(t);
+    }
+    // A day alone (`2026-01-15`) is its start, UTC, as the report's days are.
+    if let Some(day) = parse_day_name(s) {
+        return Ok(u64::try_from(day).unwrap_or(0) * DAY_NS);
+    }
+    humantime::parse_duration(s)
+        .map(|d| now_ns.saturating_sub(d.as_nanos().min(u128::from(u64::MAX)) as u64))
+        .map_err(|_| Error::BadSetting {
+            name: "--since".to_owned(),
+            value: s.to_owned(),
+            expected: "an RFC 3339 time, a day (2026-01-15) or a duration such as 2d or 12h"
+                .to_owned(),
+        })
+}
+
+/// `0.42 ms`, `12.3 ms`, `1.40 s`.
+pub fn duration(ms: f64) -> String {
+    match ms {
+        m if m < 10.0 => format!("{m:.2} ms"),
+        m if m < 1000.0 => format!("{m:.1} ms"),
+        m => format!("{:.2} s", m / 1000.0),
+    }
+}
+
+/// A duration that may add up to hours: `12.3 ms`, `41.20 s`,
+/// `12.5 min`, `3.2 h`.
+pub fn long_duration(ms: f64) -> String {
+    match ms {
+        m if m < 60_000.0 => duration(m),
+        m if m < 3_600_000.0 => format!("{:.1} min", m / 60_000.0),
+        m => format!("{:.1} h", m / 3_600_000.0),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 //! thread id belonged to, kept apart from the lanes so that it outlives
 //! their laps. Writers build entries with [`entry_words`]; readers parse
 //! the table with [`Identities::parse`] and resolve records with
-//! [`Identities::resolve`].
+//! [`Identities::resolver`].
 
 use std::collections::HashMap;
 

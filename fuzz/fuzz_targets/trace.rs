@@ -9,9 +9,9 @@
 use std::path::Path;
 
 use caro_analyze::export::{write_chrome, write_folded};
-use caro_analyze::otlp::traces_request;
+use caro_analyze::export::otlp::traces_request;
 use caro_analyze::store::read_trace;
-use caro_analyze::trace::SamplingPolicy;
+use caro_analyze::assemble::trace::SamplingPolicy;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

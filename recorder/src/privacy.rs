@@ -12,7 +12,7 @@
 //! - a **`Debug`/`Display` value, an error chain or a message with
 //!   arguments** is kept as a template: its program-text pieces and its
 //!   small numbers stay, every other piece keeps only its length (see
-//!   [`crate::fields`]);
+//!   `fields.rs`);
 //! - a field **named like personal data** ([`denied`], plus what the host
 //!   adds with [`Config::deny_fields`](crate::Config::deny_fields), minus
 //!   what it explicitly allows with

@@ -218,7 +218,7 @@ fn a_ring_cut_at_any_offset_is_refused_in_one_line() {
         .collect();
     for &at in &every {
         std::fs::write(&path, &bytes[..at]).unwrap();
-        let loaded = std::panic::catch_unwind(|| caro_analyze::ring::load(&path));
+        let loaded = std::panic::catch_unwind(|| caro_analyze::read::load(&path));
         let loaded = loaded.unwrap_or_else(|_| panic!("ring::load panicked on a cut at {at}"));
         let err = loaded
             .err()

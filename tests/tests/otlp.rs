@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use caro_analyze::metrics::{Family, Kind, Point, Series, Snapshot};
+use caro_analyze::export::metrics::{Family, Kind, Point, Series, Snapshot};
 use caro_tests::{missing, DataDir, Tool};
 use serde_json::Value;
 
@@ -310,7 +310,7 @@ fn every_shape_of_the_encoding_is_what_opentelemetry_reads() {
         return;
     }
     let (home, _) = recorded(24);
-    let paths = caro_analyze::ingest::DataPaths::in_dir(&home.caro_dir());
+    let paths = caro_analyze::store::ingest::DataPaths::in_dir(&home.caro_dir());
     let store = paths.open_store().unwrap();
     let traces: Vec<_> =
         caro_analyze::store::read_traces(&store, &caro_analyze::store::TraceQuery::default())
@@ -371,8 +371,8 @@ fn every_shape_of_the_encoding_is_what_opentelemetry_reads() {
             },
         ],
     };
-    let t = caro_analyze::otlp::traces_request(&traces, Some("0.0.0-test"));
-    let m_request = caro_analyze::otlp::metrics_request(&snapshot, Some("0.0.0-test"));
+    let t = caro_analyze::export::otlp::traces_request(&traces, Some("0.0.0-test"));
+    let m_request = caro_analyze::export::otlp::metrics_request(&snapshot, Some("0.0.0-test"));
     let file = home.path().join("encoded.otlp.jsonl");
     let mut f = std::fs::File::create(&file).unwrap();
     for request in [&t, &m_request] {
@@ -392,7 +392,7 @@ fn every_shape_of_the_encoding_is_what_opentelemetry_reads() {
 
     // And posted as they are, a receiver takes both.
     let receiver = Receiver::start(home.path(), false);
-    caro_analyze::otlp::post(&receiver.endpoint(), &t, &m_request).unwrap();
+    caro_analyze::export::otlp::post(&receiver.endpoint(), &t, &m_request).unwrap();
     let got = receiver.requests();
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(got.iter().all(|r| r["status"] == 200), "{got:?}");

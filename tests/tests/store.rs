@@ -15,7 +15,7 @@ use caro_tests::{counts, ingested, logged_events, report, truth_events, truth_re
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
-/// The tables of `metrics.db`, as analyzer/src/store.rs documents them.
+/// The tables of `metrics.db`, as analyzer/src/store/schema.rs documents them.
 const TABLES: [&str; 12] = [
     "callsites",
     "counters",

@@ -8,7 +8,7 @@ use caro_format::layout::{DropReason, SLOT_SIZE};
 use caro_format::{LaneClass, RecordKind, Value};
 use serde_json::{json, Map};
 
-use crate::ring::Ring;
+use crate::read::Ring;
 use crate::store::StoreStatus;
 use crate::time;
 
@@ -394,7 +394,7 @@ pub fn run(
     as_json: bool,
     out: &mut dyn Write,
 ) -> crate::Result<()> {
-    let status = Status::of(&crate::ring::load(path)?);
+    let status = Status::of(&crate::scrub::ring::load(path)?);
     let store = match db {
         Some(db) => StoreStatus::read(db)?,
         None => None,

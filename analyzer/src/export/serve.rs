@@ -31,9 +31,9 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::error::{Error, Result};
-use crate::exposition::{self, Format};
-use crate::ingest::DataPaths;
-use crate::metrics::Snapshot;
+use crate::export::metrics::Snapshot;
+use crate::export::prometheus::{self, Format};
+use crate::store::ingest::DataPaths;
 use crate::time;
 
 /// What `serve` is asked to do.
@@ -162,7 +162,7 @@ impl Scraper<'_> {
                 self.paths.read_store()?
             };
             let snapshot = Snapshot::build(&store, time::now_ns()?)?;
-            Ok(exposition::render_as(&snapshot, format))
+            Ok(prometheus::render_as(&snapshot, format))
         };
         build().map_err(|e| e.to_string())
     }

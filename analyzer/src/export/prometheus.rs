@@ -33,7 +33,7 @@ use prometheus_client::metrics::exemplar::Exemplar;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::metrics::{self, Family, Kind, Point, Series, Snapshot};
+use crate::export::metrics::{self, Family, Kind, Point, Series, Snapshot};
 
 /// A text exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::ingest::{log_archives, DataPaths};
+use crate::store::ingest::{log_archives, DataPaths};
 use crate::store::Store;
 
 /// The files `clear` deletes, with their sizes in bytes; `crashes/` counts

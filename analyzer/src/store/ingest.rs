@@ -22,13 +22,13 @@ use caro_format::slot::{stamp_state, SlotState};
 use caro_format::RecordKind;
 use serde::{Deserialize, Serialize};
 
+use crate::assemble::trace::{SamplingPolicy, Trace};
 use crate::assemble::{Assembly, Batch};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::scrub;
 use crate::store::{RecorderCounts, Store, Writer};
 use crate::time::{self, DAY_NS};
-use crate::trace::{SamplingPolicy, Trace};
 
 /// telemetry.log days are kept this long.
 pub const LOG_RETENTION_DAYS: u64 = 7;
@@ -217,7 +217,7 @@ pub fn ingest(
     // `caro_format::rewrite`).
     let snapshot = match batch.panics.first() {
         Some(p) => {
-            let mut bytes = crate::ring::read(&paths.ring)?;
+            let mut bytes = crate::read::read(&paths.ring)?;
             caro_format::rewrite::rewrite_strings(&mut bytes, |s| match scrub::text(s) {
                 Cow::Owned(t) => Some(t),
                 Cow::Borrowed(_) => None,
@@ -381,7 +381,7 @@ fn read_new(
     loop {
         // From each lane's last slot ingested, to see that it is unchanged.
         let from: Vec<u64> = cursor.lanes.iter().map(|s| s.saturating_sub(1)).collect();
-        let mut bytes = crate::ring::read_from(ring, &from)?;
+        let mut bytes = crate::read::read_from(ring, &from)?;
         let header = Header::parse(&bytes).map_err(decode_err)?;
         let new_ring = header.raw.created_ns != cursor.created_ns;
         let went_back = !new_ring && went_back(ring, &bytes, &header, cursor)?;
@@ -394,7 +394,7 @@ fn read_new(
             };
             *assembly = Assembly::default();
             if reread {
-                bytes = crate::ring::read_from(ring, &[])?;
+                bytes = crate::read::read_from(ring, &[])?;
             }
         }
         let decoded = caro_format::decode_range(&bytes, Some(now_ns), &cursor.lanes, &[])
@@ -430,7 +430,7 @@ fn read_new(
             .map(|((lane, _), &u)| last_stamp(&bytes, lane, u))
             .collect();
         cursor.lanes = until;
-        crate::ring::scrub_dictionary(&mut decoded.dictionary);
+        crate::scrub::ring::dictionary(&mut decoded.dictionary);
         return Ok((decoded, rolled_back));
     }
 }

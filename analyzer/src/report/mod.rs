@@ -38,17 +38,32 @@
 //! | `invocations` | the processes that ended in the window: `count`; `outcomes` → `ok` (exit status 0, or none and no ERROR event), `failed` (a non-zero status, or none and an ERROR event), `panicked`, `unfinished` (killed: no exit); `exit_statuses` (status → count, of those that recorded one); `p50_ms`, `p95_ms`, `p99_ms`, `max_ms` of their durations, start to exit (`null` without invocations); `slowest` (the 5 slowest: `start` RFC 3339, `duration_ms`, `outcome`, `status` or `null`, `warnings`, `errors`, `version` or `null`); `by_callsite` (the 10 WARN and ERROR callsites with the most events: `level`, `target`, `message` — program text, each run-time argument `{}` —, `count`, `invocations` they occurred in, counted once a day); `versions` (host version → count) |
 //! | `recorder` | `written` (records), `lost` (slots lost to laps before an ingest), `abandoned` (slots of killed writers), `dropped` (records the recorder could not write), `unfinished` (spans never closed), `corrupt` (slots that could not be read: damaged, or of a newer format), `cpu_share` (estimated share of the processes' CPU time spent recording, or `null`) |
 
-use std::collections::BTreeMap;
-use std::io::Write;
+//!
+//! - this module: the [`Report`] built from the store, and its JSON;
+//! - [`invocations`]: the process runs' section;
+//! - [`text`]: the report for a person, and the small formats it uses;
+//! - [`layout`]: the terminal's width and tables that fit it;
+//! - [`status`]: what `status` shows of a ring and the store.
+//!
+//! The report reads the store (and, for `status`, the ring) and uses the
+//! assembly's names; the exports above it may use its figures.
 
-use anstyle::{AnsiColor, Style};
+pub mod invocations;
+pub mod layout;
+pub mod status;
+pub mod text;
+
+pub use invocations::{CallsiteFigures, InvocationFigures, Invocations};
+pub use text::{bucket_labels, bytes, color_wanted, sparkline, thousands};
+
+use std::collections::BTreeMap;
+
 use hdrhistogram::Histogram;
 use rusqlite::params;
 use serde_json::{json, Map, Value};
 
-use crate::assemble::{HistKind, InvocationOutcome, SLOW_REQUEST_NS};
+use crate::assemble::{HistKind, SLOW_REQUEST_NS};
 use crate::error::Result;
-use crate::layout::{wrap, Column, FittedTable};
 use crate::store::{classify, merged_histograms, RecorderCounts, Store};
 use crate::time::{self, DAY_NS};
 
@@ -81,7 +96,7 @@ pub struct Latency {
 }
 
 /// The heading of the distribution's column, one bar per bucket of
-/// [`BUCKETS_MS`], which [`histogram_legend`] names below the table.
+/// [`BUCKETS_MS`], which the text report names below the table ([`text`]).
 const HISTOGRAM: &str = "histogram";
 
 /// Upper bounds of the distribution's buckets, caro's histogram buckets.
@@ -146,48 +161,6 @@ pub struct Processes {
     pub cpu_system_us: u64,
     pub peak_rss_max_kib: u64,
     pub open_fds_max: u64,
-}
-
-/// The invocations (process runs) that ended in the window.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Invocations {
-    pub count: u64,
-    /// By outcome name, every outcome.
-    pub outcomes: BTreeMap<&'static str, u64>,
-    /// By exit status, of those that recorded one.
-    pub exit_statuses: BTreeMap<i64, u64>,
-    /// Their durations, `None` without invocations.
-    pub latency: Option<Latency>,
-    /// The [`SLOWEST_INVOCATIONS`] slowest, slowest first.
-    pub slowest: Vec<InvocationFigures>,
-    /// The [`TOP_CALLSITES`] WARN and ERROR callsites with the most events.
-    pub by_callsite: Vec<CallsiteFigures>,
-    /// Host version → invocations that gave it.
-    pub versions: BTreeMap<String, u64>,
-}
-
-/// One invocation, as the report lists it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct InvocationFigures {
-    pub start_ns: u64,
-    pub duration_ms: f64,
-    pub outcome: String,
-    pub status: Option<i64>,
-    pub warnings: u64,
-    pub errors: u64,
-    pub version: Option<String>,
-}
-
-/// A callsite's warnings or errors in the window.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CallsiteFigures {
-    pub level: String,
-    pub target: String,
-    /// Its message template: program text, run-time arguments as `{}`.
-    pub message: String,
-    pub events: u64,
-    /// Invocations it occurred in, counted once a day.
-    pub invocations: u64,
 }
 
 /// The report.
@@ -510,198 +483,6 @@ impl Report {
         })
     }
 
-    /// The report for a person: a few lines and tables, coloured when
-    /// `color` (see [`color_wanted`]), laid out in `width` columns (see
-    /// [`crate::layout::output_width`]): a narrower width leaves out the
-    /// least important columns.
-    pub fn write_text(
-        &self,
-        out: &mut dyn Write,
-        color: bool,
-        width: usize,
-    ) -> std::io::Result<()> {
-        let style = |s: Style| if color { s } else { Style::new() };
-        let bold = style(Style::new().bold());
-        let warn = style(Style::new().fg_color(Some(AnsiColor::Yellow.into())));
-        let bad = style(Style::new().fg_color(Some(AnsiColor::Red.into())));
-        let good = style(Style::new().fg_color(Some(AnsiColor::Green.into())));
-        let line = |out: &mut dyn Write, text: &str| writeln!(out, "{}", wrap(text, width));
-        let last_day = self.first_day + self.window_days as i64 - 1;
-        line(
-            out,
-            &format!(
-                "{bold}caro, last {} days{bold:#} ({} to {}, UTC)",
-                self.window_days,
-                time::day_name(self.first_day),
-                time::day_name(last_day)
-            ),
-        )?;
-        writeln!(out)?;
-        if !self.request_spans.is_empty() {
-            line(
-                out,
-                &format!(
-                    "Requests: the root spans named {}",
-                    self.request_spans.join(", ")
-                ),
-            )?;
-            writeln!(out)?;
-        }
-        let invocations = self.invocations.count > 0;
-        if self.requests == 0 && invocations {
-            self.invocations.write_text(out, [warn, bad, good], width)?;
-        } else if self.requests == 0 {
-            line(out, "No requests recorded in this window.")?;
-        } else {
-            let rate = self.success_rate().unwrap_or(0.0);
-            let rate_style = match rate {
-                r if r >= 0.95 => good,
-                r if r >= 0.8 => warn,
-                _ => bad,
-            };
-            line(
-                out,
-                &format!(
-                    "{} requests, {rate_style}{:.1} % succeeded{rate_style:#}, {} slower than 1 s, {} panics",
-                    thousands(self.requests),
-                    rate * 100.0,
-                    thousands(self.slow_requests),
-                    thousands(self.panics),
-                ),
-            )?;
-            if !self.panic_locations.is_empty() {
-                let at: Vec<String> = self
-                    .panic_locations
-                    .iter()
-                    .map(|(place, n)| format!("{place} ({})", thousands(*n)))
-                    .collect();
-                line(out, &format!("Panics at: {bad}{}{bad:#}", at.join(", ")))?;
-            }
-            if let Some(b) = &self.bottleneck {
-                line(out, &format!("Bottleneck: {warn}{}{warn:#}", b.text()))?;
-            }
-            writeln!(out)?;
-            let mut t = FittedTable::new(vec![
-                Column::text("backend"),
-                Column::number("requests"),
-                Column::number("share").droppable(4),
-                Column::number("p50"),
-                Column::number("p95"),
-                Column::number("p99").droppable(1),
-                Column::number("max").droppable(2),
-                Column::text(HISTOGRAM).droppable(3),
-            ]);
-            for (name, l) in &self.backends {
-                let mut row = vec![
-                    shown_name(name),
-                    thousands(l.count),
-                    percent(l.count, self.requests),
-                ];
-                row.extend(percentile_cells(l));
-                row.push(sparkline(&l.buckets));
-                t.add_row(row);
-            }
-            writeln!(out, "{}", t.render(width))?;
-            if t.shown_headers(width).contains(&HISTOGRAM) {
-                line(out, &histogram_legend())?;
-            }
-            writeln!(out)?;
-            // Where the time went first: by total time, then by name.
-            let mut spans: Vec<&(String, Latency)> = self.spans.iter().collect();
-            spans.sort_by(|a, b| b.1.total_ms.total_cmp(&a.1.total_ms).then(a.0.cmp(&b.0)));
-            let mut t = FittedTable::new(vec![
-                Column::text("span"),
-                Column::number("count"),
-                Column::number("total"),
-                Column::number("self"),
-                Column::number("p50").droppable(4),
-                Column::number("p95"),
-                Column::number("p99").droppable(1),
-                Column::number("max").droppable(2),
-                Column::text(HISTOGRAM).droppable(3),
-            ]);
-            for (name, l) in spans {
-                let mut row = vec![
-                    name.clone(),
-                    thousands(l.count),
-                    long_duration(l.total_ms),
-                    long_duration(self.self_ms(name)),
-                ];
-                row.extend(percentile_cells(l));
-                row.push(sparkline(&l.buckets));
-                t.add_row(row);
-            }
-            writeln!(out, "{}", t.render(width))?;
-            line(
-                out,
-                "total: the time in all of them; self: that time less their direct children's.",
-            )?;
-            writeln!(out)?;
-            // Every request once, so that the rows add up to the count above.
-            let mut t = FittedTable::new(vec![
-                Column::text("outcome"),
-                Column::text("category"),
-                Column::number("requests"),
-                Column::number("share").droppable(1),
-            ]);
-            let mut row = |outcome: &str, category: &str, n: u64| {
-                t.add_row(vec![
-                    outcome.to_owned(),
-                    category.to_owned(),
-                    thousands(n),
-                    percent(n, self.requests),
-                ]);
-            };
-            row("succeeded", "", self.succeeded);
-            for (c, n) in &self.errors {
-                row("failed", &shown_name(c), *n);
-            }
-            for (c, n) in &self.safety_blocks {
-                row("blocked", &shown_name(c), *n);
-            }
-            if self.panicked_requests > 0 {
-                row("panicked", "", self.panicked_requests);
-            }
-            writeln!(out, "{}\n", t.render(width))?;
-            if invocations {
-                self.invocations.write_text(out, [warn, bad, good], width)?;
-            }
-        }
-        let p = &self.processes;
-        if p.count > 0 {
-            line(
-                out,
-                &format!(
-                    "Processes: {} exited, CPU {:.2} s user + {:.2} s system ({:.3} s each), peak memory up to {}, up to {} open files",
-                    thousands(p.count),
-                    p.cpu_user_us as f64 / 1e6,
-                    p.cpu_system_us as f64 / 1e6,
-                    (p.cpu_user_us + p.cpu_system_us) as f64 / 1e6 / p.count as f64,
-                    bytes(p.peak_rss_max_kib.saturating_mul(1024)),
-                    p.open_fds_max
-                ),
-            )?;
-        }
-        let h = &self.recorder;
-        let losses = h.lost + h.abandoned + h.dropped + h.corrupt;
-        let style = if losses > 0 { warn } else { Style::new() };
-        line(
-            out,
-            &format!(
-                "Recorder: {} records, {style}{} slots lost to laps, {} abandoned, {} dropped, {} unreadable{style:#}, {} spans never closed{}",
-                thousands(h.written),
-                thousands(h.lost),
-                thousands(h.abandoned),
-                thousands(h.dropped),
-                thousands(h.corrupt),
-                thousands(h.unfinished),
-                self.recorder_cpu_share
-                    .map(|s| format!(", about {:.2} % of the CPU time", s * 100.0))
-                    .unwrap_or_default()
-            ),
-        )
-    }
-
     /// The self time of the spans named `name`, in milliseconds.
     pub fn self_ms(&self, name: &str) -> f64 {
         self.span_self_ms.get(name).copied().unwrap_or(0.0)
@@ -709,7 +490,7 @@ impl Report {
 }
 
 /// The rows of `sql`, a (key, value) query, as a map.
-fn grouped<K: rusqlite::types::FromSql + Ord, T: rusqlite::types::FromSql>(
+pub(super) fn grouped<K: rusqlite::types::FromSql + Ord, T: rusqlite::types::FromSql>(
     store: &Store,
     sql: &str,
     params: impl rusqlite::Params,
@@ -720,224 +501,6 @@ fn grouped<K: rusqlite::types::FromSql + Ord, T: rusqlite::types::FromSql>(
         .query_map(params, |row| Ok((row.get(0)?, row.get(1)?)))
         .map_err(err)?;
     rows.collect::<rusqlite::Result<_>>().map_err(err)
-}
-
-impl Invocations {
-    /// The invocations that ended from `since_s` (Unix seconds) on, and
-    /// the day histograms and callsite counts from `first_day` on.
-    fn build(store: &Store, first_day: i64, since_s: i64) -> Result<Invocations> {
-        let err = |e| classify(&store.path, e);
-        let ended: BTreeMap<String, u64> = grouped(
-            store,
-            "SELECT outcome, count(*) FROM invocations WHERE timestamp >= ?1 GROUP BY 1",
-            [since_s],
-        )?;
-        let outcomes = InvocationOutcome::ALL
-            .iter()
-            .map(|o| (o.name(), ended.get(o.name()).copied().unwrap_or(0)))
-            .collect();
-        let latency = merged_histograms(store, HistKind::Invocation, first_day)?
-            .into_iter()
-            .map(|(_, h)| h)
-            .reduce(|mut all, h| {
-                let _ = all.add(&h);
-                all
-            })
-            .map(|h| Latency::of(&h));
-        let mut q = store
-            .conn()
-            .prepare(
-                "SELECT start_ns, latency_ms, outcome, status, warnings, errors, version
-                 FROM invocations WHERE timestamp >= ?1
-                 ORDER BY latency_ms DESC, start_ns LIMIT ?2",
-            )
-            .map_err(err)?;
-        let slowest = q
-            .query_map(params![since_s, SLOWEST_INVOCATIONS as i64], |row| {
-                Ok(InvocationFigures {
-                    start_ns: row.get::<_, i64>(0)?.max(0) as u64,
-                    duration_ms: row.get(1)?,
-                    outcome: row.get(2)?,
-                    status: row.get(3)?,
-                    warnings: row.get(4)?,
-                    errors: row.get(5)?,
-                    version: row.get(6)?,
-                })
-            })
-            .map_err(err)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(err)?;
-        let mut q = store
-            .conn()
-            .prepare(
-                "SELECT level, target, message, sum(events), sum(invocations) FROM callsites
-                 WHERE day >= ?1 GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT ?2",
-            )
-            .map_err(err)?;
-        let by_callsite = q
-            .query_map(params![first_day, TOP_CALLSITES as i64], |row| {
-                Ok(CallsiteFigures {
-                    level: row.get(0)?,
-                    target: row.get(1)?,
-                    message: row.get(2)?,
-                    events: row.get(3)?,
-                    invocations: row.get(4)?,
-                })
-            })
-            .map_err(err)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(err)?;
-        Ok(Invocations {
-            count: ended.values().sum(),
-            outcomes,
-            exit_statuses: grouped(
-                store,
-                "SELECT status, count(*) FROM invocations
-                 WHERE timestamp >= ?1 AND status IS NOT NULL GROUP BY 1",
-                [since_s],
-            )?,
-            latency,
-            slowest,
-            by_callsite,
-            versions: grouped(
-                store,
-                "SELECT version, count(*) FROM invocations
-                 WHERE timestamp >= ?1 AND version IS NOT NULL GROUP BY 1",
-                [since_s],
-            )?,
-        })
-    }
-
-    /// The invocations for a person: one line of counts, one of
-    /// durations, the slowest and the callsites with the most warnings
-    /// and errors. `[warn, bad, good]` colour the outcomes; `width` is
-    /// the report's.
-    fn write_text(
-        &self,
-        out: &mut dyn Write,
-        [warn, bad, good]: [Style; 3],
-        width: usize,
-    ) -> std::io::Result<()> {
-        let outcomes: Vec<String> = InvocationOutcome::ALL
-            .iter()
-            .map(|o| {
-                let (name, n) = (o.name(), self.outcomes.get(o.name()).copied().unwrap_or(0));
-                let style = match name {
-                    _ if n == 0 => Style::new(),
-                    "ok" => good,
-                    "unfinished" => warn,
-                    _ => bad,
-                };
-                format!("{style}{} {name}{style:#}", thousands(n))
-            })
-            .collect();
-        let listed = |m: &mut dyn Iterator<Item = (String, u64)>| {
-            m.map(|(k, n)| format!("{k} ({})", thousands(n)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut line = format!(
-            "Invocations: {} ended: {}",
-            thousands(self.count),
-            outcomes.join(", ")
-        );
-        if !self.exit_statuses.is_empty() {
-            line += "; exit status ";
-            line += &listed(&mut self.exit_statuses.iter().map(|(s, n)| (s.to_string(), *n)));
-        }
-        if !self.versions.is_empty() {
-            line += "; version ";
-            line += &listed(&mut self.versions.iter().map(|(v, n)| (v.clone(), *n)));
-        }
-        writeln!(out, "{}", wrap(&line, width))?;
-        if let Some(l) = &self.latency {
-            let [p50, p95, p99, max] = [l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms].map(duration);
-            let line = format!("Duration: p50 {p50}, p95 {p95}, p99 {p99}, max {max}");
-            writeln!(out, "{}", wrap(&line, width))?;
-        }
-        writeln!(out)?;
-        let mut t = FittedTable::new(vec![
-            Column::text("slowest invocations"),
-            Column::text("outcome"),
-            Column::text("version").droppable(2),
-            Column::number("duration"),
-            Column::number("status").droppable(1),
-            Column::number("warnings"),
-            Column::number("errors"),
-        ]);
-        for i in &self.slowest {
-            t.add_row(vec![
-                time::human(i.start_ns),
-                i.outcome.clone(),
-                i.version.clone().unwrap_or_else(|| "-".to_owned()),
-                duration(i.duration_ms),
-                i.status.map_or_else(|| "-".to_owned(), |s| s.to_string()),
-                thousands(i.warnings),
-                thousands(i.errors),
-            ]);
-        }
-        writeln!(out, "{}\n", t.render(width))?;
-        if !self.by_callsite.is_empty() {
-            let mut t = FittedTable::new(vec![
-                Column::text("level"),
-                Column::text("target").wrapping(),
-                Column::text("message").wrapping(),
-                Column::number("events"),
-                Column::number("invocations").droppable(1),
-            ]);
-            for c in &self.by_callsite {
-                t.add_row(vec![
-                    c.level.clone(),
-                    c.target.clone(),
-                    c.message.clone(),
-                    thousands(c.events),
-                    thousands(c.invocations),
-                ]);
-            }
-            writeln!(out, "{}\n", t.render(width))?;
-        }
-        Ok(())
-    }
-
-    /// The documented JSON form (the report's `invocations`).
-    fn to_json(&self) -> Value {
-        let percentile = |f: fn(&Latency) -> f64| self.latency.as_ref().map(f);
-        json!({
-            "count": self.count,
-            "outcomes": self.outcomes,
-            "exit_statuses": self.exit_statuses,
-            "p50_ms": percentile(|l| l.p50_ms),
-            "p95_ms": percentile(|l| l.p95_ms),
-            "p99_ms": percentile(|l| l.p99_ms),
-            "max_ms": percentile(|l| l.max_ms),
-            "slowest": self.slowest.iter().map(|i| json!({
-                "start": time::rfc3339(i.start_ns),
-                "duration_ms": i.duration_ms,
-                "outcome": i.outcome,
-                "status": i.status,
-                "warnings": i.warnings,
-                "errors": i.errors,
-                "version": i.version,
-            })).collect::<Vec<_>>(),
-            "by_callsite": self.by_callsite.iter().map(|c| json!({
-                "level": c.level,
-                "target": c.target,
-                "message": c.message,
-                "count": c.events,
-                "invocations": c.invocations,
-            })).collect::<Vec<_>>(),
-            "versions": self.versions,
-        })
-    }
-}
-
-/// Whether to colour text on stdout: only on a terminal, never when
-/// `NO_COLOR` is set to anything but the empty string, or `TERM` is dumb.
-pub fn color_wanted() -> bool {
-    use std::io::IsTerminal;
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
-    !no_color && !dumb && std::io::stdout().is_terminal()
 }
 
 /// The span with the largest share of self time in the slowest requests.
@@ -988,107 +551,22 @@ fn bottleneck(
         }))
 }
 
-fn shown_name(name: &str) -> String {
-    if name.is_empty() {
-        "(none)".to_owned()
-    } else {
-        name.to_owned()
-    }
-}
-
-fn percentile_cells(l: &Latency) -> Vec<String> {
-    [l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms]
-        .into_iter()
-        .map(duration)
-        .collect()
-}
-
-/// `0.42 ms`, `12.3 ms`, `1.40 s`.
-pub fn duration(ms: f64) -> String {
-    match ms {
-        m if m < 10.0 => format!("{m:.2} ms"),
-        m if m < 1000.0 => format!("{m:.1} ms"),
-        m => format!("{:.2} s", m / 1000.0),
-    }
-}
-
-/// A duration that may add up to hours: `12.3 ms`, `41.20 s`,
-/// `12.5 min`, `3.2 h`.
-pub fn long_duration(ms: f64) -> String {
-    match ms {
-        m if m < 60_000.0 => duration(m),
-        m if m < 3_600_000.0 => format!("{:.1} min", m / 60_000.0),
-        m => format!("{:.1} h", m / 3_600_000.0),
-    }
-}
-
-/// `n` as a share of `of`: `80.7 %`.
-fn percent(n: u64, of: u64) -> String {
-    format!("{:.1} %", n as f64 / of.max(1) as f64 * 100.0)
-}
-
-/// A size for a person: `512 B`, `4.0 KiB`, `11.4 MiB`, `2.1 GiB`.
-pub fn bytes(n: u64) -> String {
-    const KIB: f64 = 1024.0;
-    match n as f64 {
-        b if b < KIB => format!("{n} B"),
-        b if b < KIB * KIB => format!("{:.1} KiB", b / KIB),
-        b if b < KIB * KIB * KIB => format!("{:.1} MiB", b / (KIB * KIB)),
-        b => format!("{:.1} GiB", b / (KIB * KIB * KIB)),
-    }
-}
-
-/// What the bars of the report's `histogram` column count: `≤ 10 ms`, …,
-/// `> 5 s`.
-pub fn bucket_labels() -> Vec<String> {
-    let edge = |ms: u64| match ms {
-        ms if ms < 1000 => format!("{ms} ms"),
-        ms => format!("{} s", ms / 1000),
-    };
-    let mut labels: Vec<String> = BUCKETS_MS
-        .iter()
-        .map(|&b| format!("≤ {}", edge(b)))
-        .collect();
-    if let Some(&top) = BUCKETS_MS.last() {
-        labels.push(format!("> {}", edge(top)));
-    }
-    labels
-}
-
-/// The line under a table with a [`HISTOGRAM`] column.
-fn histogram_legend() -> String {
-    format!("{HISTOGRAM} bars: {}", bucket_labels().join(", "))
-}
-
-/// `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// One bar per bucket, as tall as its share of the largest.
-pub fn sparkline(counts: &[u64]) -> String {
-    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let max = counts.iter().copied().max().unwrap_or(0);
-    counts
-        .iter()
-        .map(|&c| match c {
-            0 => ' ',
-            c => BARS[((c * 7).div_ceil(max.max(1)) as usize).min(7)],
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_of_an_older_schema_is_reported_once_upgraded() {
+        for version in 1..crate::store::SCHEMA_VERSION {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("metrics.db");
+            crate::store::schema::older_store(&path, version);
+            let store = Store::open(&path).unwrap();
+            let report = Report::build(&store, 7, 2 * DAY_NS).unwrap();
+            let counts = (report.requests, report.invocations.count);
+            assert_eq!(counts, (1, 0), "v{version}");
+        }
+    }
 
     #[test]
     fn the_distribution_puts_each_value_under_its_bucket() {
@@ -1099,26 +577,5 @@ mod tests {
         let l = Latency::of(&h);
         assert_eq!(l.buckets, [1, 2, 0, 0, 1, 0, 0, 1]);
         assert_eq!(l.count, 5);
-    }
-
-    #[test]
-    fn small_formats_read_at_a_glance() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(thousands(100), "100");
-        assert_eq!(duration(0.4234), "0.42 ms");
-        assert_eq!(duration(123.45), "123.5 ms");
-        assert_eq!(duration(1400.0), "1.40 s");
-        assert_eq!(sparkline(&[0, 1, 8, 4]), " ▂█▅");
-        assert_eq!(long_duration(90_000.0), "1.5 min");
-        assert_eq!(long_duration(7_200_000.0), "2.0 h");
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(11_954_790), "11.4 MiB");
-        let labels = bucket_labels();
-        assert_eq!(labels.len(), BUCKETS_MS.len() + 1, "a label per bar");
-        assert_eq!(
-            (labels[0].as_str(), labels[4].as_str(), labels[7].as_str()),
-            ("≤ 10 ms", "≤ 1 s", "> 5 s")
-        );
     }
 }

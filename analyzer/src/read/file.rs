@@ -1,119 +1,19 @@
-//! Loading a ring file: finding it, reading it whole and decoding it.
-//!
-//! The file is read with plain `read` calls, never mapped: writers keep
-//! changing a live ring, and a mapping of a file that is truncated or
-//! replaced under it raises SIGBUS instead of returning an error. A copy
-//! may be torn between slots; the format's stamps and checksums make the
-//! decoder reject a torn slot rather than misread it.
+//! A ring file's bytes, read carefully: whole (a ring or a crash snapshot,
+//! its header checked before memory is taken), or only what an ingest
+//! needs after its cursor.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::mem::size_of;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use caro_format::decode::{parse_lanes, Header};
 use caro_format::layout::{FileHeader, HEADER_SIZE, LANE_HEADER_SIZE, SLOT_SIZE};
-use caro_format::{Decoded, Dictionary};
 
+use super::MAX_RING_BYTES;
 use crate::error::{Error, Result};
 use crate::files;
-
-/// The largest file the analyzer reads: no ring the recorder creates comes
-/// near it, and anything larger is refused before a byte is read.
-pub const MAX_RING_BYTES: u64 = 8 << 30;
-
-/// A decoded ring and where it came from.
-#[derive(Clone, Debug)]
-pub struct Ring {
-    /// The file it was read from.
-    pub path: PathBuf,
-    /// The file's size in bytes when it was read.
-    pub file_size: u64,
-    /// What the decoder found in it.
-    pub decoded: Decoded,
-}
-
-/// The ring's default path, `$XDG_CACHE_HOME/caro/events.ring`.
-pub fn default_path() -> Result<PathBuf> {
-    caro_recorder::paths::ring_path().ok_or(Error::NoDefaultPath)
-}
-
-/// `path` if given, else [`default_path`].
-pub fn path_or_default(path: Option<&Path>) -> Result<PathBuf> {
-    match path {
-        Some(p) => Ok(p.to_owned()),
-        None => default_path(),
-    }
-}
-
-/// Reads and decodes the ring at `path`, judging writes in progress by
-/// this machine's clock. A read that catches a writer mid-record (a slot
-/// pending, or torn so that its checksum fails) is taken again a moment
-/// later, a few times, so a live ring's counts are not a copy's accidents.
-pub fn load(path: &Path) -> Result<Ring> {
-    let mut ring = load_once(path)?;
-    for _ in 0..3 {
-        let t = ring.decoded.totals();
-        if t.pending == 0 && t.corrupt == 0 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        ring = load_once(path)?;
-    }
-    Ok(ring)
-}
-
-fn load_once(path: &Path) -> Result<Ring> {
-    let bytes = read(path)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut decoded =
-        caro_format::decode_at(&bytes, Some(now)).map_err(|source| Error::Decode {
-            path: path.to_owned(),
-            source,
-        })?;
-    scrub_dictionary(&mut decoded.dictionary);
-    Ok(Ring {
-        path: path.to_owned(),
-        file_size: bytes.len() as u64,
-        decoded,
-    })
-}
-
-/// Scrubs the program text of a ring in place: every string of its
-/// dictionary — callsite names (span names), targets, source files, field
-/// names and message literals, and the STRING entries that values refer
-/// to. Program text is the same for every user, but a host may still
-/// write `target: "ana@example.org"` or name a span after a path.
-///
-/// Every ring the analyzer reads goes through this once, right after it
-/// is decoded ([`load`], and the ingest's own read), so that each
-/// dictionary string is scrubbed once per read however many records name
-/// it, and every command that prints or stores program text (logs,
-/// traces, the report, every export, metrics.db) gets it scrubbed.
-pub fn scrub_dictionary(dict: &mut Dictionary) {
-    fn clean(s: &mut String) {
-        let scrubbed = match crate::scrub::text(s) {
-            Cow::Owned(t) => Some(t),
-            Cow::Borrowed(_) => None,
-        };
-        if let Some(t) = scrubbed {
-            *s = t;
-        }
-    }
-    for c in dict.callsites.values_mut() {
-        clean(&mut c.name);
-        clean(&mut c.target);
-        clean(&mut c.file);
-        c.fields.iter_mut().for_each(clean);
-        clean(&mut c.message);
-    }
-    dict.strings.values_mut().for_each(clean);
-    dict.messages.values_mut().for_each(clean);
-}
 
 /// The first bytes of a zstd frame: a crash snapshot (`crashes/*.ring.zst`).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -324,118 +224,8 @@ fn open_regular(path: &Path) -> Result<(File, u64)> {
         return Err(Error::TooLarge {
             path: path.to_owned(),
             size: len,
+            max: MAX_RING_BYTES,
         });
     }
     Ok((file, len))
-}
-
-/// The parts of a ring that change whenever a record is claimed: reading
-/// them costs a few hundred bytes, so a follower re-reads the whole file
-/// only when they differ from the last read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Probe {
-    /// The file's size.
-    pub file_size: u64,
-    /// The header's `created_ns`: it changes when the ring is recreated.
-    pub created_ns: u64,
-    /// Every lane's head, in lane order.
-    pub heads: Vec<u64>,
-}
-
-impl Probe {
-    /// The probe of a ring already read.
-    pub fn of(ring: &Ring) -> Probe {
-        Probe {
-            file_size: ring.file_size,
-            created_ns: ring.decoded.header.created_ns,
-            heads: ring.decoded.lanes.iter().map(|(l, _)| l.head).collect(),
-        }
-    }
-
-    /// Reads the probe of the file at `path`: its header and lane headers
-    /// only, checked as the decoder checks them. `None` when they cannot
-    /// be read; a full read says why.
-    pub fn read(path: &Path) -> Option<Probe> {
-        let file = files::open_read(path).ok()?;
-        let file_size = file.metadata().ok()?.len();
-        let mut prefix = [0u8; size_of::<FileHeader>()];
-        file.read_exact_at(&mut prefix, 0).ok()?;
-        let header = Header::parse_prefix(&prefix, file_size).ok()?;
-        let h = header.raw;
-        let mut region = vec![0u8; h.lane_count as usize * LANE_HEADER_SIZE as usize];
-        file.read_exact_at(&mut region, h.lanes_offset).ok()?;
-        let heads = parse_lanes(&header, &region)
-            .ok()?
-            .iter()
-            .map(|l| l.head)
-            .collect();
-        Some(Probe {
-            file_size,
-            created_ns: h.created_ns,
-            heads,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn program_text_is_scrubbed_once_where_the_ring_is_read() {
-        use caro_format::{Callsite, CallsiteKind, Level};
-        let mail = "ana.smith@example.org";
-        let mut dict = Dictionary::default();
-        dict.callsites.insert(
-            1,
-            Callsite {
-                level: Level::Info,
-                kind: CallsiteKind::Span,
-                name: format!("mail {mail}"),
-                target: mail.to_owned(),
-                file: format!("src/{mail}.rs"),
-                line: 3,
-                fields: vec!["backend".to_owned(), mail.to_owned()],
-                message: format!("sent to {mail}"),
-            },
-        );
-        dict.messages.insert(1, format!("sent to {mail}"));
-        dict.strings.insert(2, format!("owner {mail}"));
-        dict.strings.insert(3, "embedded".to_owned());
-        scrub_dictionary(&mut dict);
-        let c = &dict.callsites[&1];
-        assert_eq!(
-            (c.name.as_str(), c.target.as_str(), c.file.as_str()),
-            ("mail <email>", "<email>", "src/<email>")
-        );
-        assert_eq!(c.fields, ["backend", "<email>"]);
-        assert_eq!(c.message, "sent to <email>");
-        assert_eq!(dict.messages[&1], "sent to <email>");
-        assert_eq!(dict.strings[&2], "owner <email>");
-        assert_eq!(dict.strings[&3], "embedded");
-    }
-
-    #[test]
-    fn a_probe_read_from_disk_equals_the_probe_of_the_decoded_ring() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("events.ring");
-        let geometry = caro_format::Geometry::for_size(1 << 20);
-        let mut bytes = geometry.initial_bytes(42);
-        bytes.resize(geometry.file_size() as usize, 0);
-        std::fs::write(&path, &bytes).unwrap();
-        let ring = load(&path).unwrap();
-        let probe = Probe::read(&path).unwrap();
-        assert_eq!(probe, Probe::of(&ring));
-        assert_eq!(probe.created_ns, 42);
-        assert_eq!(probe.heads.len(), geometry.lane_count() as usize);
-    }
-
-    #[test]
-    fn a_missing_file_is_not_found_and_a_folder_is_not_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("nope.ring");
-        assert!(matches!(load(&missing), Err(Error::NotFound { .. })));
-        assert!(matches!(load(dir.path()), Err(Error::NotAFile { .. })));
-        assert!(Probe::read(&missing).is_none());
-    }
 }

@@ -14,7 +14,7 @@
 //! `CARO_TELEMETRY=1` or `enable` turn it on only when nothing says off.
 //!
 //! ```
-//! use caro_analyze::telemetry::{effective, Choice};
+//! use caro_analyze::export::telemetry::{effective, Choice};
 //!
 //! let s = effective(false, Some("0"), Choice::On);
 //! assert!(!s.enabled);
@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ingest::{self, DataPaths};
 use crate::report::Report;
+use crate::store::ingest::{self, DataPaths};
 use crate::store::Store;
 
 /// The environment variable that turns sharing on or off.

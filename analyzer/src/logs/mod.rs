@@ -1,6 +1,15 @@
 //! The `logs` command: a ring's events as log lines, oldest first,
 //! filtered by level, time and target, in the design's pretty form, one
 //! line each (compact) or JSON, coloured on a terminal.
+//!
+//! - this module: the command, its filters, and the printer of lines;
+//! - [`follow`]: `--follow`, new records as they are committed.
+//!
+//! It reads rings through the scrubber ([`crate::scrub::ring`],
+//! [`crate::scrub::event`]) and renders with [`caro_format::render`]; it
+//! needs nothing of the store.
+
+pub mod follow;
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
@@ -11,9 +20,9 @@ use caro_format::render;
 use caro_format::{Decoded, LaneStats, Level, Record};
 
 use crate::error::{Error, Result};
-use crate::event::{self, LogEvent, Spans};
-use crate::follow::Follower;
-use crate::{export, ring, time};
+use crate::logs::follow::Follower;
+use crate::scrub::event::{self, LogEvent, Spans};
+use crate::{scrub, time};
 
 /// How log events are printed. Times are UTC, marked `Z`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -97,7 +106,7 @@ impl ColorWhen {
     }
 
     /// The decision, from what the process sees. A flag given on the
-    /// command line outranks NO_COLOR, as https://no-color.org asks; a
+    /// command line outranks NO_COLOR, as <https://no-color.org> asks; a
     /// dumb terminal cannot show escapes, as `report` also holds.
     pub fn decide(self, terminal: bool, no_color: Option<&OsStr>, term: Option<&OsStr>) -> bool {
         match self {
@@ -192,7 +201,7 @@ fn target_in(target: &str, prefix: &str) -> bool {
 /// The time `--since` or `--until` (`flag`) names: the forms of export's
 /// `--since`, with the error naming the flag actually given.
 pub fn parse_when(flag: &str, value: &str) -> Result<u64> {
-    export::parse_since(value, time::now_ns()?).map_err(|e| match e {
+    time::parse_since(value, time::now_ns()?).map_err(|e| match e {
         Error::BadSetting {
             value, expected, ..
         } => Error::BadSetting {
@@ -387,7 +396,7 @@ pub struct LogsOptions {
 /// Runs `caro-analyze logs`: prints the ring's events to `out`, then what
 /// it lost to `err`; with `follow`, goes on printing new events forever.
 pub fn run(opts: &LogsOptions, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
-    let ring = ring::load(&opts.ring)?;
+    let ring = scrub::ring::load(&opts.ring)?;
     let mut printer = LogPrinter::new(opts.format, out)
         .with_colour(opts.colour)
         .with_filter(opts.filter.clone());

@@ -1,6 +1,6 @@
 //! caro's metrics as one snapshot of the store: the families that the
-//! Prometheus exposition ([`exposition`](crate::exposition)) and the OTLP
-//! export ([`otlp`](crate::otlp)) both render, so that the two always
+//! Prometheus exposition ([`exposition`](crate::export::prometheus)) and the OTLP
+//! export ([`otlp`](crate::export::otlp)) both render, so that the two always
 //! agree on names, help, units, labels and values.
 
 use rusqlite::types::FromSql;

@@ -26,7 +26,8 @@ use caro_format::{Decoded, Record};
 
 use crate::error::Result;
 use crate::logs::{slots, LogPrinter};
-use crate::ring::{self, Probe, Ring};
+use crate::read::{Probe, Ring};
+use crate::scrub;
 
 /// Time between polls.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -169,7 +170,7 @@ impl Follower {
         if fresh && !self.pending && self.probe.is_some() && Probe::read(&self.path) == self.probe {
             return Ok(());
         }
-        let ring = match ring::load(&self.path) {
+        let ring = match scrub::ring::load(&self.path) {
             Ok(ring) => ring,
             Err(e) => {
                 let e = e.to_string();

@@ -39,10 +39,10 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use crate::assemble::trace::{text, Trace};
 use crate::error::{Error, Result};
-use crate::event::{Field, FieldValue};
-use crate::metrics::{self, Family, Kind, Point, Series, Snapshot};
-use crate::trace::{text, Trace};
+use crate::export::metrics::{self, Family, Kind, Point, Series, Snapshot};
+use crate::scrub::event::{Field, FieldValue};
 
 /// The instrumentation scope of everything exported: what recorded it.
 const SCOPE: &str = "caro-recorder";
@@ -386,7 +386,7 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
-    use crate::trace::{TraceEvent, TraceSpan};
+    use crate::assemble::trace::{TraceEvent, TraceSpan};
 
     fn span(id: u32, parent: u32, pid: u32, start: u64, end: Option<u64>) -> TraceSpan {
         TraceSpan {

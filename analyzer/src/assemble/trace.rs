@@ -33,9 +33,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::event::{split_message, Field, FieldValue};
-use crate::report::duration;
+use crate::scrub::event::{split_message, Field, FieldValue};
 use crate::time;
+use crate::time::duration;
 
 /// One request's spans and events.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,10 @@
 //! The command line: arguments as clap parses them, and [`run`], which
 //! turns them into a command's options and runs it.
+//!
+//! The top of the pipeline: it may use every module, and nothing uses it
+//! but the binary. [`manual`] prints the completions and the man page.
+
+pub mod manual;
 
 use std::io::{self, BufWriter, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -7,15 +12,18 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::assemble::trace::{self, Kept, Trace};
 use crate::error::{exit, Result};
+use crate::export::serve::ServeOptions;
+use crate::export::{serve, telemetry};
 use crate::export::{ExportFormat, ExportOptions};
-use crate::ingest::{self, DataPaths};
 use crate::logs::{self, LogFormat, LogsOptions};
+use crate::report::status;
 use crate::report::Report;
-use crate::serve::ServeOptions;
+use crate::store::clear;
+use crate::store::ingest::{self, DataPaths};
 use crate::store::{read_traces, Store, TraceQuery};
-use crate::trace::{self, Kept, Trace};
-use crate::{clear, export, manual, ring, serve, status, telemetry, time};
+use crate::{export, read, time};
 
 /// The data folder, with the ring `--ring` names instead of its own.
 fn data_paths(ring: &RingArg) -> Result<DataPaths> {
@@ -337,7 +345,7 @@ pub fn run(args: &Args) -> Result<()> {
                     .transpose()
             };
             let opts = LogsOptions {
-                ring: ring::path_or_default(a.ring.ring.as_deref())?,
+                ring: read::path_or_default(a.ring.ring.as_deref())?,
                 format: match a.format {
                     Some(f) => f,
                     None => LogFormat::from_env()?,
@@ -355,7 +363,7 @@ pub fn run(args: &Args) -> Result<()> {
             logs::run(&opts, &mut out, &mut err)?;
         }
         Command::Status(a) => {
-            let path = ring::path_or_default(a.ring.ring.as_deref())?;
+            let path = read::path_or_default(a.ring.ring.as_deref())?;
             let db = DataPaths::default_dir().ok().map(|p| p.db);
             status::run(&path, db.as_deref(), a.json, &mut out)?;
         }
@@ -394,7 +402,7 @@ pub fn run(args: &Args) -> Result<()> {
                 r.write_text(
                     &mut out,
                     crate::report::color_wanted(),
-                    crate::layout::output_width(),
+                    crate::report::layout::output_width(),
                 )?;
             }
         }
@@ -420,7 +428,7 @@ pub fn run(args: &Args) -> Result<()> {
                 since_ns: a
                     .since
                     .as_deref()
-                    .map(|s| export::parse_since(s, now))
+                    .map(|s| time::parse_since(s, now))
                     .transpose()?,
                 endpoint: a.endpoint.clone(),
             };
