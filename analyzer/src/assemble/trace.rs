@@ -34,8 +34,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 use crate::scrub::event::{split_message, Field, FieldValue};
-use crate::time;
-use crate::time::duration;
+use crate::time::{self, duration};
 
 /// One request's spans and events.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

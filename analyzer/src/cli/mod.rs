@@ -14,16 +14,13 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::assemble::trace::{self, Kept, Trace};
 use crate::error::{exit, Result};
-use crate::export::serve::ServeOptions;
-use crate::export::{serve, telemetry};
-use crate::export::{ExportFormat, ExportOptions};
+use crate::export::serve::{self, ServeOptions};
+use crate::export::{self, telemetry, ExportFormat, ExportOptions};
 use crate::logs::{self, LogFormat, LogsOptions};
-use crate::report::status;
-use crate::report::Report;
-use crate::store::clear;
+use crate::report::{status, Report};
 use crate::store::ingest::{self, DataPaths};
-use crate::store::{read_traces, Store, TraceQuery};
-use crate::{export, read, time};
+use crate::store::{clear, read_traces, Store, TraceQuery};
+use crate::{read, time};
 
 /// The data folder, with the ring `--ring` names instead of its own.
 fn data_paths(ring: &RingArg) -> Result<DataPaths> {
