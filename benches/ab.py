@@ -15,7 +15,8 @@ change could. Build the old binary from a worktree, for example:
     cargo build --release -p caro-analyze --example caro_sim -p caro-recorder
     benches/ab.py /tmp/old-target/release/caro-analyze target/release/caro-analyze
 
-The fixtures are made by the workspace's release caro_sim: a ring of about
+The fixtures are those of benches/benches/analyzer.rs (keep them in step),
+made by the workspace's release caro_sim: a ring of about
 1,000,000 records (54,000 requests, 4 threads, 256 MiB), and a store of 30
 days of 2,000 requests each. Each round ingests the ring into a fresh
 store with each binary, and runs `report --json` over the 30 days three

@@ -94,7 +94,7 @@
 //! use caro_analyze::store::ingest::{ingest, DataPaths};
 //! use caro_analyze::logs::{LogFormat, LogPrinter};
 //! use caro_analyze::report::Report;
-//! use caro_analyze::read;
+//! use caro_analyze::scrub;
 //! # let dir = tempfile::tempdir()?;
 //! let paths = DataPaths::in_dir(dir.path());
 //! # let geometry = caro_format::Geometry::for_size(1 << 20);
@@ -102,8 +102,8 @@
 //! # bytes.resize(geometry.file_size() as usize, 0);
 //! # std::fs::write(&paths.ring, &bytes)?;
 //!
-//! // Load a ring and print its events as JSON lines.
-//! let ring = read::load(&paths.ring)?;
+//! // Load a ring (its program text scrubbed) and print its events as JSON lines.
+//! let ring = scrub::ring::load(&paths.ring)?;
 //! let mut printer = LogPrinter::new(LogFormat::Json, Vec::new());
 //! for record in &ring.decoded.records {
 //!     printer.record(record, &ring.decoded)?;
@@ -120,7 +120,7 @@
 //!
 //! // A file that is not a ring is an error that names the file.
 //! std::fs::write(&paths.ring, "hello")?;
-//! let err = read::load(&paths.ring).unwrap_err();
+//! let err = scrub::ring::load(&paths.ring).unwrap_err();
 //! assert!(err.to_string().ends_with("events.ring: not a caro ring file (bad magic)"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -9,6 +9,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use tempfile::TempDir;
 
+// benches/ab.py makes the same two fixtures (keep them in step).
+
 /// The ring's size in records, give or take [`RING_TOLERANCE`].
 const RING_RECORDS: u64 = 1_000_000;
 const RING_TOLERANCE: f64 = 0.05;

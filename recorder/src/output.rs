@@ -253,11 +253,10 @@ impl Printer {
             }
         }
         if unread > 0 {
-            self.bytes.extend_from_slice(
-                format!(
-                    "caro-recorder: {unread} records not shown live (recorded faster than shown)\n"
-                )
-                .as_bytes(),
+            // Into a Vec: it cannot fail.
+            let _ = writeln!(
+                self.bytes,
+                "caro-recorder: {unread} records not shown live (recorded faster than shown)"
             );
         }
         let written = self

@@ -96,3 +96,40 @@ fn no_live_output_unless_asked_and_a_bad_format_is_one_line() {
     assert!(err.contains("CARO_LOG_FORMAT"), "{err}");
     assert!(!logs(&home, "json").is_empty());
 }
+
+/// The host never waits for its live output: a flood outruns the printer,
+/// and a line says how many records were not shown.
+#[test]
+fn a_host_faster_than_its_live_output_is_told_how_many_lines_it_missed() {
+    const EVENTS: u64 = 200_000;
+    let mut home = DataDir::new();
+    home.set_env("CARO_LOG_FORMAT", "json");
+    // Room for every record: none lost to a lap.
+    home.set_env("CARO_RING_SIZE", "64M");
+    let out = home.example("flood", &[&EVENTS.to_string()]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let shown = stderr.lines().filter(|l| l.starts_with('{')).count() as u64;
+    let missed: u64 = stderr
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("caro-recorder: ")?
+                .strip_suffix(" records not shown live (recorded faster than shown)")?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        missed > 0,
+        "{EVENTS} events flooded without one line saying some were not shown ({shown} shown)"
+    );
+    // Every event is shown or counted. The count is of records: it may
+    // include the process's start, thread start and exit, which are
+    // recorded but never lines, and never more than the ring holds.
+    let status: serde_json::Value =
+        serde_json::from_slice(&home.analyze_ok(&["status", "--json"]).stdout).unwrap();
+    let recorded = status["records"].as_u64().unwrap();
+    assert!(
+        (EVENTS..=recorded).contains(&(shown + missed)),
+        "{shown} lines shown and {missed} said not shown, of {EVENTS} events ({recorded} records)"
+    );
+}

@@ -51,17 +51,17 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Decompresses the crash snapshot in `file`: the ring's header first,
-/// then exactly the file it describes. A frame that says it holds another
-/// size, or holds more, is not a snapshot the analyzer wrote.
+/// then exactly the file it describes. The analyzer writes a snapshot as
+/// one zstd frame that says how large it unpacks, the ring's size; any
+/// other frame (one that does not say, or says another size: a bomb) is
+/// refused before it is unpacked, and so is anything after the ring.
 fn read_snapshot(path: &Path, file: &File) -> Result<Vec<u8>> {
-    let not_one_ring = |size: u64| {
+    let not_a_snapshot = |why: String| {
         read_failed(
             path,
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "not a crash snapshot: it holds more than the {size}-byte ring it starts with"
-                ),
+                format!("not a crash snapshot: {why}"),
             ),
         )
     };
@@ -81,26 +81,18 @@ fn read_snapshot(path: &Path, file: &File) -> Result<Vec<u8>> {
             source,
         })?;
     let size = header.raw.file_size;
-    if declared.is_some_and(|d| d > size) {
-        return Err(not_one_ring(size));
+    if declared != Some(size) {
+        return Err(not_a_snapshot(format!(
+            "its frame does not say it holds exactly the {size}-byte ring it starts with"
+        )));
     }
-    // A first pass counts what the frame holds without keeping it, so
-    // that a frame holding more than its ring (a bomb) costs a little
-    // time and never the ring's memory.
-    let held = n as u64
-        + io::copy(
-            &mut (&mut decoder).take(size + 1 - n as u64),
-            &mut io::sink(),
-        )
-        .map_err(|e| read_failed(path, e))?;
-    if held > size {
-        return Err(not_one_ring(size));
+    let bytes = read_rest(path, &mut decoder, &prefix[..n], size)?;
+    if read_prefix(path, &mut decoder, &mut [0u8; 1])? > 0 {
+        return Err(not_a_snapshot(format!(
+            "it holds more than the {size}-byte ring it starts with"
+        )));
     }
-    (&*file)
-        .seek(io::SeekFrom::Start(0))
-        .map_err(|e| read_failed(path, e))?;
-    let decoder = zstd::stream::read::Decoder::new(file).map_err(|e| read_failed(path, e))?;
-    read_rest(path, decoder, &[], size)
+    Ok(bytes)
 }
 
 /// The `size` bytes of a ring whose first bytes, `prefix`, were read
